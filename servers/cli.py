@@ -1,0 +1,134 @@
+"""The `autodevops` command: serve a server, check a policy, run the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+
+from autodevops.servers.registry import SERVERS, load_spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["stack"]:
+        from autodevops.stack.cli import main as stack_main
+
+        return stack_main(args[1:])
+    parser = _parser()
+    options = parser.parse_args(args)
+    if not hasattr(options, "run"):
+        parser.print_help()
+        return 2
+    code: int = options.run(options)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autodevops", description=__doc__)
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run an MCP server")
+    servers = serve.add_subparsers(metavar="SERVER", required=True)
+    for name in SERVERS:
+        server = servers.add_parser(name, help=f"the {name} MCP server")
+        _add_serve_arguments(server)
+        load_spec(name).add_arguments(server)
+        server.set_defaults(run=_serve, server=name)
+
+    policy = commands.add_parser("policy", help="work with policy files")
+    policy_commands = policy.add_subparsers(metavar="ACTION", required=True)
+    check = policy_commands.add_parser("check", help="validate a policy file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=_policy_check)
+
+    commands.add_parser("stack", help="the local stack: install | up | status | down")
+    return parser
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", type=Path, help="policy file (default: the shipped one)")
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port")
+    parser.add_argument("--tokens-file", type=Path, help="YAML list of {token, subject, roles}")
+    parser.add_argument(
+        "--allowed-host", action="append", default=[], help="extra Host name (repeatable)"
+    )
+    parser.add_argument(
+        "--allowed-origin", action="append", default=[], help="allowed Origin (repeatable)"
+    )
+    parser.add_argument("--audit-log", type=Path, help="audit JSON lines file (default stderr)")
+
+
+def _policy_check(options: argparse.Namespace) -> int:
+    from autodevops.servers.core.policy import PolicyError, load_policy
+
+    try:
+        policy = load_policy(options.file)
+        spec = load_spec(policy.server)
+        load_policy(options.file, spec.scope_model)
+    except KeyError as exc:
+        print(f"{options.file}: server: {exc.args[0]}", file=sys.stderr)
+        return 1
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    tools = {t.name for t in spec.tools}
+    for name, role in policy.roles.items():
+        allowed = sorted(t for t in tools if role.allows(t))
+        print(f"role {name}: {', '.join(allowed) or 'no tools'}")
+    print(f"{options.file}: valid policy for the {policy.server} server")
+    return 0
+
+
+def _serve(options: argparse.Namespace) -> int:
+    from autodevops.servers.core.app import HttpOptions, build_server, serve_http, serve_stdio
+    from autodevops.servers.core.audit import AuditLog
+    from autodevops.servers.core.identity import TokenStore
+    from autodevops.servers.core.policy import PolicyError, load_policy
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    spec = load_spec(options.server)
+    policy_path = options.policy or Path(
+        str(resources.files("autodevops.policies").joinpath(spec.default_policy))
+    )
+    try:
+        policy = load_policy(policy_path, spec.scope_model)
+        if policy.server != spec.name:
+            raise PolicyError(f"{policy_path}: server: is '{policy.server}', not '{spec.name}'")
+        tokens = TokenStore.load(options.tokens_file, policy) if options.tokens_file else None
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if options.transport == "http" and tokens is None:
+        print("--tokens-file is required with --transport http", file=sys.stderr)
+        return 1
+    audit = AuditLog(options.audit_log)
+    backend = spec.connect(options)
+    server, _ = build_server(spec, policy, backend, audit)
+    try:
+        if options.transport == "stdio":
+            asyncio.run(serve_stdio(server))
+        else:
+            assert tokens is not None
+            http = HttpOptions(
+                host=options.host,
+                port=options.port,
+                tokens=tokens,
+                allowed_hosts=options.allowed_host,
+                allowed_origins=options.allowed_origin,
+            )
+            asyncio.run(serve_http(server, http))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        audit.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Builds a FastMCP server from a `ServerSpec` and a policy, and runs it over stdio or HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import mcp_types as mt
+from fastmcp import FastMCP
+from fastmcp.server.dependencies import get_http_request
+from fastmcp.server.middleware.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import Tool, ToolResult
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
+from starlette.middleware import Middleware as AsgiMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from .audit import AuditLog
+from .errors import BackendError
+from .gate import Gate
+from .http_guard import HttpGuard
+from .identity import Principal, TokenStore, stdio_principal
+from .metrics import ServerMetrics
+from .policy import Policy
+from .spec import Backend, ServerSpec, ToolSpec
+
+READY_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass
+class HttpOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tokens: TokenStore = field(default_factory=lambda: TokenStore([]))
+    allowed_hosts: list[str] = field(default_factory=list)
+    allowed_origins: list[str] = field(default_factory=list)
+
+
+class GatedTool(Tool):
+    """A tool whose every call goes through the gate; the handler never sees raw input."""
+
+    gate: Annotated[SkipJsonSchema[Any], Field(exclude=True)]
+    spec: Annotated[SkipJsonSchema[Any], Field(exclude=True)]
+    stdio: Annotated[SkipJsonSchema[Any], Field(exclude=True)]
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        gate: Gate = self.gate
+        result = await gate.call(self.spec, arguments, _principal(self.stdio))
+        return ToolResult(
+            content=[mt.TextContent(type="text", text=result.text)], is_error=result.is_error
+        )
+
+
+class VisibleToolsOnly(Middleware):
+    """Hidden tools are not listed: a role sees only the tools it may call."""
+
+    def __init__(self, gate: Gate, stdio: Principal) -> None:
+        self.gate = gate
+        self.stdio = stdio
+
+    async def on_list_tools(
+        self,
+        context: MiddlewareContext[mt.ListToolsRequest],
+        call_next: CallNext[mt.ListToolsRequest, Any],
+    ) -> Any:
+        principal = _principal(self.stdio)
+        tools = await call_next(context)
+        return [t for t in tools if self.gate.visible(principal, t.name)]
+
+
+def _principal(stdio: Principal) -> Principal:
+    try:
+        request = get_http_request()
+    except RuntimeError:
+        return stdio
+    principal = request.scope.get("state", {}).get("principal")
+    if not isinstance(principal, Principal):
+        raise PermissionError("HTTP request without an authenticated principal")
+    return principal
+
+
+def build_server(
+    spec: ServerSpec, policy: Policy, backend: Backend[Any], audit: AuditLog
+) -> tuple[FastMCP, Gate]:
+    metrics = ServerMetrics(spec.name)
+    gate = Gate(spec.name, policy, spec.scope_model, backend, audit, metrics)
+    stdio = stdio_principal(policy)
+    server = FastMCP(
+        spec.title,
+        instructions=spec.instructions,
+        middleware=[VisibleToolsOnly(gate, stdio)],
+        mask_error_details=True,
+    )
+    for tool_spec in spec.tools:
+        server.add_tool(_gated(tool_spec, gate, stdio))
+    _add_health_routes(server, gate, backend, metrics)
+    return server, gate
+
+
+def _gated(tool_spec: ToolSpec[Any], gate: Gate, stdio: Principal) -> GatedTool:
+    return GatedTool(
+        name=tool_spec.name,
+        description=tool_spec.description,
+        parameters=compact_schema(tool_spec.args_model.model_json_schema()),
+        annotations=mt.ToolAnnotations(
+            read_only_hint=tool_spec.read_only,
+            destructive_hint=tool_spec.destructive,
+            open_world_hint=False,
+        ),
+        gate=gate,
+        spec=tool_spec,
+        stdio=stdio,
+    )
+
+
+def compact_schema(schema: Any) -> Any:
+    """Drop generated titles: they repeat the field names and cost every client tokens."""
+    if isinstance(schema, dict):
+        return {
+            key: (
+                {name: compact_schema(sub) for name, sub in value.items()}
+                if key in ("properties", "$defs")
+                else compact_schema(value)
+            )
+            for key, value in schema.items()
+            if not (key == "title" and isinstance(value, str))
+        }
+    if isinstance(schema, list):
+        return [compact_schema(item) for item in schema]
+    return schema
+
+
+def _add_health_routes(
+    server: FastMCP, gate: Gate, backend: Backend[Any], metrics: ServerMetrics
+) -> None:
+    @server.custom_route("/healthz", methods=["GET"])
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "server": gate.server})
+
+    @server.custom_route("/readyz", methods=["GET"])
+    async def readyz(_: Request) -> Response:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                await backend.check_ready()
+        except BackendError as exc:
+            return JSONResponse({"status": "unavailable", "detail": exc.message}, status_code=503)
+        except TimeoutError:
+            detail = f"{backend.name} at {backend.url} did not answer in {READY_TIMEOUT_SECONDS}s"
+            return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
+        return JSONResponse({"status": "ready", "backend": backend.name})
+
+    @server.custom_route("/metrics", methods=["GET"])
+    async def prometheus_metrics(_: Request) -> Response:
+        return PlainTextResponse(
+            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+
+async def serve_stdio(server: FastMCP) -> None:
+    await server.run_stdio_async(show_banner=False, log_level="WARNING")
+
+
+async def serve_http(server: FastMCP, options: HttpOptions) -> None:
+    import uvicorn
+
+    app = server.http_app(
+        path="/mcp",
+        stateless_http=True,
+        json_response=True,
+        host_origin_protection=False,
+        middleware=[
+            AsgiMiddleware(
+                HttpGuard,
+                tokens=options.tokens,
+                allowed_hosts=options.allowed_hosts,
+                allowed_origins=options.allowed_origins,
+            )
+        ],
+    )
+    config = uvicorn.Config(
+        app, host=options.host, port=options.port, log_level="warning", access_log=False
+    )
+    await uvicorn.Server(config).serve()

@@ -1,0 +1,54 @@
+"""One JSON line per tool call, allowed or refused: who, what, when, decision, outcome."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+
+@dataclass
+class AuditRecord:
+    subject: str
+    roles: list[str]
+    server: str
+    tool: str
+    arguments: dict[str, Any]
+    decision: str
+    reason: str
+    outcome: str
+    duration_ms: float = 0.0
+    result_bytes: int = 0
+    cut: bool = False
+    transport: str = ""
+    role: str | None = None
+    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
+
+
+class AuditLog:
+    """Appends records to a file (or stderr); a line is written whole or not at all."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._stream: TextIO
+        if path is None:
+            self._stream = sys.stderr
+            self._owned = False
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._stream = path.open("a", encoding="utf-8", buffering=1)
+            self._owned = True
+
+    def write(self, record: AuditRecord) -> None:
+        line = json.dumps(asdict(record), separators=(",", ":"), default=str)
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        if self._owned:
+            self._stream.close()

@@ -1,0 +1,41 @@
+"""Errors the gate knows how to report: each one says what went wrong and what to do."""
+
+from __future__ import annotations
+
+
+class GateError(Exception):
+    """A refusal or failure the gate turns into a tool error and an audit record."""
+
+    reason: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(GateError):
+    """An argument that fails validation; names the field so a model can correct it."""
+
+    reason = "invalid_arguments"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"invalid argument '{field}': {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class OutOfScope(GateError):
+    """The call would read or change something outside the caller's scope."""
+
+    reason = "out_of_scope"
+
+
+class BackendError(GateError):
+    """The backend is down, slow or answered with an error."""
+
+    reason = "backend_error"
+
+    def __init__(self, backend: str, url: str, problem: str, check: str) -> None:
+        super().__init__(f"{backend} at {url}: {problem}. Check: {check}")
+        self.backend = backend
+        self.url = url

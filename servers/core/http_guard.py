@@ -1,0 +1,79 @@
+"""HTTP front door: Host and Origin allow-lists (DNS-rebinding protection) and bearer tokens.
+
+Health and metrics paths answer without a token (probes and scrapers carry none) and
+reveal nothing about the backend's data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .identity import TokenStore
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+class HttpGuard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: TokenStore,
+        allowed_hosts: list[str],
+        allowed_origins: list[str],
+    ) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.allowed_hosts = LOOPBACK_HOSTS | {h.lower() for h in allowed_hosts}
+        self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        if origin is not None and origin.rstrip("/").lower() not in self.allowed_origins:
+            await _refuse(send, 403, "origin not allowed", f"Origin '{origin}' is not allowed")
+            return
+        path = scope.get("path", "")
+        if path in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        host = _hostname(headers.get("host", ""))
+        if host not in self.allowed_hosts:
+            await _refuse(
+                send, 403, "host not allowed",
+                f"Host '{host}' is not allowed; start the server with --allowed-host {host}",
+            )
+            return
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        principal = self.tokens.resolve(token.strip()) if scheme.lower() == "bearer" else None
+        if principal is None:
+            await _refuse(send, 401, "unauthorized", "a valid bearer token is required")
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def _hostname(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+async def _refuse(send: Send, status: int, error: str, detail: str) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="autodevops"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,77 @@
+"""Who is calling: a subject and roles, from a bearer token over HTTP or the local user on stdio."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .policy import Policy, PolicyError, format_validation_error
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    roles: tuple[str, ...]
+    transport: str
+
+
+class TokenEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=16, description="the bearer secret; at least 16 characters")
+    subject: str = Field(min_length=1)
+    roles: list[str] = Field(min_length=1)
+
+
+class TokenStore:
+    """Static bearer tokens, kept only as SHA-256 digests so a dump of memory or logs is useless."""
+
+    def __init__(self, entries: list[TokenEntry]) -> None:
+        self._by_digest = {
+            _digest(entry.token): Principal(entry.subject, tuple(entry.roles), "http")
+            for entry in entries
+        }
+
+    def resolve(self, token: str) -> Principal | None:
+        return self._by_digest.get(_digest(token))
+
+    @classmethod
+    def load(cls, path: Path, policy: Policy) -> TokenStore:
+        source = str(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise PolicyError(f"{source}: cannot read: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
+        try:
+            entries = TypeAdapter(list[TokenEntry]).validate_python(raw)
+        except ValidationError as exc:
+            raise PolicyError(format_validation_error(source, exc)) from exc
+        for index, entry in enumerate(entries):
+            unknown = [role for role in entry.roles if role not in policy.roles]
+            if unknown:
+                raise PolicyError(
+                    f"{source}: {index}.roles: unknown role(s) {', '.join(unknown)} "
+                    f"(the policy for {policy.server} has {', '.join(sorted(policy.roles))})"
+                )
+        return cls(entries)
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def stdio_principal(policy: Policy) -> Principal:
+    """The local user runs the process, so stdio needs no token; the policy still bounds it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    roles = (policy.stdio_role,) if policy.stdio_role else ()
+    return Principal(f"local:{user}", roles, "stdio")

@@ -1,0 +1,109 @@
+"""The policy file: which roles may call which tools, in what scope, within what limits.
+
+One YAML file per server. The schema is pydantic so that `policy check` and the servers
+share one validator, and an error names the file, the field and the reason.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class PolicyError(ValueError):
+    """An invalid policy file, reported as `file: field: reason` lines."""
+
+
+class Limits(BaseModel):
+    """What one call may cost; a cut result says it was cut."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_items: int = Field(default=100, ge=1, le=100_000, description="rows in a result")
+    max_bytes: int = Field(default=24_000, ge=256, le=10_000_000, description="text in a result")
+    timeout_seconds: float = Field(default=20.0, gt=0, le=600, description="whole call")
+    calls_per_minute: int = Field(default=120, ge=1, le=100_000, description="per subject")
+
+
+class Role(BaseModel):
+    """A named set of permissions; tokens and `stdio_role` point at roles by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    tools: list[str] = Field(default_factory=list, description="globs of tool names allowed")
+    deny_tools: list[str] = Field(default_factory=list, description="globs refused anyway")
+    scope: dict[str, Any] = Field(default_factory=dict, description="server-specific scope")
+    limits: Limits = Field(default_factory=Limits)
+
+    def allows(self, tool: str) -> bool:
+        if any(fnmatchcase(tool, pattern) for pattern in self.deny_tools):
+            return False
+        return any(fnmatchcase(tool, pattern) for pattern in self.tools)
+
+
+class Policy(BaseModel):
+    """Deny by default: a tool no role names is neither listed nor callable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server: str = Field(min_length=1)
+    stdio_role: str | None = Field(
+        default=None, description="role of the local user over stdio; none refuses every call"
+    )
+    roles: dict[str, Role] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _stdio_role_exists(self) -> Policy:
+        if self.stdio_role is not None and self.stdio_role not in self.roles:
+            known = ", ".join(sorted(self.roles))
+            raise ValueError(f"stdio_role '{self.stdio_role}' is not a role here ({known})")
+        return self
+
+    def role_for(self, roles: list[str], tool: str) -> tuple[str, Role] | None:
+        """The first of the caller's roles that allows the tool governs the call."""
+        for name in roles:
+            role = self.roles.get(name)
+            if role is not None and role.allows(tool):
+                return name, role
+        return None
+
+
+def format_validation_error(source: str, error: ValidationError, prefix: str = "") -> str:
+    """One `source: field: reason` line per problem, the field as a dotted path."""
+    lines = []
+    for item in error.errors():
+        field = ".".join([prefix, *(str(part) for part in item["loc"])]).strip(".")
+        lines.append(f"{source}: {field or '(top level)'}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_policy(path: Path, scope_model: type[BaseModel] | None = None) -> Policy:
+    """Read and validate a policy; with a scope model, every role's scope is checked too."""
+    source = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyError(f"{source}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{source}: (top level): expected a mapping with server and roles")
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(format_validation_error(source, exc)) from exc
+    if scope_model is not None:
+        problems = []
+        for name, role in policy.roles.items():
+            try:
+                scope_model.model_validate(role.scope)
+            except ValidationError as exc:
+                problems.append(format_validation_error(source, exc, f"roles.{name}.scope"))
+        if problems:
+            raise PolicyError("\n".join(problems))
+    return policy

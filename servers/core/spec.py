@@ -1,0 +1,82 @@
+"""What a server is made of: typed tools, a backend client, a scope model and a default policy.
+
+A new server is a small folder that fills in a `ServerSpec`; the core does the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, get_type_hints
+
+from pydantic import BaseModel
+
+from .output import Output
+
+ScopedClient = TypeVar("ScopedClient")
+ScopedClient_co = TypeVar("ScopedClient_co", covariant=True)
+
+
+class Backend(Protocol[ScopedClient_co]):
+    """The server's own connection to its backend; callers' tokens never reach it."""
+
+    name: str
+    url: str
+
+    async def check_ready(self) -> None:
+        """Raise `BackendError` when the backend cannot answer."""
+
+    def scoped(self, scope: Any) -> ScopedClient_co:
+        """A client bound to one role's scope: the only client a tool ever receives."""
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ToolSpec(Generic[ScopedClient]):
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    handler: Callable[[Any, ScopedClient], Awaitable[Output]]
+    read_only: bool = True
+    destructive: bool = False
+
+
+def tool(
+    *, read_only: bool = True, destructive: bool = False
+) -> Callable[[Callable[[Any, ScopedClient], Awaitable[Output]]], ToolSpec[ScopedClient]]:
+    """Declare a tool from `async def name(args: Model, client) -> Output`; the docstring is
+    what the model reads, so it says when to use the tool."""
+
+    def decorate(
+        fn: Callable[[Any, ScopedClient], Awaitable[Output]],
+    ) -> ToolSpec[ScopedClient]:
+        hints = get_type_hints(fn)
+        first = next(iter(inspect.signature(fn).parameters))
+        args_model = hints[first]
+        if not (isinstance(args_model, type) and issubclass(args_model, BaseModel)):
+            raise TypeError(f"{fn.__name__}: first parameter must be a pydantic model")
+        return ToolSpec(
+            name=fn.__name__,
+            description=inspect.getdoc(fn) or fn.__name__,
+            args_model=args_model,
+            handler=fn,
+            read_only=read_only,
+            destructive=destructive,
+        )
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    title: str
+    instructions: str
+    tools: Sequence[ToolSpec[Any]]
+    scope_model: type[BaseModel]
+    default_policy: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    connect: Callable[[argparse.Namespace], Backend[Any]]
