@@ -1,0 +1,266 @@
+"""Process utilities shared by every stack component.
+
+Each component runs as its own process group, started detached so it outlives the command that
+started it (``stack up`` exits, the servers stay). What was started is written to
+``<state_dir>/<name>/run.json``: the pid, the process start time (so a reused pid is never taken
+for ours), the ports and the environment the component offers. ``stop`` only ever signals
+process groups recorded there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE_ENV = "AUTODEVOPS_STATE_DIR"
+CACHE_ENV = "AUTODEVOPS_CACHE_DIR"
+LOOPBACK = "127.0.0.1"
+
+
+class ComponentError(RuntimeError):
+    """A component could not be installed or started; the message carries its log tail."""
+
+
+def default_state_dir() -> Path:
+    """The state directory: $AUTODEVOPS_STATE_DIR, else .state/stack under the current dir."""
+    env = os.environ.get(STATE_ENV)
+    return Path(env) if env else Path.cwd() / ".state" / "stack"
+
+
+def cache_dir() -> Path:
+    """Where builds and downloads are cached by version, outside any work tree."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "autodevops"
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback address right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file, for error messages."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process: with the pid it identifies the process for sure."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may hold spaces, so split after its closing paren.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+@dataclass
+class Proc:
+    """One started process group and how to reach the component it serves."""
+
+    name: str
+    pid: int
+    started: str
+    log: str
+    ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def alive(self) -> bool:
+        """Whether the recorded process still runs (and is the one we started)."""
+        return _start_time(self.pid) == self.started
+
+    def log_tail(self, lines: int = 30) -> str:
+        return log_tail(Path(self.log), lines)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the process group, then SIGKILL what is left after the timeout."""
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _reap(self.pid)
+            if not self.alive() and not _group_alive(self.pid):
+                return
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        for _ in range(50):
+            _reap(self.pid)
+            if not _group_alive(self.pid):
+                return
+            time.sleep(0.1)
+
+
+def _reap(pid: int) -> None:
+    """Collect our own exited child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # killpg(…, 0) also succeeds for zombies; look for a live member.
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def run_file(state_dir: Path, name: str) -> Path:
+    return state_dir / name / "run.json"
+
+
+def load(state_dir: Path, name: str) -> Proc | None:
+    """The recorded process of a component, or None if none is recorded."""
+    path = run_file(state_dir, name)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return Proc(**data)
+
+
+def save(state_dir: Path, proc: Proc) -> None:
+    path = run_file(state_dir, proc.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(proc), indent=2))
+    tmp.replace(path)
+
+
+def forget(state_dir: Path, name: str) -> None:
+    run_file(state_dir, name).unlink(missing_ok=True)
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    state_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+    ports: Mapping[str, int] | None = None,
+) -> Proc:
+    """Start argv detached in its own session, logging to <state_dir>/<name>/<name>.log."""
+    workdir = state_dir / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"{name}.log"
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    with log.open("ab") as out:
+        out.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
+        out.flush()
+        popen = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(cwd or workdir),
+            env=full_env,
+            start_new_session=True,
+            user=user,
+        )
+    started = None
+    for _ in range(50):
+        started = _start_time(popen.pid)
+        if started:
+            break
+        time.sleep(0.01)
+    proc = Proc(
+        name=name,
+        pid=popen.pid,
+        started=started or "",
+        log=str(log),
+        ports=dict(ports or {}),
+    )
+    save(state_dir, proc)
+    return proc
+
+
+def wait_until(
+    proc: Proc,
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+) -> None:
+    """Poll ready() until true; raise ComponentError with the log tail on exit or timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if ready():
+                return
+        except Exception:  # a probe failing just means "not yet"
+            pass
+        if not proc.alive():
+            _reap(proc.pid)
+            raise ComponentError(
+                f"{proc.name} exited before {what}; log {proc.log}:\n{proc.log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            raise ComponentError(
+                f"{proc.name} not {what} after {timeout:.0f}s; log {proc.log}:\n{proc.log_tail()}"
+            )
+        time.sleep(interval)
+
+
+def progress(message: str) -> None:
+    """Progress for people watching a long install or start (stderr keeps stdout clean)."""
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+def run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a short command, raising ComponentError with its output if it fails."""
+    result = subprocess.run(list(argv), capture_output=True, text=True, check=False, **kwargs)
+    if result.returncode != 0:
+        raise ComponentError(
+            f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result

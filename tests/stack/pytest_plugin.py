@@ -1,0 +1,57 @@
+"""Session-scoped pytest fixtures for the local stack: ``-p autodevops.stack.pytest_plugin``.
+
+Fixtures start components through the same code as ``stack up``. With AUTODEVOPS_STATE_DIR set
+they reuse what already runs there and stop only what they started; otherwise the session gets a
+private state directory and everything is stopped at its end. A component that cannot start
+fails the test: it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import base, components
+from .prometheus import PrometheusHandle, start_prometheus
+
+__all__ = ["start_prometheus"]
+
+
+@pytest.fixture(scope="session")
+def stack_state_dir() -> Iterator[Path]:
+    """The session's state dir: $AUTODEVOPS_STATE_DIR if set, else a private one."""
+    env = os.environ.get(base.STATE_ENV)
+    if env:
+        path = Path(env).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="autodevops-stack-"))
+    # PostgreSQL refuses to run as root, so as root it runs as the postgres user: that user
+    # must be able to reach its data directory inside this one.
+    path.chmod(0o755)
+    yield path
+    components.stop_all(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _component(name: str, state_dir: Path) -> Iterator[Any]:
+    try:
+        handle, started = components.ensure(name, state_dir)
+    except base.ComponentError as exc:
+        pytest.fail(f"stack component {name} did not start:\n{exc}", pytrace=False)
+    yield handle
+    if started:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(stack_state_dir: Path) -> Iterator[PrometheusHandle]:
+    """Prometheus scraping the fixed-series exporter; ``.url``, ``.exporter_url``, ``.query``."""
+    yield from _component("prometheus", stack_state_dir)
