@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["stack"]:
         from autodevops.stack.cli import main as stack_main
 
-        return stack_main(args[1:])
+        stack_code: int = stack_main(args[1:])
+        return stack_code
     parser = _parser()
     options = parser.parse_args(args)
     if not hasattr(options, "run"):
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_policy_check)
 
     commands.add_parser("stack", help="the local stack: install | up | status | down")
+
+    demo = commands.add_parser("demo", help="a local Prometheus, the server, real MCP calls")
+    demo.set_defaults(run=_demo)
     return parser
 
 
@@ -83,6 +87,12 @@ def _policy_check(options: argparse.Namespace) -> int:
         print(f"role {name}: {', '.join(allowed) or 'no tools'}")
     print(f"{options.file}: valid policy for the {policy.server} server")
     return 0
+
+
+def _demo(options: argparse.Namespace) -> int:
+    from autodevops.servers.demo import run_demo
+
+    return run_demo()
 
 
 def _serve(options: argparse.Namespace) -> int:

@@ -1,0 +1,138 @@
+"""Prometheus HTTP API client, async so a slow Prometheus never blocks other calls.
+
+`ScopedPrometheus` is the only client tools get: it rewrites every PromQL selector to the
+role's label scope and filters alerts and targets, so no tool can forget the scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from autodevops.servers.core.errors import BackendError, InvalidArgument, OutOfScope
+
+from .scope import PromQLSyntaxError, ScopeError, enforce_scope, parse_check
+
+BACKEND = "Prometheus"
+_CHECK_RUNNING = "that Prometheus is running and --prometheus-url (PROMETHEUS_URL) points at it"
+
+
+class PrometheusScope(BaseModel):
+    """A role's scope: label name → allowed values; every query is forced inside it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: dict[str, list[str]] = Field(
+        default_factory=dict, description="label name to allowed values, e.g. namespace: [a, b]"
+    )
+
+
+class PrometheusClient:
+    name = BACKEND
+
+    def __init__(self, url: str, timeout_seconds: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
+            headers={"Accept": "application/json"},
+        )
+
+    async def check_ready(self) -> None:
+        try:
+            response = await self._http.get("/-/ready")
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code != 200:
+            raise BackendError(
+                BACKEND,
+                self.url,
+                f"not ready (HTTP {response.status_code})",
+                "Prometheus' own log; it may still be replaying its WAL",
+            )
+
+    def scoped(self, scope: PrometheusScope) -> ScopedPrometheus:
+        return ScopedPrometheus(self, scope.labels)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def get(self, path: str, params: Any = None, field: str = "query") -> Any:
+        """GET an API path; Prometheus' `bad_data` is the caller's mistake, named by field."""
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise BackendError(
+                BACKEND,
+                self.url,
+                f"answered HTTP {response.status_code} with a non-JSON body "
+                f"({response.text[:120]!r})",
+                "that the URL points at Prometheus itself, not a proxy or another service",
+            ) from exc
+        if body.get("status") == "success":
+            return body.get("data")
+        error_type, error = body.get("errorType", "unknown"), body.get("error", "no detail")
+        if error_type == "bad_data":
+            raise InvalidArgument(field, error)
+        raise BackendError(
+            BACKEND,
+            self.url,
+            f"query failed ({error_type}): {error}",
+            "Prometheus' load and limits (query.timeout, query.max-samples); narrow the query",
+        )
+
+    def _unreachable(self, exc: httpx.HTTPError) -> BackendError:
+        if isinstance(exc, httpx.TimeoutException):
+            return BackendError(
+                BACKEND,
+                self.url,
+                f"did not answer in time ({type(exc).__name__})",
+                "Prometheus' health and load, or narrow the query",
+            )
+        return BackendError(
+            BACKEND, self.url, f"unreachable ({type(exc).__name__}: {exc})", _CHECK_RUNNING
+        )
+
+
+class ScopedPrometheus:
+    def __init__(self, client: PrometheusClient, labels: Mapping[str, Sequence[str]]) -> None:
+        self._client = client
+        self.labels = labels
+
+    @property
+    def scoped(self) -> bool:
+        return bool(self.labels)
+
+    def promql(self, expr: str, field: str) -> str:
+        """The expression forced inside the scope; refused when it cannot be made safe."""
+        try:
+            if not self.labels:
+                parse_check(expr)
+                return expr
+            return enforce_scope(expr, self.labels)
+        except PromQLSyntaxError as exc:
+            raise InvalidArgument(field, f"not valid PromQL: {exc}") from exc
+        except ScopeError as exc:
+            raise OutOfScope(f"'{field}' cannot be limited to your scope: {exc}") from exc
+
+    def selectors(self, match: Sequence[str], field: str = "match") -> list[str]:
+        """Series selectors in scope; a scoped role with none gets the scope itself."""
+        if match:
+            return [self.promql(m, field) for m in match]
+        if self.labels:
+            return [self.promql('{__name__=~".+"}', field)]
+        return []
+
+    def in_scope(self, labels: Mapping[str, str]) -> bool:
+        """An item is visible when each scoped label is present with an allowed value."""
+        return all(labels.get(name) in allowed for name, allowed in self.labels.items())
+
+    async def get(self, path: str, params: Any = None, field: str = "query") -> Any:
+        return await self._client.get(path, params, field)

@@ -1,0 +1,41 @@
+"""Times and durations as people and models write them: `now`, `now-1h`, RFC 3339, Unix seconds."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+
+_DURATION = re.compile(r"^(\d+(?:ms|[smhdwy]))+$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def parse_duration(value: str) -> float:
+    """Prometheus duration syntax (`90s`, `1h30m`) in seconds."""
+    text = value.strip()
+    if not _DURATION.match(text):
+        raise ValueError(f"'{value}' is not a duration; use forms like 30s, 5m, 1h30m, 7d")
+    return sum(
+        int(amount) * _UNITS[unit] for amount, unit in re.findall(r"(\d+)(ms|[smhdwy])", text)
+    )
+
+
+def parse_time(value: str, now: float | None = None) -> float:
+    """Unix seconds from `now`, `now-<duration>`, RFC 3339 or a Unix timestamp."""
+    moment = time.time() if now is None else now
+    text = value.strip()
+    if text == "now":
+        return moment
+    if text.startswith("now-"):
+        return moment - parse_duration(text[4:])
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ValueError(
+            f"'{value}' is not a time; use now, now-1h, RFC 3339 (2026-01-31T12:00:00Z) "
+            "or Unix seconds"
+        ) from None
