@@ -105,6 +105,7 @@ class Proc:
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM the process group, then SIGKILL what is left after the timeout."""
         if not self.alive():
+            _reap(self.pid)
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGTERM)

@@ -18,7 +18,11 @@ from typing import Any
 import pytest
 
 from . import base, components
+from .ferretdb import FerretHandle
+from .postgres import PostgresHandle
 from .prometheus import PrometheusHandle, start_prometheus
+from .redis import RedisHandle
+from .tools import Tools, install_tools
 
 __all__ = ["start_prometheus"]
 
@@ -55,3 +59,30 @@ def _component(name: str, state_dir: Path) -> Iterator[Any]:
 def prometheus(stack_state_dir: Path) -> Iterator[PrometheusHandle]:
     """Prometheus scraping the fixed-series exporter; ``.url``, ``.exporter_url``, ``.query``."""
     yield from _component("prometheus", stack_state_dir)
+
+
+@pytest.fixture(scope="session")
+def postgres(stack_state_dir: Path) -> Iterator[PostgresHandle]:
+    """PostgreSQL; ``.url`` is a DSN for the superuser (trust auth, loopback only)."""
+    yield from _component("postgres", stack_state_dir)
+
+
+@pytest.fixture(scope="session")
+def redis(stack_state_dir: Path) -> Iterator[RedisHandle]:
+    """Redis; ``.url`` is redis://127.0.0.1:PORT/0."""
+    yield from _component("redis", stack_state_dir)
+
+
+@pytest.fixture(scope="session")
+def ferretdb(stack_state_dir: Path) -> Iterator[FerretHandle]:
+    """FerretDB speaking the MongoDB wire protocol; ``.url`` is mongodb://127.0.0.1:PORT/."""
+    yield from _component("ferretdb", stack_state_dir)
+
+
+@pytest.fixture(scope="session")
+def tools() -> Tools:
+    """Paths of the ``helm`` and ``kubectl`` binaries (``.helm``, ``.kubectl``)."""
+    try:
+        return install_tools()
+    except base.ComponentError as exc:
+        pytest.fail(f"helm/kubectl could not be installed:\n{exc}", pytrace=False)

@@ -1,0 +1,138 @@
+"""``python -m autodevops.stack up | status | down | install | env``: the stack for people.
+
+``up`` starts (or reuses) every component on free loopback ports and prints ``export`` lines;
+``eval "$(python -m autodevops.stack up)"`` sets up a shell. Progress and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import base, components, install, tools
+
+ORDER = ("prometheus", "postgres", "redis", "ferretdb", "kube")
+
+
+@contextlib.contextmanager
+def _locked(state_dir: Path) -> Iterator[None]:
+    """One up/down at a time per state dir, so two callers never start the same thing twice."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _exports(env: dict[str, str]) -> str:
+    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
+
+
+def _selected(names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in ORDER]
+    if unknown:
+        raise SystemExit(f"unknown component(s): {', '.join(unknown)}; known: {', '.join(ORDER)}")
+    return [n for n in ORDER if n in names] if names else list(ORDER)
+
+
+def cmd_up(state_dir: Path, names: list[str]) -> int:
+    env = {base.STATE_ENV: str(state_dir)}
+    failed = []
+    with _locked(state_dir):
+        try:
+            env.update(tools.install_tools().env())
+        except base.ComponentError as exc:
+            base.progress(f"helm/kubectl: {exc}")
+            failed.append("tools")
+        for name in _selected(names):
+            try:
+                handle, started = components.ensure(name, state_dir)
+            except base.ComponentError as exc:
+                base.progress(f"{name} FAILED to start: {exc}")
+                failed.append(name)
+                continue
+            base.progress(f"{name}: {'started' if started else 'already running'}")
+            env.update(handle.env())
+    print(_exports(env))
+    if failed:
+        base.progress(f"failed: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def cmd_status(state_dir: Path, names: list[str]) -> int:
+    down = []
+    for name in _selected(names):
+        handle = components.COMPONENTS[name].attach(state_dir)
+        if handle is None:
+            down.append(name)
+            print(f"{name}: not running")
+        else:
+            detail = " ".join(f"{k}={v}" for k, v in handle.env().items())
+            print(f"{name}: running {detail}")
+    return 1 if down else 0
+
+
+def cmd_env(state_dir: Path) -> int:
+    env = {base.STATE_ENV: str(state_dir)}
+    for name in ORDER:
+        handle = components.COMPONENTS[name].attach(state_dir)
+        if handle is not None:
+            env.update(handle.env())
+    print(_exports(env))
+    return 0
+
+
+def cmd_down(state_dir: Path) -> int:
+    if not state_dir.exists():
+        print("nothing recorded; nothing to stop")
+        return 0
+    with _locked(state_dir):
+        stopped = components.stop_all(state_dir)
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def cmd_install(kube: bool) -> int:
+    install.install(kube=kube)
+    base.progress("everything installed")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: ``autodevops stack ...`` and ``python -m autodevops.stack ...``."""
+    parser = argparse.ArgumentParser(prog="autodevops stack", description=__doc__)
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help=f"where data, logs and pids live (default ${base.STATE_ENV} or ./.state/stack)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start (or reuse) components and print export lines")
+    up.add_argument("components", nargs="*", help=f"subset of: {' '.join(ORDER)}")
+    status = sub.add_parser("status", help="say which components run; exit 1 if any does not")
+    status.add_argument("components", nargs="*")
+    sub.add_parser("env", help="print export lines for the running components")
+    sub.add_parser("down", help="stop every process this state dir recorded")
+    inst = sub.add_parser("install", help="install packages, build and unpack binaries")
+    inst.add_argument("--no-kube", action="store_true", help="skip the Kubernetes build")
+    args = parser.parse_args(argv)
+    state_dir = (args.state_dir or base.default_state_dir()).resolve()
+    try:
+        if args.command == "up":
+            return cmd_up(state_dir, args.components)
+        if args.command == "status":
+            return cmd_status(state_dir, args.components)
+        if args.command == "env":
+            return cmd_env(state_dir)
+        if args.command == "down":
+            return cmd_down(state_dir)
+        return cmd_install(kube=not args.no_kube)
+    except base.ComponentError as exc:
+        print(f"[stack] {exc}", file=sys.stderr)
+        return 1
