@@ -50,7 +50,9 @@ class HttpGuard:
         host = _hostname(headers.get("host", ""))
         if host not in self.allowed_hosts:
             await _refuse(
-                send, 403, "host not allowed",
+                send,
+                403,
+                "host not allowed",
                 f"Host '{host}' is not allowed; start the server with --allowed-host {host}",
             )
             return

@@ -63,8 +63,7 @@ def _align(rows: list[list[str]]) -> list[str]:
     cells = [[_cell(value) for value in row] for row in rows]
     widths = [max(len(row[i]) for row in cells if i < len(row)) for i in range(len(cells[0]))]
     return [
-        "  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip()
-        for row in cells
+        "  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells
     ]
 
 

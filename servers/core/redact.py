@@ -11,17 +11,24 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
-_SECRET_KEY = r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|auth)"
+_SECRET_KEY = (
+    r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
+    r"|credentials?|auth)"
+)
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-     REDACTED),
+    (
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+        REDACTED,
+    ),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), REDACTED),
     (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),
     (re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|xox[abposr]-[A-Za-z0-9-]{10,})"), REDACTED),
     (re.compile(r"([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@", re.I), rf"\1{REDACTED}@"),
-    (re.compile(rf"(?i)(\b[\w.-]*{_SECRET_KEY}[\w.-]*\"?\s*[=:]\s*\"?)([^\s\",;}}]+)"),
-     rf"\1{REDACTED}"),
+    (
+        re.compile(rf"(?i)(\b[\w.-]*{_SECRET_KEY}[\w.-]*\"?\s*[=:]\s*\"?)([^\s\",;}}]+)"),
+        rf"\1{REDACTED}",
+    ),
 ]
 _SECRET_FIELD = re.compile(rf"(?i){_SECRET_KEY}")
 
