@@ -31,8 +31,15 @@ class StdioSession:
 
     def __init__(self, prometheus_url: str) -> None:
         command = [
-            sys.executable, "-m", "autodevops.servers.cli", "serve", "prometheus",
-            "--prometheus-url", prometheus_url, "--audit-log", os.devnull,
+            sys.executable,
+            "-m",
+            "autodevops.servers.cli",
+            "serve",
+            "prometheus",
+            "--prometheus-url",
+            prometheus_url,
+            "--audit-log",
+            os.devnull,
         ]
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -45,7 +52,7 @@ class StdioSession:
         self._send({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
         stdout: IO[bytes] = self.process.stdout  # type: ignore[assignment]
         while True:
-            message = json.loads(stdout.readline())
+            message: dict[str, Any] = json.loads(stdout.readline())
             if message.get("id") == self._id:
                 return message
 
@@ -118,9 +125,7 @@ def measure(prometheus_url: str, calls: int, starts: int) -> dict[str, Any]:
     try:
         for _ in range(calls):
             began = time.perf_counter()
-            answer = session.request(
-                "tools/call", {"name": "query", "arguments": {"query": "up"}}
-            )
+            answer = session.request("tools/call", {"name": "query", "arguments": {"query": "up"}})
             through.append(time.perf_counter() - began)
             assert not answer["result"].get("isError"), answer
         rss = session.peak_rss_mb()

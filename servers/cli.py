@@ -92,7 +92,8 @@ def _policy_check(options: argparse.Namespace) -> int:
 def _demo(options: argparse.Namespace) -> int:
     from autodevops.servers.demo import run_demo
 
-    return run_demo()
+    code: int = run_demo()
+    return code
 
 
 def _serve(options: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import mcp_types as mt
 from fastmcp import Client
 
 from autodevops.servers.core.app import build_server
@@ -37,11 +38,18 @@ async def prometheus_mcp(
         audit.close()
 
 
-async def call_text(client: Client[Any], tool: str, arguments: dict[str, Any]) -> tuple[str, bool]:
-    result = await client.call_tool(tool, arguments, raise_on_error=False)
+def text_of(result: Any) -> str:
+    """The one text block of a tool result: results are sent once, as text."""
     assert len(result.content) == 1, "a result is sent once, as one text block"
     assert result.structured_content is None
-    return result.content[0].text, result.is_error
+    block = result.content[0]
+    assert isinstance(block, mt.TextContent)
+    return block.text
+
+
+async def call_text(client: Client[Any], tool: str, arguments: dict[str, Any]) -> tuple[str, bool]:
+    result = await client.call_tool(tool, arguments, raise_on_error=False)
+    return text_of(result), result.is_error
 
 
 def audit_lines(path: Path) -> list[dict[str, Any]]:

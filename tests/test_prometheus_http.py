@@ -19,7 +19,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from autodevops.stack.prometheus import start_prometheus
 
 from .conftest import TOKENS
-from .mcp_helpers import audit_lines
+from .mcp_helpers import audit_lines, prometheus_mcp, text_of
 
 
 def client_for(url: str, token: str | None, **headers: str) -> Client[Any]:
@@ -49,7 +49,7 @@ def server(prometheus: Any, start_http_server: Any) -> Any:
 async def test_calls_with_a_token_are_scoped_to_its_role(server: Any) -> None:
     async with client_for(server.mcp_url, TOKENS["team-a"]) as client:
         result = await client.call_tool("label_values", {"label": "namespace"})
-        assert result.content[0].text.splitlines()[1:] == ["team-a"]
+        assert text_of(result).splitlines()[1:] == ["team-a"]
     async with client_for(server.mcp_url, TOKENS["query-only"]) as client:
         assert [t.name for t in await client.list_tools()] == ["query"]
     record = audit_lines(server.audit_log)[0]
@@ -128,7 +128,7 @@ async def test_prometheus_stopped_mid_test(tmp_path: Path, start_http_server: An
             started = time.monotonic()
             result = await client.call_tool("query", {"query": "up"}, raise_on_error=False)
             assert time.monotonic() - started < 10
-        text = result.content[0].text
+        text = text_of(result)
         assert result.is_error
         assert text.startswith(f"Prometheus at {private.url}: unreachable (ConnectError")
         assert "Check: that Prometheus is running and --prometheus-url" in text
@@ -176,7 +176,6 @@ async def test_hanging_backend_never_blocks_initialize_and_calls_time_out(
     async with client_for(server.mcp_url, TOKENS["viewer"]) as client:
         tools = await client.list_tools()
         assert len(tools) == 10 and time.monotonic() - started < 2
-    from .mcp_helpers import prometheus_mcp
 
     async with prometheus_mcp(hanging_backend, "impatient", tmp_path) as (client, audit):
         started = time.monotonic()
@@ -185,7 +184,7 @@ async def test_hanging_backend_never_blocks_initialize_and_calls_time_out(
         )
         elapsed = time.monotonic() - started
         assert result.is_error and 1.4 < elapsed < 4
-        text = result.content[0].text
+        text = text_of(result)
         assert text.startswith(f"Prometheus at {hanging_backend} did not answer within 1.5s")
         assert audit_lines(audit)[-1]["outcome"] == "timeout"
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:

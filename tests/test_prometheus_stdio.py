@@ -10,7 +10,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from .conftest import write_policy
-from .mcp_helpers import audit_lines
+from .mcp_helpers import audit_lines, text_of
 
 
 def stdio_client(prometheus_url: str, policy: Path, audit: Path) -> Client[Any]:
@@ -38,7 +38,7 @@ async def test_stdio_uses_the_policy_stdio_role(prometheus: Any, tmp_path: Path)
     audit = tmp_path / "audit.jsonl"
     async with stdio_client(prometheus.url, policy, audit) as client:
         result = await client.call_tool("query", {"query": "sum(autodevops_test_queue_depth)"})
-        assert result.content[0].text.splitlines()[1].split() == ["{}", "3"]
+        assert text_of(result).splitlines()[1].split() == ["{}", "3"]
     record = audit_lines(audit)[-1]
     assert record["transport"] == "stdio" and record["roles"] == ["team-a"]
 
@@ -50,4 +50,4 @@ async def test_stdio_without_a_role_lists_and_allows_nothing(
     async with stdio_client(prometheus.url, policy, tmp_path / "audit.jsonl") as client:
         assert await client.list_tools() == []
         result = await client.call_tool("query", {"query": "up"}, raise_on_error=False)
-        assert result.is_error and "not allowed" in result.content[0].text
+        assert result.is_error and "not allowed" in text_of(result)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-_MAX_CELL = 120
+_MAX_CELL = 300
 
 
 @dataclass

@@ -61,7 +61,8 @@ class PrometheusClient:
         await self._http.aclose()
 
     async def get(self, path: str, params: Any = None, field: str = "query") -> Any:
-        """GET an API path; Prometheus' `bad_data` is the caller's mistake, named by field."""
+        """GET an API path; `bad_data` and `execution` errors are the caller's to fix (a bad
+        expression, a regex, too many samples), so they name the field."""
         try:
             response = await self._http.get(path, params=params)
         except httpx.HTTPError as exc:
@@ -79,7 +80,7 @@ class PrometheusClient:
         if body.get("status") == "success":
             return body.get("data")
         error_type, error = body.get("errorType", "unknown"), body.get("error", "no detail")
-        if error_type == "bad_data":
+        if error_type in ("bad_data", "execution"):
             raise InvalidArgument(field, error)
         raise BackendError(
             BACKEND,
