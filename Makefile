@@ -25,7 +25,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# mypy reads the packages through a tree of links named as they are imported (autodevops.*).
 typecheck: $(VENV)/.installed
+	mkdir -p build/typecheck/autodevops
+	for d in servers clients policies; do ln -sfn ../../../$$d build/typecheck/autodevops/$$d; done
+	ln -sfn ../../../tests/stack build/typecheck/autodevops/stack
 	$(VENV)/bin/mypy
 
 pytest: install

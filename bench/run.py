@@ -24,12 +24,20 @@ import httpx
 from autodevops.stack.prometheus import start_prometheus
 
 PROTOCOL = "2025-06-18"
+BENCH_POLICY = """
+server: prometheus
+stdio_role: viewer
+roles:
+  viewer:
+    tools: ["*"]
+    limits: {calls_per_minute: 100000}
+"""
 
 
 class StdioSession:
     """Newline-delimited JSON-RPC over a server's stdin/stdout, as MCP stdio specifies."""
 
-    def __init__(self, prometheus_url: str) -> None:
+    def __init__(self, prometheus_url: str, policy: Path) -> None:
         command = [
             sys.executable,
             "-m",
@@ -38,6 +46,8 @@ class StdioSession:
             "prometheus",
             "--prometheus-url",
             prometheus_url,
+            "--policy",
+            str(policy),
             "--audit-log",
             os.devnull,
         ]
@@ -74,8 +84,8 @@ class StdioSession:
         self.process.wait(timeout=10)
 
 
-def open_session(prometheus_url: str) -> tuple[StdioSession, float, int]:
-    session = StdioSession(prometheus_url)
+def open_session(prometheus_url: str, policy: Path) -> tuple[StdioSession, float, int]:
+    session = StdioSession(prometheus_url, policy)
     session.request(
         "initialize",
         {
@@ -97,19 +107,21 @@ def main() -> int:
     parser.add_argument("--starts", type=int, default=5)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="autodevops-bench-") as workdir:
+        policy = Path(workdir) / "policy.yaml"
+        policy.write_text(BENCH_POLICY)
         prometheus = start_prometheus(Path(workdir) / "prometheus")
         try:
-            report = measure(prometheus.url, options.calls, options.starts)
+            report = measure(prometheus.url, policy, options.calls, options.starts)
         finally:
             prometheus.stop()
     print(json.dumps(report, indent=2))
     return 0
 
 
-def measure(prometheus_url: str, calls: int, starts: int) -> dict[str, Any]:
+def measure(prometheus_url: str, policy: Path, calls: int, starts: int) -> dict[str, Any]:
     colds = []
     for _ in range(starts):
-        session, cold, catalogue = open_session(prometheus_url)
+        session, cold, catalogue = open_session(prometheus_url, policy)
         colds.append(cold)
         session.close()
 
@@ -120,7 +132,7 @@ def measure(prometheus_url: str, calls: int, starts: int) -> dict[str, Any]:
             http.get("/api/v1/query", params={"query": "up"}).raise_for_status()
             direct.append(time.perf_counter() - began)
 
-    session, _, _ = open_session(prometheus_url)
+    session, _, _ = open_session(prometheus_url, policy)
     through = []
     try:
         for _ in range(calls):

@@ -278,7 +278,8 @@ async def server_info(args: NoArgs, prom: ScopedPrometheus) -> Output:
 
 
 def _result(data: Mapping[str, Any], narrow: str) -> Output:
-    kind, result = data.get("resultType"), data.get("result")
+    kind = data.get("resultType")
+    result: Any = data.get("result") or []
     if kind == "scalar" or kind == "string":
         at, value = result
         return Text(f"{kind} {_number(value) if kind == 'scalar' else value} at {_iso(at)}")
