@@ -44,6 +44,10 @@ def cmd_up(state_dir: Path, names: list[str]) -> int:
     failed = []
     with _locked(state_dir):
         try:
+            install.install_apt()
+        except base.ComponentError as exc:
+            base.progress(f"Debian packages: {exc}")
+        try:
             env.update(tools.install_tools().env())
         except base.ComponentError as exc:
             base.progress(f"helm/kubectl: {exc}")

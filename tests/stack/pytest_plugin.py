@@ -19,6 +19,7 @@ import pytest
 
 from . import base, components
 from .ferretdb import FerretHandle
+from .kube import KubeHandle
 from .postgres import PostgresHandle
 from .prometheus import PrometheusHandle, start_prometheus
 from .redis import RedisHandle
@@ -86,3 +87,10 @@ def tools() -> Tools:
         return install_tools()
     except base.ComponentError as exc:
         pytest.fail(f"helm/kubectl could not be installed:\n{exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kube(stack_state_dir: Path) -> Iterator[KubeHandle]:
+    """The control plane: ``.kubeconfig`` (admin), ``.url``, ``.request``, ``.create_token``,
+    ``.kubeconfig_for_token``, ``.kubectl``, ``.api_client``."""
+    yield from _component("kube", stack_state_dir)

@@ -1,0 +1,351 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, controller-manager, scheduler.
+
+All four run from one binary built from k8s.io/kubernetes (see kube/ and install.py). There is no
+kubelet: pods are scheduled (onto kwok's fake nodes when kwok runs) but no container ever runs,
+so pod logs, exec, attach and port-forward answer with errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import base, install, pki
+
+ETCD = "etcd"
+APISERVER = "kube-apiserver"
+CONTROLLER_MANAGER = "kube-controller-manager"
+SCHEDULER = "kube-scheduler"
+RECORDS = (SCHEDULER, CONTROLLER_MANAGER, APISERVER, ETCD)
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+SERVICE_CIDR = "10.96.0.0/16"
+START_TIMEOUT = 120.0
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _kubeconfig(url: str, ca: Path, user: str, auth: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "autodevops-stack",
+                "cluster": {
+                    "server": url,
+                    "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
+                },
+            }
+        ],
+        "users": [{"name": user, "user": auth}],
+        "contexts": [
+            {"name": user, "context": {"cluster": "autodevops-stack", "user": user}},
+        ],
+        "current-context": user,
+    }
+
+
+def _cert_auth(cert: pki.Cert) -> dict[str, str]:
+    return {
+        "client-certificate-data": base64.b64encode(cert.cert.read_bytes()).decode(),
+        "client-key-data": base64.b64encode(cert.key.read_bytes()).decode(),
+    }
+
+
+def write_kubeconfig(path: Path, url: str, ca: Path, user: str, auth: dict[str, str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(_kubeconfig(url, ca, user, auth), sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+class KubeError(RuntimeError):
+    """An API call answered with an error status; ``status`` and ``body`` say which."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class KubeHandle:
+    """A running control plane and helpers to talk to it as admin or as any token."""
+
+    url: str
+    kubeconfig: Path
+    ca_file: Path
+    admin: pki.Cert
+    state_dir: Path
+    procs: dict[str, base.Proc] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return {"KUBECONFIG": str(self.kubeconfig)}
+
+    def stop(self) -> None:
+        for name in RECORDS:
+            proc = self.procs.get(name)
+            if proc:
+                proc.stop()
+                base.forget(self.state_dir, name)
+
+    def ssl_context(self, *, as_admin: bool = True) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        if as_admin:
+            ctx.load_cert_chain(str(self.admin.cert), str(self.admin.key))
+        return ctx
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """One API call as admin (client cert) or as the bearer token; KubeError on >= 400."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        ctx = self.ssl_context(as_admin=token is None)
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                detail: Any = json.loads(raw)
+            except ValueError:
+                detail = raw.decode(errors="replace")
+            raise KubeError(exc.code, detail) from None
+        return json.loads(raw) if raw else None
+
+    def create_token(
+        self,
+        namespace: str,
+        service_account: str,
+        *,
+        audiences: list[str] | None = None,
+        seconds: int = 3600,
+    ) -> str:
+        """Issue a ServiceAccount token through the TokenRequest API."""
+        spec: dict[str, Any] = {"expirationSeconds": seconds}
+        if audiences:
+            spec["audiences"] = audiences
+        result = self.request(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec},
+        )
+        token: str = result["status"]["token"]
+        return token
+
+    def kubeconfig_for_token(self, token: str, path: Path, user: str = "token") -> Path:
+        """Write a kubeconfig that authenticates with a bearer token (e.g. a ServiceAccount's)."""
+        return write_kubeconfig(path, self.url, self.ca_file, user, {"token": token})
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl (from the helm/kubectl npm package) against this cluster."""
+        from .tools import install_tools
+
+        argv = [str(install_tools().kubectl), f"--kubeconfig={kubeconfig or self.kubeconfig}"]
+        result = subprocess.run(
+            [*argv, *args], input=input, capture_output=True, text=True, check=False
+        )
+        if check and result.returncode != 0:
+            raise base.ComponentError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
+        return result
+
+    def api_client(self, token: str | None = None) -> Any:
+        """A ``kubernetes.client.ApiClient`` as admin, or as the given bearer token."""
+        from kubernetes import client, config
+
+        if token is None:
+            return config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(self.kubeconfig)
+            )
+        cfg = client.Configuration()
+        cfg.host = self.url
+        cfg.ssl_ca_cert = str(self.ca_file)
+        cfg.api_key = {"authorization": token}
+        cfg.api_key_prefix = {"authorization": "Bearer"}
+        return client.ApiClient(cfg)
+
+
+def _paths(state_dir: Path) -> tuple[Path, Path]:
+    workdir = state_dir / "kube"
+    return workdir, workdir / "pki"
+
+
+def _get(url: str, ctx: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=3) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _insecure() -> ssl.SSLContext:
+    """For the healthz of controller-manager/scheduler, whose serving certs are self-signed."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _has_default_service_account(handle: KubeHandle) -> bool:
+    try:
+        handle.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")
+    except KubeError:
+        return False
+    return True
+
+
+def start(state_dir: Path) -> KubeHandle:
+    """Start etcd, the API server, controller-manager and scheduler; wait until each is ready."""
+    state_dir = Path(state_dir).resolve()
+    exe = str(install.go_build(install.KUBE))
+    workdir, pkidir = _paths(state_dir)
+    authority = pki.ca(pkidir)
+    serving = pki.leaf(pkidir, "apiserver", "/CN=kube-apiserver", server=True)
+    admin = pki.leaf(pkidir, "admin", "/O=system:masters/CN=autodevops-admin")
+    cm_cert = pki.leaf(pkidir, "controller-manager", "/CN=system:kube-controller-manager")
+    sched_cert = pki.leaf(pkidir, "scheduler", "/CN=system:kube-scheduler")
+    sa = pki.service_account_key(pkidir)
+
+    started: dict[str, base.Proc] = {}
+    handle: KubeHandle | None = None
+    try:
+        etcd_port, peer_port = base.free_port(), base.free_port()
+        etcd = base.spawn(ETCD, [exe, "etcd", f"--data-dir={workdir / 'etcd'}",
+                                 f"--listen-client-url=http://{base.LOOPBACK}:{etcd_port}",
+                                 f"--listen-peer-url=http://{base.LOOPBACK}:{peer_port}"],
+                          state_dir, ports={"client": etcd_port, "peer": peer_port})  # fmt: skip
+        started[ETCD] = etcd
+        etcd_url = f"http://{base.LOOPBACK}:{etcd_port}"
+        base.wait_until(etcd, lambda: b'"true"' in _get(f"{etcd_url}/health")[1],
+                        timeout=60, what="healthy")  # fmt: skip
+
+        port = base.free_port()
+        url = f"https://{base.LOOPBACK}:{port}"
+        apiserver = base.spawn(
+            APISERVER,
+            [
+                exe, "kube-apiserver",
+                f"--etcd-servers={etcd_url}",
+                f"--bind-address={base.LOOPBACK}",
+                f"--advertise-address={base.LOOPBACK}",
+                f"--secure-port={port}",
+                f"--tls-cert-file={serving.cert}",
+                f"--tls-private-key-file={serving.key}",
+                f"--client-ca-file={authority.cert}",
+                f"--service-account-issuer={ISSUER}",
+                f"--service-account-key-file={sa.cert}",
+                f"--service-account-signing-key-file={sa.key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction,PodSecurity",
+                # Privileged containers are allowed cluster-wide, so Pod Security admission
+                # is what refuses them in a restricted namespace.
+                "--allow-privileged=true",
+                "--endpoint-reconciler-type=none",
+                f"--cert-dir={workdir / 'apiserver-certs'}",
+                "--profiling=false",
+                "--event-ttl=1h",
+            ],
+            state_dir,
+            ports={"https": port},
+        )  # fmt: skip
+        started[APISERVER] = apiserver
+        kubeconfig = write_kubeconfig(workdir / "admin.kubeconfig", url, authority.cert,
+                                      "autodevops-admin", _cert_auth(admin))  # fmt: skip
+        handle = KubeHandle(url, kubeconfig, authority.cert, admin, state_dir, started)
+        ctx = handle.ssl_context()
+        base.wait_until(apiserver, lambda: _get(f"{url}/readyz", ctx)[0] == 200,
+                        timeout=START_TIMEOUT, what="ready (/readyz)")  # fmt: skip
+
+        for name, cert in ((CONTROLLER_MANAGER, cm_cert), (SCHEDULER, sched_cert)):
+            cfg = write_kubeconfig(workdir / f"{name}.kubeconfig", url, authority.cert,
+                                   name, _cert_auth(cert))  # fmt: skip
+            own = base.free_port()
+            argv = [exe, name, f"--kubeconfig={cfg}", f"--authentication-kubeconfig={cfg}",
+                    f"--authorization-kubeconfig={cfg}", f"--bind-address={base.LOOPBACK}",
+                    f"--secure-port={own}", "--leader-elect=false"]  # fmt: skip
+            if name == CONTROLLER_MANAGER:
+                argv += [
+                    "--use-service-account-credentials=true",
+                    f"--service-account-private-key-file={sa.key}",
+                    f"--root-ca-file={authority.cert}",
+                    f"--cluster-signing-cert-file={authority.cert}",
+                    f"--cluster-signing-key-file={authority.key}",
+                    f"--cert-dir={workdir / 'controller-manager-certs'}",
+                ]
+            started[name] = base.spawn(name, argv, state_dir, ports={"https": own})
+        for name in (CONTROLLER_MANAGER, SCHEDULER):
+            own = started[name].ports["https"]
+            health = f"https://{base.LOOPBACK}:{own}/healthz"
+            base.wait_until(started[name], lambda h=health: _get(h, _insecure())[0] == 200,  # type: ignore[misc]
+                            timeout=START_TIMEOUT, what="healthy")  # fmt: skip
+        base.wait_until(started[CONTROLLER_MANAGER], lambda: _has_default_service_account(handle),
+                        timeout=START_TIMEOUT, what="creating default ServiceAccounts")  # fmt: skip
+    except BaseException:
+        for proc in reversed(list(started.values())):
+            proc.stop()
+            base.forget(state_dir, proc.name)
+        raise
+    apiserver.env = handle.env()
+    apiserver.info = {"url": url}
+    base.save(state_dir, apiserver)
+    return handle
+
+
+def attach(state_dir: Path) -> KubeHandle | None:
+    """The control plane already running for this state dir, if every part is alive and ready."""
+    state_dir = Path(state_dir).resolve()
+    procs = {name: base.load(state_dir, name) for name in RECORDS}
+    if not all(p and p.alive() for p in procs.values()):
+        return None
+    workdir, pkidir = _paths(state_dir)
+    apiserver = procs[APISERVER]
+    assert apiserver is not None
+    url = f"https://{base.LOOPBACK}:{apiserver.ports['https']}"
+    admin = pki.Cert(pkidir / "admin.crt", pkidir / "admin.key")
+    handle = KubeHandle(
+        url,
+        workdir / "admin.kubeconfig",
+        pkidir / "ca.crt",
+        admin,
+        state_dir,
+        {k: v for k, v in procs.items() if v is not None},
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if _get(f"{url}/readyz", handle.ssl_context())[0] == 200:
+                return handle
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return None
