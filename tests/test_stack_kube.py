@@ -12,8 +12,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from autodevops.stack.base import free_port
-from autodevops.stack.kube import MERGE_PATCH, KubeError, KubeHandle
+from autodevops.stack.kube import FAKE_LOG, FAKE_NODE, KubeError, KubeHandle
 
 RESTRICTED_CONTAINER: dict[str, Any] = {
     "name": "app",
@@ -76,6 +75,10 @@ def test_kubectl_creates_namespace_and_deployment(kube: KubeHandle) -> None:
     assert all(
         p["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet" for p in _eventually(pods)
     )
+    # The scheduler binds them to kwok's fake node, kwok reports them Running: rollouts finish.
+    kube.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=60s")
+    assert {p["spec"].get("nodeName") for p in pods()} == {FAKE_NODE}
+    assert {p["status"]["phase"] for p in pods()} == {"Running"}
 
     # Garbage collection: deleting the Deployment removes its ReplicaSet and Pods.
     kube.kubectl("delete", "deployment", "web", "-n", ns, "--wait=false")
@@ -219,32 +222,28 @@ def test_pod_security_restricted_refuses_a_privileged_pod(kube: KubeHandle) -> N
     assert created["metadata"]["name"] == "fine"
 
 
-def test_pod_logs_need_a_kubelet(kube: KubeHandle) -> None:
-    """Documented limit: the API server forwards logs to the pod's kubelet, and there is none."""
-    ns, node = _name("stack-logs"), _name("no-kubelet")
+def test_pods_on_the_fake_node_run_and_serve_the_fake_log(kube: KubeHandle) -> None:
+    """kwok moves the pod to Running and serves its log through the API server; no exec."""
+    ns = _name("stack-logs")
     kube.kubectl("create", "namespace", ns)
-    kube.request("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
-                                           "metadata": {"name": node}})  # fmt: skip
-    # Point the node at a loopback port where nothing listens.
-    status = {
-        "status": {
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": free_port()}},
-        }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": ns},
+        "spec": {"containers": [RESTRICTED_CONTAINER]},
     }
-    kube.request("PATCH", f"/api/v1/nodes/{node}/status", status, content_type=MERGE_PATCH)
-    try:
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "p", "namespace": ns},
-            "spec": {"nodeName": node, "containers": [RESTRICTED_CONTAINER]},
-        }
-        kube.request("POST", f"/api/v1/namespaces/{ns}/pods", pod)
-        with pytest.raises(KubeError) as failed:
-            kube.request("GET", f"/api/v1/namespaces/{ns}/pods/p/log")
-        assert failed.value.status >= 500
-        out = kube.kubectl("logs", "-n", ns, "p", check=False)
-        assert out.returncode != 0
-    finally:
-        kube.request("DELETE", f"/api/v1/nodes/{node}")
+    kube.request("POST", f"/api/v1/namespaces/{ns}/pods", pod)
+
+    def running() -> dict[str, Any] | None:
+        got: dict[str, Any] = kube.request("GET", f"/api/v1/namespaces/{ns}/pods/p")
+        return got if got["status"].get("phase") == "Running" else None
+
+    got = _eventually(running)
+    assert got["spec"]["nodeName"] == FAKE_NODE
+    assert got["status"]["podIP"].startswith("127.")
+    logs = kube.kubectl("logs", "-n", ns, "p").stdout
+    assert logs.splitlines() == [line.split(" ", 3)[3] for line in FAKE_LOG.splitlines()]
+    tail = kube.kubectl("logs", "-n", ns, "p", "--tail=1").stdout
+    assert tail == "ready\n"
+    # There is no container to exec into.
+    assert kube.kubectl("exec", "-n", ns, "p", "--", "true", check=False).returncode != 0

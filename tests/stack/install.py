@@ -135,7 +135,16 @@ def go_build(build: GoBuild) -> Path:
         )
     tmp.replace(out)
     base.progress(f"built {build.name} in {time.monotonic() - started:.0f}s")
+    _prune(build)
     return out
+
+
+def _prune(build: GoBuild) -> None:
+    """Drop this binary's older builds (other versions or sources): each is 100+ MB."""
+    keep = build.binary.parent
+    for old in keep.parent.iterdir():
+        if old != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def install(*, kube: bool = True) -> None:

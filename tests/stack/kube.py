@@ -26,7 +26,19 @@ ETCD = "etcd"
 APISERVER = "kube-apiserver"
 CONTROLLER_MANAGER = "kube-controller-manager"
 SCHEDULER = "kube-scheduler"
-RECORDS = (SCHEDULER, CONTROLLER_MANAGER, APISERVER, ETCD)
+KWOK = "kwok"
+RECORDS = (KWOK, SCHEDULER, CONTROLLER_MANAGER, APISERVER, ETCD)
+FAKE_NODE = "kwok-node-0"
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# Fake pod IPs stay on loopback, so nothing that dials a pod can leave the machine.
+FAKE_POD_CIDR = "127.16.0.1/16"
+# What every container on the fake node "logged" (CRI log format), served through kwok.
+FAKE_LOG = (
+    "2026-01-01T00:00:00.000000000Z stdout F starting autodevops fake container\n"
+    "2026-01-01T00:00:01.000000000Z stdout F listening on :8080\n"
+    "2026-01-01T00:00:02.000000000Z stderr F warning: connecting with password=hunter2\n"
+    "2026-01-01T00:00:03.000000000Z stdout F ready\n"
+)
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 SERVICE_CIDR = "10.96.0.0/16"
 START_TIMEOUT = 120.0
@@ -223,8 +235,77 @@ def _has_default_service_account(handle: KubeHandle) -> bool:
     return True
 
 
+def _node_ready(handle: KubeHandle, name: str) -> bool:
+    try:
+        node = handle.request("GET", f"/api/v1/nodes/{name}")
+    except KubeError:
+        return False
+    conditions = node.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _start_kwok(handle: KubeHandle, exe: str, workdir: Path, pkidir: Path) -> base.Proc:
+    """kwok plays the kubelet for one fake node: keeps it Ready, moves its pods to Running."""
+    stages = base.run([exe, "kwok-stages"]).stdout
+    logs = workdir / "fake-container.log"
+    logs.write_text(FAKE_LOG)
+    cluster_logs = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterLogs",
+        "metadata": {"name": "every-container"},
+        "spec": {"selector": {}, "logs": [{"logsFile": str(logs), "follow": False}]},
+    }
+    config = workdir / "kwok.yaml"
+    config.write_text(f"{stages}\n---\n{yaml.safe_dump(cluster_logs)}")
+    client = pki.leaf(pkidir, "kwok", "/O=system:masters/CN=kwok")
+    serving = pki.leaf(pkidir, "kwok-serving", "/CN=kwok", server=True)
+    cfg = write_kubeconfig(workdir / "kwok.kubeconfig", handle.url, handle.ca_file, "kwok",
+                           _cert_auth(client))  # fmt: skip
+    port = base.free_port()
+    proc = base.spawn(
+        KWOK,
+        [
+            exe, "kwok",
+            f"--kubeconfig={cfg}",
+            f"--config={config}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
+            f"--node-ip={base.LOOPBACK}",
+            f"--node-port={port}",
+            f"--server-address={base.LOOPBACK}:{port}",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            f"--cidr={FAKE_POD_CIDR}",
+        ],
+        handle.state_dir,
+        ports={"https": port},
+    )  # fmt: skip
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": FAKE_NODE,
+            "annotations": {FAKE_NODE_ANNOTATION: "fake"},
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/hostname": FAKE_NODE,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+            },
+        },
+    }
+    try:
+        handle.request("POST", "/api/v1/nodes", node)
+    except KubeError as exc:
+        if exc.status != 409:
+            raise
+    base.wait_until(proc, lambda: _node_ready(handle, FAKE_NODE), timeout=START_TIMEOUT,
+                    what=f"reporting node {FAKE_NODE} Ready")  # fmt: skip
+    return proc
+
+
 def start(state_dir: Path) -> KubeHandle:
-    """Start etcd, the API server, controller-manager and scheduler; wait until each is ready."""
+    """Start etcd, API server, controller-manager, scheduler, kwok; wait until each is ready."""
     state_dir = Path(state_dir).resolve()
     exe = str(install.go_build(install.KUBE))
     workdir, pkidir = _paths(state_dir)
@@ -271,6 +352,8 @@ def start(state_dir: Path) -> KubeHandle:
                 # is what refuses them in a restricted namespace.
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
+                # Reach kwok's kubelet API by the node's IP (loopback), never by a DNS name.
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--cert-dir={workdir / 'apiserver-certs'}",
                 "--profiling=false",
                 "--event-ttl=1h",
@@ -310,6 +393,7 @@ def start(state_dir: Path) -> KubeHandle:
                             timeout=START_TIMEOUT, what="healthy")  # fmt: skip
         base.wait_until(started[CONTROLLER_MANAGER], lambda: _has_default_service_account(handle),
                         timeout=START_TIMEOUT, what="creating default ServiceAccounts")  # fmt: skip
+        started[KWOK] = _start_kwok(handle, exe, workdir, pkidir)
     except BaseException:
         for proc in reversed(list(started.values())):
             proc.stop()

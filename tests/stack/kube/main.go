@@ -1,5 +1,5 @@
 // Command kube is a multi-call binary for the local test stack. The first argument picks the
-// component (etcd, kube-apiserver, kube-controller-manager, kube-scheduler); linking them into
+// component (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok); linking them into
 // one binary saves the cost of linking the Kubernetes code base several times.
 package main
 
@@ -19,7 +19,7 @@ import (
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
-const usage = "usage: kube {etcd|kube-apiserver|kube-controller-manager|kube-scheduler} [flags]"
+const usage = "usage: kube {etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kwok|kwok-stages|version} [flags]"
 
 func main() {
 	name := filepath.Base(os.Args[0])
@@ -42,6 +42,10 @@ func main() {
 		os.Exit(cli.Run(controllermanager.NewControllerManagerCommand()))
 	case "kube-scheduler":
 		os.Exit(cli.Run(scheduler.NewSchedulerCommand()))
+	case "kwok":
+		os.Exit(runKwok())
+	case "kwok-stages":
+		os.Exit(printKwokStages())
 	case "version":
 		fmt.Println(kubeVersion())
 	default:
