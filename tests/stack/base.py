@@ -112,14 +112,14 @@ class Proc:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             _reap(self.pid)
-            if not self.alive() and not _group_alive(self.pid):
+            if not self.alive() and not group_alive(self.pid):
                 return
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
         for _ in range(50):
             _reap(self.pid)
-            if not _group_alive(self.pid):
+            if not group_alive(self.pid):
                 return
             time.sleep(0.1)
 
@@ -130,7 +130,8 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process remains in the process group."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
