@@ -1,0 +1,64 @@
+"""Where the MCP servers are: streamable HTTP with the client's own token, or a stdio command.
+
+Each endpoint has a short name; it prefixes the server's tools in the merged catalogue, so it
+must be valid inside an Ollama tool name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from fastmcp.client.transports import ClientTransport, StdioTransport, StreamableHttpTransport
+
+SERVER_NAME = re.compile(r"^[a-zA-Z0-9-]+(?:_[a-zA-Z0-9-]+)*$")
+
+
+def check_name(name: str) -> None:
+    """Names with a double underscore would make prefixed tool names ambiguous."""
+    if not SERVER_NAME.fullmatch(name):
+        raise ValueError(
+            f"server name {name!r}: use letters, digits, '-' and single '_' (it prefixes tools)"
+        )
+
+
+@dataclass(frozen=True)
+class HttpEndpoint:
+    """A server over streamable HTTP; `token` is this client's own bearer token."""
+
+    name: str
+    url: str
+    token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+
+    def transport(self) -> ClientTransport:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return StreamableHttpTransport(self.url, headers=headers)
+
+    def describe(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class StdioEndpoint:
+    """A server the client starts itself and talks to over stdin/stdout."""
+
+    name: str
+    command: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+
+    def transport(self) -> ClientTransport:
+        # keep_alive=False: a dead process must not be reused by the next session.
+        return StdioTransport(self.command, list(self.args), env=self.env, keep_alive=False)
+
+    def describe(self) -> str:
+        return " ".join([self.command, *self.args][:3]) + (" …" if len(self.args) > 2 else "")
+
+
+Endpoint = HttpEndpoint | StdioEndpoint
