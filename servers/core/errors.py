@@ -4,9 +4,14 @@ from __future__ import annotations
 
 
 class GateError(Exception):
-    """A refusal or failure the gate turns into a tool error and an audit record."""
+    """A refusal or failure the gate turns into a tool error and an audit record.
+
+    `denied` says whose problem it is: a refusal of the request (audited as a denial) or a
+    failure of an allowed call (audited as its outcome).
+    """
 
     reason: str = "error"
+    denied: bool = True
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -30,10 +35,18 @@ class OutOfScope(GateError):
     reason = "out_of_scope"
 
 
+class NotFound(GateError):
+    """The object asked for does not exist (or not in the namespace given)."""
+
+    reason = "not_found"
+    denied = False
+
+
 class BackendError(GateError):
     """The backend is down, slow or answered with an error."""
 
     reason = "backend_error"
+    denied = False
 
     def __init__(self, backend: str, url: str, problem: str, check: str) -> None:
         super().__init__(f"{backend} at {url}: {problem}. Check: {check}")

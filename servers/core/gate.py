@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .audit import AuditLog, AuditRecord
-from .errors import BackendError, GateError, InvalidArgument
+from .errors import GateError, InvalidArgument
 from .identity import Principal
 from .metrics import ServerMetrics
 from .output import render
@@ -128,10 +128,8 @@ class Gate:
         try:
             async with asyncio.timeout(seconds):
                 return await tool.handler(args, client)
-        except InvalidArgument as exc:
-            raise _Denied(exc.reason, exc.message) from exc
         except GateError as exc:
-            if exc.reason != BackendError.reason:
+            if exc.denied:
                 raise _Denied(exc.reason, exc.message) from exc
             raise
         except TimeoutError as exc:
@@ -150,6 +148,7 @@ class _Denied(GateError):
 
 class _Timeout(GateError):
     reason = "timeout"
+    denied = False
 
 
 def _validate(tool: ToolSpec[Any], arguments: dict[str, Any]) -> BaseModel:

@@ -1,0 +1,278 @@
+"""The Kubernetes API as the server's own identity, through the `kubernetes` client library.
+
+The library is synchronous, so each request runs in a worker thread with its own timeout.
+Discovery happens on first use, never at start-up, and is cached for a few minutes so new
+CRDs appear without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from autodevops.servers.core.errors import BackendError, InvalidArgument, NotFound
+
+from .resources import ResourceType, parse_discovery
+from .scope import KubernetesScope
+
+BACKEND = "Kubernetes API"
+DISCOVERY_TTL_SECONDS = 300.0
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+
+
+class KubeBackend:
+    name = BACKEND
+
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        if kubeconfig or not _in_cluster():
+            config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+        else:
+            config.load_incluster_config(client_configuration=configuration)
+        configuration.retries = 0
+        self.url = str(configuration.host)
+        self.timeout = timeout_seconds
+        self._api = client.ApiClient(configuration)
+        self._types: list[ResourceType] = []
+        self._discovered_at = 0.0
+        self._discovery_lock = asyncio.Lock()
+
+    async def check_ready(self) -> None:
+        response = await self.request("GET", "/readyz")
+        if response.status != 200:
+            raise BackendError(
+                BACKEND, self.url, f"not ready (HTTP {response.status})", "the API server's health"
+            )
+
+    def scoped(self, scope: KubernetesScope) -> ScopedKube:
+        return ScopedKube(self, scope)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._api.close)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str = "application/json",
+    ) -> Response:
+        """One API call; errors the caller can act on are raised, others returned."""
+        return await asyncio.to_thread(
+            self._request, method, path, query or [], body, content_type, accept
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: Any,
+        content_type: str | None,
+        accept: str,
+    ) -> Response:
+        from kubernetes.client.exceptions import ApiException
+
+        headers = {"Accept": accept}
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            method, url, headers, body, _ = self._api.param_serialize(
+                method,
+                path,
+                query_params=query,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            raw = self._api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=self.timeout
+            )
+            data = raw.read()
+        except ApiException as exc:
+            raise BackendError(
+                BACKEND,
+                self.url,
+                f"unreachable ({exc.reason})".strip(),
+                "that the API server is running and the kubeconfig or in-cluster config is right",
+            ) from exc
+        except Exception as exc:
+            raise BackendError(
+                BACKEND,
+                self.url,
+                f"unreachable ({type(exc).__name__}: {exc})",
+                "that the API server is running and the kubeconfig or in-cluster config is right",
+            ) from exc
+        text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data)
+        try:
+            parsed: Any = json.loads(text) if text else None
+        except ValueError:
+            parsed = text
+        return Response(int(raw.status), parsed)
+
+    async def resource_types(self) -> list[ResourceType]:
+        async with self._discovery_lock:
+            if not self._types or time.monotonic() - self._discovered_at > DISCOVERY_TTL_SECONDS:
+                self._types = await self._discover()
+                self._discovered_at = time.monotonic()
+            return self._types
+
+    async def _discover(self) -> list[ResourceType]:
+        core = await self.request("GET", "/api/v1")
+        found = parse_discovery("", "v1", _ok(core, "discovery of /api/v1", self.url))
+        groups = _ok(await self.request("GET", "/apis"), "discovery of /apis", self.url)
+        preferred = [
+            (g["name"], g["preferredVersion"]["version"]) for g in groups.get("groups", [])
+        ]
+        lists = await asyncio.gather(
+            *(self.request("GET", f"/apis/{name}/{version}") for name, version in preferred)
+        )
+        for (name, version), response in zip(preferred, lists, strict=True):
+            if response.status == 200 and isinstance(response.body, dict):
+                found.extend(parse_discovery(name, version, response.body))
+        return found
+
+    async def resolve(self, kind: str) -> ResourceType:
+        """`Deployment`, `deployments`, `deploy` or `deployments.apps` to one resource type."""
+        wanted = kind.strip()
+        name, _, group = wanted.partition(".")
+        lowered = name.lower()
+        types = await self.resource_types()
+        matches = [t for t in types if (lowered in t.names()) and (not group or t.group == group)]
+        if not matches:
+            raise InvalidArgument(
+                "kind", f"'{kind}' is not served by this cluster; list kinds with api_resources"
+            )
+        core_first = sorted(matches, key=lambda t: (t.group != "", t.group))
+        return core_first[0]
+
+    async def resolve_api_version(self, api_version: str, kind: str) -> ResourceType:
+        group, _, version = api_version.rpartition("/")
+        for t in await self.resource_types():
+            if t.kind == kind and t.group == group:
+                if t.version != version:
+                    return ResourceType(
+                        t.group,
+                        version,
+                        t.kind,
+                        t.plural,
+                        t.namespaced,
+                        t.verbs,
+                        t.short_names,
+                        t.singular,
+                    )
+                return t
+        raise InvalidArgument("manifest", f"{api_version} {kind} is not served by this cluster")
+
+
+def _in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _ok(response: Response, what: str, url: str) -> Any:
+    if response.status != 200:
+        raise BackendError(
+            BACKEND,
+            url,
+            f"{what} failed (HTTP {response.status}): {_message(response)}",
+            "the server's credentials and RBAC",
+        )
+    return response.body
+
+
+def _message(response: Response) -> str:
+    if isinstance(response.body, dict):
+        return str(response.body.get("message", response.body.get("reason", "")))
+    return str(response.body)[:200]
+
+
+class ScopedKube:
+    """Every request a tool makes passes `scope.check` first: kind, verb, namespace."""
+
+    def __init__(self, backend: KubeBackend, scope: KubernetesScope) -> None:
+        self.backend = backend
+        self.scope = scope
+
+    async def resolve(self, kind: str) -> ResourceType:
+        return await self.backend.resolve(kind)
+
+    def check(self, resource: ResourceType, verb: str, namespace: str | None) -> None:
+        self.scope.check(resource, verb, namespace)
+
+    async def call(
+        self,
+        resource: ResourceType,
+        verb: str,
+        method: str,
+        namespace: str | None,
+        name: str | None = None,
+        subresource: str = "",
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str = "application/json",
+    ) -> Any:
+        """A checked request; API errors become clear gate errors."""
+        self.check(resource, verb, namespace)
+        if name is not None:
+            _check_name(name)
+        if namespace is not None:
+            _check_name(namespace, "namespace")
+        path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        response = await self.backend.request(method, path, query, body, content_type, accept)
+        if response.status < 300:
+            return response.body
+        message = _message(response)
+        where = f" in namespace {namespace}" if namespace and resource.namespaced else ""
+        if response.status == 404:
+            raise NotFound(f"{resource.kind} '{name}'{where} not found: {message}")
+        if response.status == 403:
+            raise BackendError(
+                BACKEND,
+                self.backend.url,
+                f"the API server refused ({message})",
+                "the server's ServiceAccount RBAC; `autodevops policy rbac` prints what it needs",
+            )
+        if response.status in (400, 409, 422):
+            raise InvalidArgument(_field_for(response.status), message)
+        raise BackendError(
+            BACKEND,
+            self.backend.url,
+            f"HTTP {response.status}: {message}",
+            "the API server's health and logs",
+        )
+
+
+def _field_for(status: int) -> str:
+    return "manifest" if status == 422 else "request"
+
+
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._:@-]*[A-Za-z0-9])?")
+
+
+def _check_name(name: str, field: str = "name") -> None:
+    """Object names never hold slashes, percent signs or `..`: those are path tricks."""
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise InvalidArgument(field, f"{name!r} is not a valid Kubernetes object name")
