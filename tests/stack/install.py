@@ -96,8 +96,12 @@ def go_build(build: GoBuild) -> Path:
     """Build one Go module into the cache unless its binary is there; shows package progress."""
     out = build.binary
     if out.exists():
+        _prune(build)
         return out
-    go = shutil.which("go")
+    go = shutil.which("go") or next(
+        (str(p) for p in (Path("/usr/local/go/bin/go"), Path("/usr/lib/go/bin/go")) if p.exists()),
+        None,
+    )
     if not go:
         raise base.ComponentError("the go command is not on PATH; it builds the stack's binaries")
     logs = base.cache_dir() / "logs"

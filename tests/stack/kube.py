@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,12 @@ def _insecure() -> ssl.SSLContext:
     return ctx
 
 
+def _healthz(port: int) -> Callable[[], bool]:
+    """A probe of a controller's /healthz (always allowed without credentials)."""
+    url = f"https://{base.LOOPBACK}:{port}/healthz"
+    return lambda: _get(url, _insecure())[0] == 200
+
+
 def _has_default_service_account(handle: KubeHandle) -> bool:
     try:
         handle.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")
@@ -259,13 +266,15 @@ def _start_kwok(handle: KubeHandle, exe: str, workdir: Path, pkidir: Path) -> ba
     config.write_text(f"{stages}\n---\n{yaml.safe_dump(cluster_logs)}")
     client = pki.leaf(pkidir, "kwok", "/O=system:masters/CN=kwok")
     serving = pki.leaf(pkidir, "kwok-serving", "/CN=kwok", server=True)
-    cfg = write_kubeconfig(workdir / "kwok.kubeconfig", handle.url, handle.ca_file, "kwok",
-                           _cert_auth(client))  # fmt: skip
+    cfg = write_kubeconfig(
+        workdir / "kwok.kubeconfig", handle.url, handle.ca_file, "kwok", _cert_auth(client)
+    )
     port = base.free_port()
     proc = base.spawn(
         KWOK,
         [
-            exe, "kwok",
+            exe,
+            "kwok",
             f"--kubeconfig={cfg}",
             f"--config={config}",
             "--manage-all-nodes=false",
@@ -279,7 +288,7 @@ def _start_kwok(handle: KubeHandle, exe: str, workdir: Path, pkidir: Path) -> ba
         ],
         handle.state_dir,
         ports={"https": port},
-    )  # fmt: skip
+    )
     node = {
         "apiVersion": "v1",
         "kind": "Node",
@@ -299,8 +308,12 @@ def _start_kwok(handle: KubeHandle, exe: str, workdir: Path, pkidir: Path) -> ba
     except KubeError as exc:
         if exc.status != 409:
             raise
-    base.wait_until(proc, lambda: _node_ready(handle, FAKE_NODE), timeout=START_TIMEOUT,
-                    what=f"reporting node {FAKE_NODE} Ready")  # fmt: skip
+    base.wait_until(
+        proc,
+        lambda: _node_ready(handle, FAKE_NODE),
+        timeout=START_TIMEOUT,
+        what=f"reporting node {FAKE_NODE} Ready",
+    )
     return proc
 
 
@@ -320,21 +333,31 @@ def start(state_dir: Path) -> KubeHandle:
     handle: KubeHandle | None = None
     try:
         etcd_port, peer_port = base.free_port(), base.free_port()
-        etcd = base.spawn(ETCD, [exe, "etcd", f"--data-dir={workdir / 'etcd'}",
-                                 f"--listen-client-url=http://{base.LOOPBACK}:{etcd_port}",
-                                 f"--listen-peer-url=http://{base.LOOPBACK}:{peer_port}"],
-                          state_dir, ports={"client": etcd_port, "peer": peer_port})  # fmt: skip
+        etcd = base.spawn(
+            ETCD,
+            [
+                exe,
+                "etcd",
+                f"--data-dir={workdir / 'etcd'}",
+                f"--listen-client-url=http://{base.LOOPBACK}:{etcd_port}",
+                f"--listen-peer-url=http://{base.LOOPBACK}:{peer_port}",
+            ],
+            state_dir,
+            ports={"client": etcd_port, "peer": peer_port},
+        )
         started[ETCD] = etcd
         etcd_url = f"http://{base.LOOPBACK}:{etcd_port}"
-        base.wait_until(etcd, lambda: b'"true"' in _get(f"{etcd_url}/health")[1],
-                        timeout=60, what="healthy")  # fmt: skip
+        base.wait_until(
+            etcd, lambda: b'"true"' in _get(f"{etcd_url}/health")[1], timeout=60, what="healthy"
+        )
 
         port = base.free_port()
         url = f"https://{base.LOOPBACK}:{port}"
         apiserver = base.spawn(
             APISERVER,
             [
-                exe, "kube-apiserver",
+                exe,
+                "kube-apiserver",
                 f"--etcd-servers={etcd_url}",
                 f"--bind-address={base.LOOPBACK}",
                 f"--advertise-address={base.LOOPBACK}",
@@ -360,22 +383,35 @@ def start(state_dir: Path) -> KubeHandle:
             ],
             state_dir,
             ports={"https": port},
-        )  # fmt: skip
+        )
         started[APISERVER] = apiserver
-        kubeconfig = write_kubeconfig(workdir / "admin.kubeconfig", url, authority.cert,
-                                      "autodevops-admin", _cert_auth(admin))  # fmt: skip
+        kubeconfig = write_kubeconfig(
+            workdir / "admin.kubeconfig", url, authority.cert, "autodevops-admin", _cert_auth(admin)
+        )
         handle = KubeHandle(url, kubeconfig, authority.cert, admin, state_dir, started)
         ctx = handle.ssl_context()
-        base.wait_until(apiserver, lambda: _get(f"{url}/readyz", ctx)[0] == 200,
-                        timeout=START_TIMEOUT, what="ready (/readyz)")  # fmt: skip
+        base.wait_until(
+            apiserver,
+            lambda: _get(f"{url}/readyz", ctx)[0] == 200,
+            timeout=START_TIMEOUT,
+            what="ready (/readyz)",
+        )
 
         for name, cert in ((CONTROLLER_MANAGER, cm_cert), (SCHEDULER, sched_cert)):
-            cfg = write_kubeconfig(workdir / f"{name}.kubeconfig", url, authority.cert,
-                                   name, _cert_auth(cert))  # fmt: skip
+            cfg = write_kubeconfig(
+                workdir / f"{name}.kubeconfig", url, authority.cert, name, _cert_auth(cert)
+            )
             own = base.free_port()
-            argv = [exe, name, f"--kubeconfig={cfg}", f"--authentication-kubeconfig={cfg}",
-                    f"--authorization-kubeconfig={cfg}", f"--bind-address={base.LOOPBACK}",
-                    f"--secure-port={own}", "--leader-elect=false"]  # fmt: skip
+            argv = [
+                exe,
+                name,
+                f"--kubeconfig={cfg}",
+                f"--authentication-kubeconfig={cfg}",
+                f"--authorization-kubeconfig={cfg}",
+                f"--bind-address={base.LOOPBACK}",
+                f"--secure-port={own}",
+                "--leader-elect=false",
+            ]
             if name == CONTROLLER_MANAGER:
                 argv += [
                     "--use-service-account-credentials=true",
@@ -387,12 +423,18 @@ def start(state_dir: Path) -> KubeHandle:
                 ]
             started[name] = base.spawn(name, argv, state_dir, ports={"https": own})
         for name in (CONTROLLER_MANAGER, SCHEDULER):
-            own = started[name].ports["https"]
-            health = f"https://{base.LOOPBACK}:{own}/healthz"
-            base.wait_until(started[name], lambda h=health: _get(h, _insecure())[0] == 200,  # type: ignore[misc]
-                            timeout=START_TIMEOUT, what="healthy")  # fmt: skip
-        base.wait_until(started[CONTROLLER_MANAGER], lambda: _has_default_service_account(handle),
-                        timeout=START_TIMEOUT, what="creating default ServiceAccounts")  # fmt: skip
+            base.wait_until(
+                started[name],
+                _healthz(started[name].ports["https"]),
+                timeout=START_TIMEOUT,
+                what="healthy",
+            )
+        base.wait_until(
+            started[CONTROLLER_MANAGER],
+            lambda: _has_default_service_account(handle),
+            timeout=START_TIMEOUT,
+            what="creating default ServiceAccounts",
+        )
         started[KWOK] = _start_kwok(handle, exe, workdir, pkidir)
     except BaseException:
         for proc in reversed(list(started.values())):

@@ -34,8 +34,18 @@ def _openssl() -> str:
 
 
 def _ec_key(path: Path) -> None:
-    base.run([_openssl(), "genpkey", "-algorithm", "EC", "-pkeyopt",
-              "ec_paramgen_curve:prime256v1", "-out", str(path)])  # fmt: skip
+    base.run(
+        [
+            _openssl(),
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-out",
+            str(path),
+        ]
+    )
     path.chmod(0o600)
 
 
@@ -46,10 +56,26 @@ def ca(pki: Path) -> Cert:
         return result
     pki.mkdir(parents=True, exist_ok=True)
     _ec_key(result.key)
-    base.run([_openssl(), "req", "-x509", "-new", "-key", str(result.key), "-days", DAYS,
-              "-subj", "/CN=autodevops-stack-ca", "-out", str(result.cert),
-              "-addext", "basicConstraints=critical,CA:TRUE",
-              "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"])  # fmt: skip
+    base.run(
+        [
+            _openssl(),
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            str(result.key),
+            "-days",
+            DAYS,
+            "-subj",
+            "/CN=autodevops-stack-ca",
+            "-out",
+            str(result.cert),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        ]
+    )
     return result
 
 
@@ -71,11 +97,29 @@ def leaf(pki: Path, name: str, subject: str, *, server: bool = False) -> Cert:
     if server:
         lines.append(f"subjectAltName={SERVER_SANS}")
     ext.write_text("\n".join(lines) + "\n")
-    base.run([_openssl(), "req", "-new", "-key", str(result.key), "-subj", subject,
-              "-out", str(csr)])  # fmt: skip
-    base.run([_openssl(), "x509", "-req", "-in", str(csr), "-CA", str(authority.cert),
-              "-CAkey", str(authority.key), "-CAcreateserial", "-days", DAYS,
-              "-extfile", str(ext), "-out", str(result.cert)])  # fmt: skip
+    base.run(
+        [_openssl(), "req", "-new", "-key", str(result.key), "-subj", subject, "-out", str(csr)]
+    )
+    base.run(
+        [
+            _openssl(),
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(authority.cert),
+            "-CAkey",
+            str(authority.key),
+            "-CAcreateserial",
+            "-days",
+            DAYS,
+            "-extfile",
+            str(ext),
+            "-out",
+            str(result.cert),
+        ]
+    )
     csr.unlink()
     ext.unlink()
     return result
@@ -87,8 +131,18 @@ def service_account_key(pki: Path) -> Cert:
     if result.cert.exists() and result.key.exists():
         return result
     pki.mkdir(parents=True, exist_ok=True)
-    base.run([_openssl(), "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-              "-out", str(result.key)])  # fmt: skip
+    base.run(
+        [
+            _openssl(),
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            str(result.key),
+        ]
+    )
     result.key.chmod(0o600)
     base.run([_openssl(), "pkey", "-in", str(result.key), "-pubout", "-out", str(result.cert)])
     return result
