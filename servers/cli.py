@@ -45,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     check = policy_commands.add_parser("check", help="validate a policy file")
     check.add_argument("file", type=Path)
     check.set_defaults(run=_policy_check)
+    rbac = policy_commands.add_parser(
+        "rbac", help="print the least Kubernetes RBAC a kubernetes-server policy needs"
+    )
+    rbac.add_argument("file", type=Path)
+    rbac.add_argument("--name", default="autodevops-kubernetes", help="Role/ClusterRole name")
+    rbac.add_argument(
+        "--service-account", metavar="NAMESPACE/NAME", help="also bind to this ServiceAccount"
+    )
+    rbac.add_argument(
+        "--kubeconfig", help="discover the kinds this cluster serves (custom resources too)"
+    )
+    rbac.set_defaults(run=_policy_rbac)
 
     commands.add_parser("stack", help="the local stack: install | up | status | down")
 
@@ -86,6 +98,32 @@ def _policy_check(options: argparse.Namespace) -> int:
         allowed = sorted(t for t in tools if role.allows(t))
         print(f"role {name}: {', '.join(allowed) or 'no tools'}")
     print(f"{options.file}: valid policy for the {policy.server} server")
+    return 0
+
+
+def _policy_rbac(options: argparse.Namespace) -> int:
+    from autodevops.servers.core.policy import PolicyError, load_policy
+    from autodevops.servers.kubernetes.rbac import manifests
+    from autodevops.servers.kubernetes.scope import KubernetesScope
+
+    try:
+        policy = load_policy(options.file, KubernetesScope)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if policy.server != "kubernetes":
+        print(f"{options.file}: server: RBAC is derived for kubernetes policies", file=sys.stderr)
+        return 1
+    if options.service_account and "/" not in options.service_account:
+        print("--service-account must be NAMESPACE/NAME", file=sys.stderr)
+        return 1
+    if options.kubeconfig:
+        from autodevops.servers.kubernetes.client import KubeBackend
+
+        types = asyncio.run(KubeBackend(options.kubeconfig).resource_types())
+        print(manifests(policy, options.name, options.service_account, types), end="")
+    else:
+        print(manifests(policy, options.name, options.service_account), end="")
     return 0
 
 
