@@ -90,10 +90,11 @@ def stop_all(state_dir: Path) -> list[str]:
     """Stop every process recorded under state_dir; returns the names stopped."""
     state_dir = Path(state_dir).resolve()
     stopped = []
-    # Clients before the stores they use: etcd last.
-    runs = sorted(state_dir.glob("*/run.json"), key=lambda p: (p.parent.name == "etcd", p))
-    for run_json in runs:
-        name = run_json.parent.name
+    # Each component's records are listed clients first (kwok ... etcd): stop in that order.
+    order = [name for c in COMPONENTS.values() for name in c.records]
+    recorded = sorted(p.parent.name for p in state_dir.glob("*/run.json"))
+    names = [n for n in order if n in recorded] + [n for n in recorded if n not in order]
+    for name in names:
         proc = base.load(state_dir, name)
         if proc is None:
             continue
