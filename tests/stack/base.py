@@ -10,6 +10,7 @@ process groups recorded there.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,15 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def locked(state_dir: Path) -> Iterator[None]:
+    """One starter or stopper at a time per state dir (CLI and test sessions alike)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def run_file(state_dir: Path, name: str) -> Path:
     return state_dir / name / "run.json"
 
@@ -189,6 +199,12 @@ def spawn(
     ports: Mapping[str, int] | None = None,
 ) -> Proc:
     """Start argv detached in its own session, logging to <state_dir>/<name>/<name>.log."""
+    running = load(state_dir, name)
+    if running and running.alive():
+        raise ComponentError(
+            f"{name} already runs for {state_dir} (pid {running.pid}); stop it first, or use "
+            "another state directory"
+        )
     workdir = state_dir / name
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"

@@ -7,25 +7,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from . import base, components, install, tools
 
 ORDER = ("prometheus", "postgres", "redis", "ferretdb", "kube")
-
-
-@contextlib.contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
-    """One up/down at a time per state dir, so two callers never start the same thing twice."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with (state_dir / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def _exports(env: dict[str, str]) -> str:
@@ -42,25 +30,24 @@ def _selected(names: list[str]) -> list[str]:
 def cmd_up(state_dir: Path, names: list[str]) -> int:
     env = {base.STATE_ENV: str(state_dir)}
     failed = []
-    with _locked(state_dir):
+    try:
+        install.install_apt()
+    except base.ComponentError as exc:
+        base.progress(f"Debian packages: {exc}")
+    try:
+        env.update(tools.install_tools().env())
+    except base.ComponentError as exc:
+        base.progress(f"helm/kubectl: {exc}")
+        failed.append("tools")
+    for name in _selected(names):
         try:
-            install.install_apt()
+            handle, started = components.ensure(name, state_dir)
         except base.ComponentError as exc:
-            base.progress(f"Debian packages: {exc}")
-        try:
-            env.update(tools.install_tools().env())
-        except base.ComponentError as exc:
-            base.progress(f"helm/kubectl: {exc}")
-            failed.append("tools")
-        for name in _selected(names):
-            try:
-                handle, started = components.ensure(name, state_dir)
-            except base.ComponentError as exc:
-                base.progress(f"{name} FAILED to start: {exc}")
-                failed.append(name)
-                continue
-            base.progress(f"{name}: {'started' if started else 'already running'}")
-            env.update(handle.env())
+            base.progress(f"{name} FAILED to start: {exc}")
+            failed.append(name)
+            continue
+        base.progress(f"{name}: {'started' if started else 'already running'}")
+        env.update(handle.env())
     print(_exports(env))
     if failed:
         base.progress(f"failed: {', '.join(failed)}")
@@ -95,8 +82,7 @@ def cmd_down(state_dir: Path) -> int:
     if not state_dir.exists():
         print("nothing recorded; nothing to stop")
         return 0
-    with _locked(state_dir):
-        stopped = components.stop_all(state_dir)
+    stopped = components.stop_all(state_dir)
     print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     return 0
 

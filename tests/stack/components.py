@@ -79,16 +79,24 @@ def ensure(name: str, state_dir: Path) -> tuple[Handle, bool]:
     """A running component: the one already up for state_dir, else a new one (started=True)."""
     component = COMPONENTS[name]
     state_dir = Path(state_dir).resolve()
-    handle = component.attach(state_dir)
-    if handle is not None:
-        return handle, False
-    stop_records(state_dir, component.records)
-    return component.start_fresh(state_dir), True
+    with base.locked(state_dir):
+        handle = component.attach(state_dir)
+        if handle is not None:
+            return handle, False
+        stop_records(state_dir, component.records)
+        return component.start_fresh(state_dir), True
 
 
 def stop_all(state_dir: Path) -> list[str]:
     """Stop every process recorded under state_dir; returns the names stopped."""
     state_dir = Path(state_dir).resolve()
+    if not state_dir.exists():
+        return []
+    with base.locked(state_dir):
+        return _stop_all(state_dir)
+
+
+def _stop_all(state_dir: Path) -> list[str]:
     stopped = []
     # Each component's records are listed clients first (kwok ... etcd): stop in that order.
     order = [name for c in COMPONENTS.values() for name in c.records]
