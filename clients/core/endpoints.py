@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import httpx
 from fastmcp.client.transports import ClientTransport, StdioTransport, StreamableHttpTransport
 
 SERVER_NAME = re.compile(r"^[a-zA-Z0-9-]+(?:_[a-zA-Z0-9-]+)*$")
@@ -34,11 +35,30 @@ class HttpEndpoint:
         check_name(self.name)
 
     def transport(self) -> ClientTransport:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return StreamableHttpTransport(self.url, headers=headers)
+        return StreamableHttpTransport(self.url, headers=self._headers())
 
     def describe(self) -> str:
         return self.url
+
+    async def http_refusal(self) -> str | None:
+        """The MCP client reports any HTTP error as a generic one; one plain request shows
+        the status and the server's own explanation (e.g. a wrong token)."""
+        try:
+            async with httpx.AsyncClient(timeout=3) as http:
+                response = await http.post(self.url, json={}, headers=self._headers())
+        except httpx.HTTPError:
+            return None
+        if response.status_code not in (401, 403, 404):
+            return None
+        try:
+            detail = str(response.json().get("detail", ""))
+        except ValueError:
+            detail = response.text[:200]
+        hint = "check this client's bearer token" if response.status_code == 401 else detail
+        return f"HTTP {response.status_code} from {self.url}: {hint or response.reason_phrase}"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import mcp_types as mt
 from fastmcp import Client
 from mcp import MCPError
 
-from .endpoints import Endpoint
+from .endpoints import Endpoint, HttpEndpoint
 
 SEPARATOR = "__"
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
@@ -227,7 +227,10 @@ class McpPool:
                     listed = await client.list_tools()
             except (Exception, TimeoutError) as exc:
                 await _close_quietly(client)
-                self._mark_down(server, _describe_error(server.endpoint, exc))
+                refusal = None
+                if isinstance(server.endpoint, HttpEndpoint) and not isinstance(exc, TimeoutError):
+                    refusal = await server.endpoint.http_refusal()
+                self._mark_down(server, refusal or _describe_error(server.endpoint, exc))
                 return None
             server.client = client
             server.tools = {
@@ -281,12 +284,6 @@ def _describe_error(endpoint: Endpoint, exc: BaseException) -> str:
     """One line that says what failed and what to check, without a traceback."""
     if isinstance(exc, TimeoutError):
         return f"no answer from {endpoint.describe()} (timed out)"
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    if status in (401, 403):
-        return f"HTTP {status} from {endpoint.describe()}: check this client's bearer token"
-    if status is not None:
-        return f"HTTP {status} from {endpoint.describe()}"
     message = str(exc).removeprefix("Client failed to connect: ") or type(exc).__name__
     return f"cannot reach {endpoint.describe()}: {message}"
 
