@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from autodevops.clients.core.endpoints import HttpEndpoint, StdioEndpoint
+from autodevops.clients.core.endpoints import Endpoint, HttpEndpoint, StdioEndpoint
 from autodevops.clients.core.pool import McpPool
 
 from .conftest import TOKENS, cli, free_port, write_policy
@@ -89,7 +89,7 @@ async def test_http_and_stdio_servers_share_one_prefixed_catalogue(
 ) -> None:
     server = start_http_server(prometheus.url)
     policy = write_policy(tmp_path / "stdio-policy.yaml", stdio_role="team-a")
-    endpoints = [
+    endpoints: list[Endpoint] = [
         HttpEndpoint("prom", server.mcp_url, TOKENS["viewer"]),
         stdio_endpoint("prom-stdio", prometheus.url, policy, tmp_path / "stdio-audit.jsonl"),
     ]
