@@ -95,24 +95,29 @@ def cmd_install(kube: bool) -> int:
 
 def main(argv: list[str]) -> int:
     """Entry point: ``autodevops stack ...`` and ``python -m autodevops.stack ...``."""
-    parser = argparse.ArgumentParser(prog="autodevops stack", description=__doc__)
-    parser.add_argument(
+    state = argparse.ArgumentParser(add_help=False)
+    state.add_argument(
         "--state-dir",
         type=Path,
-        default=None,
+        default=argparse.SUPPRESS,
         help=f"where data, logs and pids live (default ${base.STATE_ENV} or ./.state/stack)",
     )
+    parser = argparse.ArgumentParser(prog="autodevops stack", description=__doc__, parents=[state])
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start (or reuse) components and print export lines")
+    up = sub.add_parser(
+        "up", parents=[state], help="start (or reuse) components and print export lines"
+    )
     up.add_argument("components", nargs="*", help=f"subset of: {' '.join(ORDER)}")
-    status = sub.add_parser("status", help="say which components run; exit 1 if any does not")
+    status = sub.add_parser(
+        "status", parents=[state], help="say which components run; exit 1 if any does not"
+    )
     status.add_argument("components", nargs="*")
-    sub.add_parser("env", help="print export lines for the running components")
-    sub.add_parser("down", help="stop every process this state dir recorded")
+    sub.add_parser("env", parents=[state], help="print export lines for the running components")
+    sub.add_parser("down", parents=[state], help="stop every process this state dir recorded")
     inst = sub.add_parser("install", help="install packages, build and unpack binaries")
     inst.add_argument("--no-kube", action="store_true", help="skip the Kubernetes build")
     args = parser.parse_args(argv)
-    state_dir = (args.state_dir or base.default_state_dir()).resolve()
+    state_dir = Path(getattr(args, "state_dir", None) or base.default_state_dir()).resolve()
     try:
         if args.command == "up":
             return cmd_up(state_dir, args.components)
