@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -78,6 +79,22 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--allowed-origin", action="append", default=[], help="allowed Origin (repeatable)"
     )
     parser.add_argument("--audit-log", type=Path, help="audit JSON lines file (default stderr)")
+    parser.add_argument(
+        "--token-review",
+        action="store_true",
+        help="over HTTP, also accept Kubernetes tokens, verified with TokenReview",
+    )
+    parser.add_argument(
+        "--token-audience",
+        action="append",
+        default=[],
+        help="audience a Kubernetes token must be for (repeatable; required with --token-review)",
+    )
+    parser.add_argument(
+        "--token-review-kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="kubeconfig for TokenReview (default: $KUBECONFIG, else in-cluster config)",
+    )
 
 
 def _policy_check(options: argparse.Namespace) -> int:
@@ -139,8 +156,21 @@ def _serve(options: argparse.Namespace) -> int:
     from autodevops.servers.core.audit import AuditLog
     from autodevops.servers.core.identity import TokenStore
     from autodevops.servers.core.policy import PolicyError, load_policy
+    from autodevops.servers.core.token_review import (
+        KubeReviewer,
+        TokenReviewAuthenticator,
+        TokenReviewError,
+    )
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if options.token_review and (options.transport != "http" or not options.token_audience):
+        print("--token-review needs --transport http and --token-audience", file=sys.stderr)
+        return 1
+    if options.transport == "http" and not (options.tokens_file or options.token_review):
+        print(
+            "--tokens-file is required with --transport http (or --token-review)", file=sys.stderr
+        )
+        return 1
     spec = load_spec(options.server)
     policy_path = options.policy or Path(
         str(resources.files("autodevops.policies").joinpath(spec.default_policy))
@@ -150,11 +180,15 @@ def _serve(options: argparse.Namespace) -> int:
         if policy.server != spec.name:
             raise PolicyError(f"{policy_path}: server: is '{policy.server}', not '{spec.name}'")
         tokens = TokenStore.load(options.tokens_file, policy) if options.tokens_file else None
-    except PolicyError as exc:
+        token_review = (
+            TokenReviewAuthenticator(
+                KubeReviewer(options.token_review_kubeconfig), options.token_audience, policy
+            )
+            if options.token_review
+            else None
+        )
+    except (PolicyError, TokenReviewError) as exc:
         print(exc, file=sys.stderr)
-        return 1
-    if options.transport == "http" and tokens is None:
-        print("--tokens-file is required with --transport http", file=sys.stderr)
         return 1
     audit = AuditLog(options.audit_log)
     backend = spec.connect(options)
@@ -163,11 +197,11 @@ def _serve(options: argparse.Namespace) -> int:
         if options.transport == "stdio":
             asyncio.run(serve_stdio(server))
         else:
-            assert tokens is not None
             http = HttpOptions(
                 host=options.host,
                 port=options.port,
-                tokens=tokens,
+                tokens=tokens or TokenStore([]),
+                token_review=token_review,
                 allowed_hosts=options.allowed_host,
                 allowed_origins=options.allowed_origin,
             )

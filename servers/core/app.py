@@ -21,7 +21,13 @@ from .audit import AuditLog
 from .errors import BackendError
 from .gate import Gate
 from .http_guard import HttpGuard
-from .identity import Principal, TokenStore, stdio_principal
+from .identity import (
+    Authenticator,
+    AuthenticatorChain,
+    Principal,
+    TokenStore,
+    stdio_principal,
+)
 from .metrics import ServerMetrics
 from .policy import Policy
 from .spec import Backend, ServerSpec, ToolSpec
@@ -34,6 +40,7 @@ class HttpOptions:
     host: str = "127.0.0.1"
     port: int = 8080
     tokens: TokenStore = field(default_factory=lambda: TokenStore([]))
+    token_review: Authenticator | None = None
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
 
@@ -173,7 +180,10 @@ async def serve_http(server: FastMCP, options: HttpOptions) -> None:
         middleware=[
             AsgiMiddleware(
                 HttpGuard,
-                tokens=options.tokens,
+                # Static tokens first: they need no round trip to the API server.
+                authenticator=AuthenticatorChain(
+                    [options.tokens, *([options.token_review] if options.token_review else [])]
+                ),
                 allowed_hosts=options.allowed_hosts,
                 allowed_origins=options.allowed_origins,
             )

@@ -1,5 +1,8 @@
 """HTTP front door: Host and Origin allow-lists (DNS-rebinding protection) and bearer tokens.
 
+A token nobody accepts is a 401; a token that cannot be checked because the authority that
+verifies it is unreachable is a 503, so a client does not throw away a good token.
+
 Health and metrics paths answer without a token (probes and scrapers carry none) and
 reveal nothing about the backend's data.
 """
@@ -10,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .identity import TokenStore
+from .identity import Authenticator, AuthUnavailable
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -25,12 +28,12 @@ class HttpGuard:
     def __init__(
         self,
         app: ASGIApp,
-        tokens: TokenStore,
+        authenticator: Authenticator,
         allowed_hosts: list[str],
         allowed_origins: list[str],
     ) -> None:
         self.app = app
-        self.tokens = tokens
+        self.authenticator = authenticator
         self.allowed_hosts = LOOPBACK_HOSTS | {h.lower() for h in allowed_hosts}
         self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
 
@@ -57,7 +60,16 @@ class HttpGuard:
             )
             return
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        principal = self.tokens.resolve(token.strip()) if scheme.lower() == "bearer" else None
+        token = token.strip()
+        try:
+            principal = (
+                await self.authenticator.authenticate(token)
+                if scheme.lower() == "bearer" and token
+                else None
+            )
+        except AuthUnavailable as exc:
+            await _refuse(send, 503, "authentication unavailable", str(exc))
+            return
         if principal is None:
             await _refuse(send, 401, "unauthorized", "a valid bearer token is required")
             return

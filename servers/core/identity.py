@@ -1,11 +1,17 @@
-"""Who is calling: a subject and roles, from a bearer token over HTTP or the local user on stdio."""
+"""Who is calling: a subject and roles, from a bearer token over HTTP or the local user on stdio.
+
+Over HTTP a token goes through a chain of authenticators: the static tokens first (no network),
+then TokenReview when it is enabled.
+"""
 
 from __future__ import annotations
 
 import getpass
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -18,6 +24,30 @@ class Principal:
     subject: str
     roles: tuple[str, ...]
     transport: str
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, token: str) -> Principal | None:
+        """The caller the token proves, or None when this authenticator does not accept it."""
+        ...
+
+
+class AuthUnavailable(Exception):
+    """The authority that verifies tokens cannot answer: the caller gets 503, not 401."""
+
+
+class AuthenticatorChain:
+    """The first authenticator that accepts the token decides who the caller is."""
+
+    def __init__(self, authenticators: Sequence[Authenticator]) -> None:
+        self._authenticators = tuple(authenticators)
+
+    async def authenticate(self, token: str) -> Principal | None:
+        for authenticator in self._authenticators:
+            principal = await authenticator.authenticate(token)
+            if principal is not None:
+                return principal
+        return None
 
 
 class TokenEntry(BaseModel):
@@ -33,12 +63,15 @@ class TokenStore:
 
     def __init__(self, entries: list[TokenEntry]) -> None:
         self._by_digest = {
-            _digest(entry.token): Principal(entry.subject, tuple(entry.roles), "http")
+            token_digest(entry.token): Principal(entry.subject, tuple(entry.roles), "http")
             for entry in entries
         }
 
     def resolve(self, token: str) -> Principal | None:
-        return self._by_digest.get(_digest(token))
+        return self._by_digest.get(token_digest(token))
+
+    async def authenticate(self, token: str) -> Principal | None:
+        return self.resolve(token)
 
     @classmethod
     def load(cls, path: Path, policy: Policy) -> TokenStore:
@@ -63,7 +96,7 @@ class TokenStore:
         return cls(entries)
 
 
-def _digest(token: str) -> bytes:
+def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 

@@ -6,12 +6,14 @@ share one validator, and an error names the file, the field and the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class PolicyError(ValueError):
@@ -46,6 +48,30 @@ class Role(BaseModel):
         return any(fnmatchcase(tool, pattern) for pattern in self.tools)
 
 
+class Binding(BaseModel):
+    """Roles for callers the Kubernetes API server vouches for (TokenReview), by name or group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str | None = Field(
+        default=None, min_length=1, description="user name, exact or a glob; e.g. a ServiceAccount"
+    )
+    group: str | None = Field(default=None, min_length=1, description="group, exact or a glob")
+    roles: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_of_subject_or_group(self) -> Binding:
+        if (self.subject is None) == (self.group is None):
+            raise ValueError("give exactly one of subject or group")
+        return self
+
+    def matches(self, username: str, groups: Sequence[str]) -> bool:
+        if self.subject is not None:
+            return fnmatchcase(username, self.subject)
+        assert self.group is not None
+        return any(fnmatchcase(group, self.group) for group in groups)
+
+
 class Policy(BaseModel):
     """Deny by default: a tool no role names is neither listed nor callable."""
 
@@ -56,13 +82,40 @@ class Policy(BaseModel):
         default=None, description="role of the local user over stdio; none refuses every call"
     )
     roles: dict[str, Role] = Field(min_length=1)
+    bindings: list[Binding] = Field(
+        default_factory=list, description="roles of callers verified with TokenReview"
+    )
 
     @model_validator(mode="after")
-    def _stdio_role_exists(self) -> Policy:
+    def _roles_exist(self) -> Policy:
+        known = ", ".join(sorted(self.roles))
         if self.stdio_role is not None and self.stdio_role not in self.roles:
-            known = ", ".join(sorted(self.roles))
             raise ValueError(f"stdio_role '{self.stdio_role}' is not a role here ({known})")
+        # Raised as located errors so that a bad binding reads `bindings.N.roles: reason`.
+        problems = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_role",
+                    "unknown role(s) {unknown} (the policy has {known})",
+                    {"unknown": ", ".join(unknown), "known": known},
+                ),
+                loc=("bindings", index, "roles"),
+                input=binding.roles,
+            )
+            for index, binding in enumerate(self.bindings)
+            if (unknown := [role for role in binding.roles if role not in self.roles])
+        ]
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
+
+    def bound_roles(self, username: str, groups: Sequence[str]) -> tuple[str, ...]:
+        """Roles of every matching binding, in file order: the first that allows a tool governs."""
+        roles: dict[str, None] = {}
+        for binding in self.bindings:
+            if binding.matches(username, groups):
+                roles.update(dict.fromkeys(binding.roles))
+        return tuple(roles)
 
     def role_for(self, roles: list[str], tool: str) -> tuple[str, Role] | None:
         """The first of the caller's roles that allows the tool governs the call."""
