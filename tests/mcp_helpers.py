@@ -9,33 +9,45 @@ from pathlib import Path
 from typing import Any
 
 import mcp_types as mt
+import yaml
 from fastmcp import Client
 
 from autodevops.servers.core.app import build_server
 from autodevops.servers.core.audit import AuditLog
 from autodevops.servers.core.policy import load_policy
+from autodevops.servers.core.spec import ServerSpec
 from autodevops.servers.prometheus.client import PrometheusClient
-from autodevops.servers.prometheus.server import SPEC
+from autodevops.servers.prometheus.server import SPEC as PROMETHEUS
 
-from .conftest import write_policy
+from .conftest import TEST_POLICY
 
 
 @asynccontextmanager
-async def prometheus_mcp(
-    prometheus_url: str, role: str, workdir: Path
+async def server_session(
+    spec: ServerSpec, backend: Any, policy: dict[str, Any], role: str | None, workdir: Path
 ) -> AsyncIterator[tuple[Client[Any], Path]]:
-    """A real MCP client session with the server in memory; the stdio role is `role`."""
-    policy = load_policy(write_policy(workdir / f"policy-{role}.yaml", role), SPEC.scope_model)
-    audit_path = workdir / f"audit-{role}.jsonl"
+    """A real MCP client session with a server in memory; the stdio role is `role`."""
+    path = workdir / f"policy-{spec.name}-{role}.yaml"
+    path.write_text(yaml.safe_dump({**policy, "stdio_role": role}), encoding="utf-8")
+    audit_path = workdir / f"audit-{spec.name}-{role}.jsonl"
     audit = AuditLog(audit_path)
-    backend = PrometheusClient(prometheus_url)
-    server, _ = build_server(SPEC, policy, backend, audit)
+    server, _ = build_server(spec, load_policy(path, spec.scope_model), backend, audit)
     try:
         async with Client(server) as client:
             yield client, audit_path
     finally:
         await backend.aclose()
         audit.close()
+
+
+@asynccontextmanager
+async def prometheus_mcp(
+    prometheus_url: str, role: str, workdir: Path
+) -> AsyncIterator[tuple[Client[Any], Path]]:
+    async with server_session(
+        PROMETHEUS, PrometheusClient(prometheus_url), TEST_POLICY, role, workdir
+    ) as session:
+        yield session
 
 
 def text_of(result: Any) -> str:

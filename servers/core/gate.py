@@ -121,7 +121,8 @@ class Gate:
         output = await self._run(tool, args, client, role)
         rendered = render(output, role.limits.max_items, role.limits.max_bytes)
         record.cut = rendered.cut
-        return CallResult(redact_text(rendered.text), is_error=False)
+        text = redact_text(rendered.text) if role.redact else rendered.text
+        return CallResult(text, is_error=False)
 
     async def _run(self, tool: ToolSpec[Any], args: BaseModel, client: Any, role: Role) -> Any:
         seconds = role.limits.timeout_seconds

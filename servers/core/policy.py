@@ -41,6 +41,10 @@ class Role(BaseModel):
     deny_tools: list[str] = Field(default_factory=list, description="globs refused anyway")
     scope: dict[str, Any] = Field(default_factory=dict, description="server-specific scope")
     limits: Limits = Field(default_factory=Limits)
+    redact: bool = Field(
+        default=True,
+        description="redact secret-looking values in results; off only for roles that must see them",
+    )
 
     def allows(self, tool: str) -> bool:
         if any(fnmatchcase(tool, pattern) for pattern in self.deny_tools):

@@ -235,11 +235,11 @@ class ScopedKube:
         accept: str = "application/json",
     ) -> Any:
         """A checked request; API errors become clear gate errors."""
-        self.check(resource, verb, namespace)
         if name is not None:
             _check_name(name)
         if namespace is not None:
             _check_name(namespace, "namespace")
+        self.check(resource, verb, namespace)
         path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
         response = await self.backend.request(method, path, query, body, content_type, accept)
         if response.status < 300:

@@ -39,8 +39,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def clean(obj: dict[str, Any], secret_values: bool) -> dict[str, Any]:
-    """Drop managedFields and last-applied noise; hide Secret values unless allowed."""
+def clean(obj: dict[str, Any], kind: str, secret_values: bool) -> dict[str, Any]:
+    """Drop managedFields and last-applied noise; hide Secret values unless allowed.
+
+    The kind comes from the request, not the object: list items carry no `kind`.
+    """
     cleaned = dict(obj)
     metadata = dict(cleaned.get("metadata", {}))
     metadata.pop("managedFields", None)
@@ -52,7 +55,7 @@ def clean(obj: dict[str, Any], secret_values: bool) -> dict[str, Any]:
     else:
         metadata.pop("annotations", None)
     cleaned["metadata"] = metadata
-    if cleaned.get("kind") == "Secret":
+    if kind == "Secret" or cleaned.get("kind") == "Secret":
         cleaned = hide_secret(cleaned, secret_values)
     return cleaned
 

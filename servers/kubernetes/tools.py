@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from autodevops.servers.core.errors import InvalidArgument, NotFound
+from autodevops.servers.core.errors import InvalidArgument, NotFound, OutOfScope
 from autodevops.servers.core.output import Output, Table, Text
 from autodevops.servers.core.spec import tool
 
@@ -50,7 +51,7 @@ class ListArgs(_Args):
     label_selector: str | None = Field(None, description="e.g. app=web,tier!=db")
     field_selector: str | None = Field(None, description="e.g. status.phase=Running")
     limit: int = Field(50, ge=1, le=MAX_PAGE, description="page size")
-    continue_token: str | None = Field(None, description="from the previous page")
+    continue_from: str | None = Field(None, description="from the previous page")
     output: Literal["table", "yaml", "json", "names"] = "table"
 
 
@@ -156,13 +157,13 @@ async def api_resources(args: ApiResourcesArgs, kube: ScopedKube) -> Output:
 
 @tool()
 async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
-    """List objects of any kind like `kubectl get`, one page at a time (limit/continue_token),
+    """List objects of any kind like `kubectl get`, one page at a time (limit/continue_from),
     with label and field selectors."""
     resource = await kube.resolve(args.kind)
     namespace = args.namespace if resource.namespaced else None
     query = [("limit", str(args.limit))]
-    if args.continue_token:
-        query.append(("continue", args.continue_token))
+    if args.continue_from:
+        query.append(("continue", args.continue_from))
     if args.label_selector:
         query.append(("labelSelector", args.label_selector))
     if args.field_selector:
@@ -175,7 +176,9 @@ async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
             output.rows.extend(server_table(page, True, narrow).rows)
     else:
         items = [
-            clean(o, kube.scope.secret_values) for page in pages for o in page.get("items", [])
+            clean(o, resource.kind, kube.scope.secret_values)
+            for page in pages
+            for o in page.get("items", [])
         ]
         if args.output == "names":
             output = Table(
@@ -193,7 +196,7 @@ async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
     if token:
         remaining = pages[-1].get("metadata", {}).get("remainingItemCount")
         more = f" ({remaining} more)" if remaining else ""
-        output.notes.append(f"next page{more}: continue_token={token}")
+        output.notes.append(f"next page{more}: continue_from={token}")
     return output
 
 
@@ -231,7 +234,7 @@ async def get_resource(args: GetArgs, kube: ScopedKube) -> Output:
         body = await kube.call(resource, "get", "GET", namespace, args.name, accept=TABLE)
         return server_table(body, False, "")
     obj = await kube.call(resource, "get", "GET", namespace, args.name)
-    return Text(_dump(clean(obj, kube.scope.secret_values), args.output))
+    return Text(_dump(clean(obj, resource.kind, kube.scope.secret_values), args.output))
 
 
 @tool()
@@ -244,11 +247,21 @@ async def describe(args: DescribeArgs, kube: ScopedKube) -> Output:
     lines = [f"{resource.kind} {namespace + '/' if namespace else ''}{args.name}"]
     lines += _summary(obj)
     if resource.kind in WORKLOADS and namespace:
-        lines += await _workload_pods(kube, obj, namespace)
+        lines += await _unless_out_of_scope("pods", _workload_pods(kube, obj, namespace))
     if resource.kind == "Pod":
         lines += _pod_states(obj)
-    lines += await _object_events(kube, namespace, resource.kind, args.name)
+    lines += await _unless_out_of_scope(
+        "events", _object_events(kube, namespace, resource.kind, args.name)
+    )
     return Text("\n".join(lines), narrow="Use get_resource for the full object.")
+
+
+async def _unless_out_of_scope(what: str, lines: Awaitable[list[str]]) -> list[str]:
+    """A describe section the role may not read says so instead of failing the whole call."""
+    try:
+        return await lines
+    except OutOfScope:
+        return [f"{what}: outside your scope"]
 
 
 def _summary(obj: dict[str, Any]) -> list[str]:
@@ -677,8 +690,12 @@ async def delete_resource(args: DeleteArgs, kube: ScopedKube) -> Output:
         "DELETE",
         namespace,
         args.name,
-        query=_dry(args.dry_run),
-        body={"propagationPolicy": "Background"},
+        body={
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "propagationPolicy": "Background",
+            "dryRun": ["All"] if args.dry_run else [],
+        },
     )
     return Text(
         f"{_mode(args.dry_run)}{resource.kind} {namespace + '/' if namespace else ''}"
