@@ -77,7 +77,8 @@ class KubeReviewer:
     def review(self, token: str, audiences: Sequence[str], timeout: float) -> Review:
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
+        from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError
+        from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
         body = client.V1TokenReview(
             spec=client.V1TokenReviewSpec(token=token, audiences=list(audiences))
@@ -96,9 +97,14 @@ class KubeReviewer:
                 f"HTTP {exc.status} {exc.reason} to a TokenReview{hint}"
             ) from exc
         except (HTTPError, OSError) as exc:
+            cause = exc.reason if isinstance(exc, MaxRetryError) else exc
+            # urllib3 counts a refused connection as a connect timeout; it is not one.
+            refused = isinstance(cause, NewConnectionError)
+            if isinstance(cause, TimeoutError | Urllib3Timeout) and not refused:
+                raise AuthUnavailable(_no_answer(self.url, timeout)) from exc
             raise AuthUnavailable(
                 f"cannot verify the token: the Kubernetes API server at {self.url} is "
-                f"unreachable ({type(exc).__name__}); check that it is running and the "
+                f"unreachable ({type(cause).__name__}); check that it is running and the "
                 f"server's kubeconfig or in-cluster config"
             ) from exc
         status = result.status
@@ -157,10 +163,7 @@ class TokenReviewAuthenticator:
                     self.reviewer.review, token, self.audiences, self.timeout
                 )
         except TimeoutError as exc:
-            raise AuthUnavailable(
-                f"cannot verify the token: the Kubernetes API server at {self.reviewer.url} "
-                f"did not answer a TokenReview within {self.timeout:g}s"
-            ) from exc
+            raise AuthUnavailable(_no_answer(self.reviewer.url, self.timeout)) from exc
 
     def _principal(self, review: Review) -> Principal | None:
         if not review.authenticated:
@@ -183,3 +186,10 @@ class TokenReviewAuthenticator:
             if len(self._cache) >= CACHE_SIZE:
                 del self._cache[next(iter(self._cache))]
         self._cache[key] = (expires, principal)
+
+
+def _no_answer(url: str, seconds: float) -> str:
+    return (
+        f"cannot verify the token: the Kubernetes API server at {url} did not answer a "
+        f"TokenReview within {seconds:g}s; check its health and load"
+    )
