@@ -238,7 +238,8 @@ class _Run:
         except TimeoutError as exc:
             queue.put_nowait(exc)
         except (ResponseError, ConnectionError, httpx.HTTPError, ValidationError) as exc:
-            queue.put_nowait(ModelFailure(f"model {settings.model}: {_one_line(exc)}"))
+            failure = f"Ollama failed for model {settings.model}: {_one_line(exc)}"
+            queue.put_nowait(ModelFailure(failure))
         else:
             queue.put_nowait(None)
 
@@ -318,5 +319,5 @@ class _Run:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:300]
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:300]

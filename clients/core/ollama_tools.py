@@ -13,7 +13,7 @@ from typing import Any
 
 from .pool import PoolTool
 
-_HINTS = ("pattern", "minimum", "maximum", "minItems", "maxItems", "minLength", "maxLength")
+_HINTS = ("pattern", "minimum", "maximum", "maxItems")
 
 
 def to_ollama_tool(tool: PoolTool) -> dict[str, Any]:
