@@ -38,7 +38,7 @@ pytest: install
 test: lint typecheck pytest
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 stack-up: install
 	$(PY) -m autodevops.stack up

@@ -1,0 +1,21 @@
+"""Runs the benchmarks and prints their figures as JSON: `make bench`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from bench import kube_pagination, prometheus_overhead
+
+BENCHMARKS = {"prometheus": prometheus_overhead.main, "kubernetes": kube_pagination.main}
+
+
+def main() -> int:
+    chosen = sys.argv[1:] or list(BENCHMARKS)
+    report = {name: BENCHMARKS[name]([]) for name in chosen}
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
