@@ -114,6 +114,9 @@ async def test_several_calls_in_one_step_are_answered_in_order(
     offered = {tool["function"]["name"] for tool in first["tools"]}
     assert {"prom__query", "prom__query_range", "ops__restart_deployment", "ops__echo"} <= offered
     assert len(offered) == 12
+    query_tool = next(t for t in first["tools"] if t["function"]["name"] == "prom__query")
+    assert query_tool["function"]["parameters"]["properties"]["time"]["type"] == "string"
+    assert query_tool["function"]["parameters"]["required"] == ["query"]
     assert second["messages"][:2] == QUESTION
     assistant, query, jobs = second["messages"][2:]
     assert [c["function"]["name"] for c in assistant["tool_calls"]] == [

@@ -49,8 +49,10 @@ def find_text_calls(text: str) -> tuple[list[TextCall], str]:
 
 
 def looks_like_a_call(text: str) -> bool:
-    """Broken JSON with a tool-call shape: worth telling the model how to call instead."""
-    return "{" in text and bool(re.search(r'"(name|function|tool)"\s*:', text))
+    """A reply that opens with broken JSON of a tool-call shape: worth telling the model how
+    to call instead (prose that merely quotes JSON is an answer)."""
+    opening = _WRAPPERS.sub("", text).lstrip()
+    return opening.startswith(("{", "[")) and bool(re.search(r'"(name|function|tool)"\s*:', text))
 
 
 def _calls_in(value: Any) -> list[TextCall]:

@@ -1,0 +1,94 @@
+"""Pure parts of the clients core: reading tool calls written as text, turning MCP schemas into
+Ollama tools, and the budget arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+from ollama._types import Tool
+
+from autodevops.clients.core.budget import REMOVED, Budgets, compact, fit_result
+from autodevops.clients.core.endpoints import HttpEndpoint
+from autodevops.clients.core.ollama_tools import to_ollama_tool
+from autodevops.clients.core.pool import PoolTool, prefixed
+from autodevops.clients.core.text_calls import TextCall, find_text_calls, looks_like_a_call
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "k8s__get", "arguments": {"kind": "Pod"}}',
+        'Sure.\n```json\n{"name": "k8s__get", "parameters": {"kind": "Pod"}}\n```',
+        '<tool_call>{"function": {"name": "k8s__get", "arguments": "{\\"kind\\": \\"Pod\\"}"}}'
+        "</tool_call>",
+        '{"tool_calls": [{"type": "function", "function": {"name": "k8s__get", '
+        '"arguments": {"kind": "Pod"}}}]}',
+    ],
+)
+def test_a_call_written_as_text_is_read_in_its_common_shapes(text: str) -> None:
+    calls, prose = find_text_calls(text)
+    assert calls == [TextCall("k8s__get", {"kind": "Pod"})]
+    assert prose in ("", "Sure.")
+
+
+def test_several_text_calls_and_plain_json_answers() -> None:
+    calls, prose = find_text_calls(
+        'First [{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"x": 1}}] then done.'
+    )
+    assert calls == [TextCall("a", {}), TextCall("b", {"x": 1})]
+    assert prose == "First  then done."
+    answer = 'The pod spec is {"name": "web", "replicas": 3}.'
+    assert find_text_calls(answer) == ([], answer)
+    assert not looks_like_a_call(answer)
+    assert looks_like_a_call('{"name": "a", "arguments": {')
+
+
+def test_mcp_schemas_become_ollama_tools_without_losing_what_the_model_needs() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "state": {"$ref": "#/$defs/State"},
+            "job": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+            "match": {"type": "array", "items": {"type": "string", "pattern": "^up"}},
+            "limit": {"type": "integer", "maximum": 50, "default": 10, "description": "rows"},
+        },
+        "required": ["state"],
+        "$defs": {"State": {"enum": ["firing", "pending"], "type": "string"}},
+    }
+    tool = PoolTool("prom__alerts", "prom", "alerts", "Alerts now.", schema, True, False)
+    converted = to_ollama_tool(tool)
+    validated = Tool.model_validate(converted).model_dump(exclude_none=True)
+    assert validated == converted | {"function": converted["function"]}
+    properties = converted["function"]["parameters"]["properties"]
+    assert properties == {
+        "state": {"type": "string", "enum": ["firing", "pending"]},
+        "job": {"type": "string"},
+        "match": {"type": "array", "items": {"type": "string", "description": "pattern ^up"}},
+        "limit": {"type": "integer", "description": "rows; maximum 50; default 10"},
+    }
+    assert converted["function"]["parameters"]["required"] == ["state"]
+
+
+def test_tool_and_server_names_fit_ollama() -> None:
+    assert prefixed("k8s", "get.pods/v1") == "k8s__get_pods_v1"
+    with pytest.raises(ValueError, match="server name"):
+        HttpEndpoint("a__b", "http://127.0.0.1:1/mcp")
+
+
+def test_budget_cut_and_compaction() -> None:
+    budgets = Budgets(num_ctx=1000, result_share=0.2, chars_per_token=4)
+    assert budgets.result_chars == 800
+    text = "\n".join(f"row {i:04d}" for i in range(200))
+    cut, was_cut = fit_result(text, budgets.result_chars)
+    assert was_cut and len(cut) <= 800 and cut.startswith("row 0000\nrow 0001")
+    assert "this result has 1799 characters" in cut
+    assert fit_result("short", 800) == ("short", False)
+    messages = [
+        {"role": "tool", "content": "a" * 500},
+        {"role": "tool", "content": "b" * 500},
+        {"role": "user", "content": "q"},
+    ]
+    assert compact(messages, [], 700) == 1
+    assert [m["content"][:1] for m in messages] == ["[", "b", "q"]
+    assert messages[0]["content"] == REMOVED
+    with pytest.raises(ValueError, match="max_steps"):
+        Budgets(max_steps=0)
