@@ -88,11 +88,13 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--token-audience",
         action="append",
         default=[],
+        metavar="NAME",
         help="audience a Kubernetes token must be for (repeatable; required with --token-review)",
     )
     parser.add_argument(
         "--token-review-kubeconfig",
         default=os.environ.get("KUBECONFIG"),
+        metavar="FILE",
         help="kubeconfig for TokenReview (default: $KUBECONFIG, else in-cluster config)",
     )
 
