@@ -26,7 +26,7 @@ from autodevops.clients.core.events import (
     ToolCallStarted,
     to_dict,
 )
-from autodevops.clients.core.loop import HOW_TO_CALL, LoopSettings, ModelLoop
+from autodevops.clients.core.loop import EMPTY_REPLY, HOW_TO_CALL, LoopSettings, ModelLoop
 from autodevops.clients.core.pool import McpPool
 
 from .conftest import TOKENS, free_port
@@ -213,7 +213,7 @@ async def test_tool_calls_written_as_text_are_run_or_explained(
     events = await run(loop_for(fake_ollama, pool))
 
     notices = [(n.step, n.reason) for n in events if isinstance(n, Notice)]
-    assert notices == [(1, "unreadable_tool_call"), (2, "text_tool_call")]
+    assert notices == [(1, "unusable_reply"), (2, "text_tool_call")]
     _, second, third = fake_ollama.chat_bodies()
     assert second["messages"][-1] == {"role": "user", "content": HOW_TO_CALL}
     assistant, result = third["messages"][-2:]
@@ -224,14 +224,18 @@ async def test_tool_calls_written_as_text_are_run_or_explained(
     assert final(events).text == "Ten items."
 
 
-async def test_an_answer_without_tools_ends_the_run(fake_ollama: FakeOllama, pool: McpPool) -> None:
+async def test_an_empty_reply_gets_a_hint_and_an_answer_without_tools_ends_the_run(
+    fake_ollama: FakeOllama, pool: McpPool
+) -> None:
+    fake_ollama.expect_chat(say(""))
     fake_ollama.expect_chat(say("Nothing needs a tool here."))
     events = await run(loop_for(fake_ollama, pool))
+    assert fake_ollama.chat_bodies()[1]["messages"][-1] == {"role": "user", "content": EMPTY_REPLY}
     answer = final(events)
     assert (answer.text, answer.stop_reason, answer.steps, answer.tool_calls) == (
         "Nothing needs a tool here.",
         "answer",
-        1,
+        2,
         0,
     )
     assert not finished(events)

@@ -56,6 +56,8 @@ HOW_TO_CALL = (
     "arguments. Otherwise, answer in plain text."
 )
 
+EMPTY_REPLY = "Your last reply was empty. Call a tool, or answer in plain text."
+
 
 class ModelFailure(Exception):
     """Ollama could not be reached or answered with an error."""
@@ -155,10 +157,11 @@ class _Run:
                     message = f"the model wrote {count} tool call(s) as text; running them"
                     yield Notice(step, "text_tool_call", message)
                     calls, content = [(c.name, c.arguments) for c in written], prose
-                elif looks_like_a_call(content):
-                    yield Notice(step, "unreadable_tool_call", HOW_TO_CALL)
+                elif looks_like_a_call(content) or not content.strip():
+                    hint = HOW_TO_CALL if content.strip() else EMPTY_REPLY
+                    yield Notice(step, "unusable_reply", hint)
                     self.history.append({"role": "assistant", "content": content})
-                    self.history.append({"role": "user", "content": HOW_TO_CALL})
+                    self.history.append({"role": "user", "content": hint})
                     continue
                 else:
                     yield self._final(content, "answer", step)

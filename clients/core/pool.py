@@ -225,6 +225,9 @@ class McpPool:
                 async with asyncio.timeout(self.connect_timeout):
                     await client.__aenter__()  # type: ignore[no-untyped-call]
                     listed = await client.list_tools()
+            except asyncio.CancelledError:
+                await _close_quietly(client)
+                raise
             except (Exception, TimeoutError) as exc:
                 await _close_quietly(client)
                 refusal = None
