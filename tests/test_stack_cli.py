@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,30 @@ def test_unknown_component_is_refused(tmp_path: Path) -> None:
     result = _stack(tmp_path, "up", "mysql")
     assert result.returncode != 0
     assert "unknown component" in result.stderr
+
+
+def test_a_killed_test_session_leaves_nothing_running(tmp_path: Path) -> None:
+    """What a pytest session starts dies with it, even when pytest gets SIGKILL."""
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from autodevops.stack import base, components\n"
+        "base.die_with_starter = True\n"
+        "handle, _ = components.ensure('redis', Path(sys.argv[1]))\n"
+        "print(handle.proc.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    session = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert session.stdout is not None
+        pid = int(session.stdout.readline())
+        assert base.group_alive(pid)
+    finally:
+        session.kill()
+        session.wait()
+    deadline = time.monotonic() + 10
+    while base.group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not base.group_alive(pid)

@@ -27,6 +27,9 @@ from .tools import Tools, install_tools
 
 __all__ = ["start_prometheus"]
 
+# Whatever a test session starts dies with it, even if pytest itself is killed.
+base.die_with_starter = True
+
 
 @pytest.fixture(scope="session")
 def stack_state_dir() -> Iterator[Path]:
