@@ -29,6 +29,14 @@ POLICY: dict[str, Any] = {
             "redact": False,
             "scope": {"kinds": {"allow": ["Secret"]}, "secret_values": True},
         },
+        "node-admin": {
+            "tools": ["cordon", "nodes_overview"],
+            "scope": {
+                "kinds": {"allow": ["Node"]},
+                "verbs": ["list", "patch"],
+                "cluster_scoped": True,
+            },
+        },
         "not-kube-system": {
             "tools": ["list_resources", "get_resource"],
             "scope": {"namespaces": {"allow": ["*"], "deny": ["kube-system"]}},

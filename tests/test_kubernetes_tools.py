@@ -268,6 +268,10 @@ async def test_scoped_list_without_namespace_stays_in_scope(team_a: Any) -> None
     client, _ = team_a
     text, _ = await call_text(client, "list_resources", {"kind": "deployments"})
     assert [r[:2] for r in rows(text)[1:]] == [["kt-a", "web"]]
+    text, _ = await call_text(
+        client, "list_resources", {"kind": "pods", "label_selector": "app=api"}
+    )
+    assert rows(text)[1:] == [["(none)"]], "a selector cannot reach kt-b's pods"
 
 
 async def test_deny_glob_refuses_all_namespace_lists(cluster: Any, tmp_path: Path) -> None:
@@ -404,3 +408,19 @@ async def test_pagination_with_continue_froms(team_a: Any, cluster: Any) -> None
         assert len(seen) == 10 * pages
         token = more[0].split("continue_from=", 1)[1]
     assert pages == 3 and seen == [f"page-{i:02d}" for i in range(25)]
+
+
+async def test_cordon_and_uncordon_a_node(cluster: Any, tmp_path: Path) -> None:
+    def unschedulable() -> bool:
+        return bool(cluster.request("GET", "/api/v1/nodes/ghost-node")["spec"].get("unschedulable"))
+
+    async with await session(cluster, "node-admin", tmp_path) as (client, _):
+        text, error = await call_text(client, "cordon", {"node": "ghost-node", "dry_run": True})
+        assert not error and text.startswith("[dry run, nothing changed] node ghost-node cordoned")
+        assert not unschedulable()
+        await call_text(client, "cordon", {"node": "ghost-node"})
+        assert unschedulable()
+        text, _ = await call_text(client, "nodes_overview", {})
+        assert "NotReady,SchedulingDisabled" in text
+        await call_text(client, "cordon", {"node": "ghost-node", "uncordon": True})
+        assert not unschedulable()

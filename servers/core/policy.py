@@ -43,7 +43,7 @@ class Role(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     redact: bool = Field(
         default=True,
-        description="redact secret-looking values in results; off only for roles that must see them",
+        description="redact secret-looking values in results; off only for roles that need them",
     )
 
     def allows(self, tool: str) -> bool:

@@ -44,11 +44,13 @@ class KubeBackend:
 
         configuration = client.Configuration()
         if kubeconfig or not _in_cluster():
-            config.load_kube_config(
+            config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
         else:
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
         configuration.retries = 0
         self.url = str(configuration.host)
         self.timeout = timeout_seconds
@@ -110,7 +112,7 @@ class KubeBackend:
             raw = self._api.call_api(
                 method, url, header_params=headers, body=body, _request_timeout=self.timeout
             )
-            data = raw.read()
+            data = raw.read()  # type: ignore[no-untyped-call]
         except ApiException as exc:
             raise BackendError(
                 BACKEND,

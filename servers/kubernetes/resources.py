@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,10 @@ class ResourceType:
         }
 
 
-def parse_discovery(group: str, version: str, body: dict[str, object]) -> list[ResourceType]:
+def parse_discovery(group: str, version: str, body: dict[str, Any]) -> list[ResourceType]:
     """Resource types from one APIResourceList; subresources (pods/log) are left out."""
     found = []
-    for item in body.get("resources", []) or []:  # type: ignore[union-attr]
+    for item in body.get("resources") or []:
         if not isinstance(item, dict) or "/" in item.get("name", "/"):
             continue
         found.append(

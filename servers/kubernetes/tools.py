@@ -578,7 +578,7 @@ async def pod_logs(args: LogsArgs, kube: ScopedKube) -> Output:
     return Text("\n".join(lines) or "(no log lines)", narrow="Use tail_lines, since or grep.")
 
 
-@tool(read_only=False)
+@tool(read_only=False, destructive=True)
 async def scale(args: ScaleArgs, kube: ScopedKube) -> Output:
     """Set the replica count of a Deployment, StatefulSet or ReplicaSet (dry_run first)."""
     resource = await kube.resolve(args.kind)
@@ -703,7 +703,7 @@ async def delete_resource(args: DeleteArgs, kube: ScopedKube) -> Output:
     )
 
 
-@tool(read_only=False)
+@tool(read_only=False, destructive=True)
 async def apply_manifest(args: ApplyArgs, kube: ScopedKube) -> Output:
     """Server-side apply of a YAML manifest (several documents allowed); every object is
     checked against your scope before anything is sent. Use dry_run first."""
