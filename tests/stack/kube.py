@@ -1,8 +1,9 @@
-"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, controller-manager, scheduler.
+"""A real Kubernetes control plane on loopback: etcd, API server, controllers, scheduler, kwok.
 
-All four run from one binary built from k8s.io/kubernetes (see kube/ and install.py). There is no
-kubelet: pods are scheduled (onto kwok's fake nodes when kwok runs) but no container ever runs,
-so pod logs, exec, attach and port-forward answer with errors.
+All of them run from one binary built from k8s.io/kubernetes and sigs.k8s.io/kwok (see kube/
+and install.py). There is no kubelet: kwok plays it for one fake node, so pods are scheduled
+and reported Running and their (fixed) logs are served, but no container runs: exec, attach
+and port-forward answer with errors.
 """
 
 from __future__ import annotations
@@ -330,7 +331,6 @@ def start(state_dir: Path) -> KubeHandle:
     sa = pki.service_account_key(pkidir)
 
     started: dict[str, base.Proc] = {}
-    handle: KubeHandle | None = None
     try:
         etcd_port, peer_port = base.free_port(), base.free_port()
         etcd = base.spawn(
