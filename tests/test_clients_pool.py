@@ -132,9 +132,10 @@ async def test_a_restarted_http_server_is_reconnected(
 
         http_server_on(prometheus.url, port)
         await asyncio.sleep(0.3)
+        await pool.refresh()
+        assert len(pool.tools()) == 10 and pool.status()[0].up
         again = await pool.call("prom__server_info", {})
         assert again.outcome == "ok", again.text
-        assert len(pool.tools()) == 10 and pool.status()[0].up
 
 
 async def test_a_killed_stdio_server_is_restarted_by_the_next_call(
