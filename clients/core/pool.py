@@ -60,10 +60,6 @@ class CallResult:
     text: str
     seconds: float
 
-    @property
-    def is_error(self) -> bool:
-        return self.outcome != "ok"
-
 
 def prefixed(server: str, tool: str) -> str:
     return f"{server}{SEPARATOR}{_UNSAFE.sub('_', tool)}"
