@@ -46,6 +46,7 @@ async def test_non_streaming_chat_embed_tags_and_show(fake_ollama: FakeOllama) -
     fake_ollama.expect_tags()
     fake_ollama.expect_show(context_length=32768)
     fake_ollama.expect_chat(say("All quiet."), lambda body: _assert(body["stream"] is False))
+    fake_ollama.expect_chat(call(("a", {"n": 1}), ("b", {})))
     fake_ollama.expect_embed(
         [[0.1, 0.2], [0.3, 0.4]], lambda body: _assert(len(body["input"]) == 2)
     )
@@ -57,6 +58,11 @@ async def test_non_streaming_chat_embed_tags_and_show(fake_ollama: FakeOllama) -
     assert shown.capabilities == ["completion", "tools"]
     answer = await client.chat("fake-model:latest", [{"role": "user", "content": "hi"}])
     assert answer.message.content == "All quiet." and answer.done
+    calls = (await client.chat("fake-model:latest", [{"role": "user", "content": "go"}])).message
+    assert [(c.function.name, c.function.arguments) for c in calls.tool_calls or []] == [
+        ("a", {"n": 1}),
+        ("b", {}),
+    ]
     embedded = await client.embed("fake-model:latest", ["a", "b"])
     assert [list(v) for v in embedded.embeddings] == [[0.1, 0.2], [0.3, 0.4]]
 
