@@ -385,3 +385,14 @@ async def test_an_unreachable_model_and_a_down_server_end_the_run_cleanly(
     answer = final(events)
     assert answer.stop_reason == "model_error"
     assert answer.text == "No answer: the run stopped (model_error) before the model answered."
+
+
+async def test_garbage_from_the_model_server_ends_the_run_with_the_reason(
+    fake_ollama: FakeOllama, pool: McpPool
+) -> None:
+    fake_ollama.expect_chat(Reply(garbage='{"model": "fake-model:latest", "message": {"ro'))
+    events = await run(loop_for(fake_ollama, pool))
+    (notice,) = (n for n in events if isinstance(n, Notice))
+    assert notice.reason == "model_error"
+    assert notice.message.startswith(f"Ollama failed for model {MODEL}: JSONDecodeError:")
+    assert final(events).stop_reason == "model_error"

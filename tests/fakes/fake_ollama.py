@@ -42,6 +42,7 @@ class Reply:
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     delay: float = 0.0
     pieces: int = 3
+    garbage: str | None = None  # sent as the whole body instead: a model server gone wrong
 
     def message(self, content: str, with_calls: bool) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -200,6 +201,8 @@ class FakeOllama:
             "eval_count": max(1, len(reply.content) // 4),
             "eval_duration": 4_799_921_000,
         }
+        if reply.garbage is not None:
+            return Response(reply.garbage, media_type="application/x-ndjson")
         if not body.get("stream", True):
             return JSONResponse({**final, "message": reply.message(reply.content, True)})
 
