@@ -396,3 +396,18 @@ async def test_garbage_from_the_model_server_ends_the_run_with_the_reason(
     assert notice.reason == "model_error"
     assert notice.message.startswith(f"Ollama failed for model {MODEL}: JSONDecodeError:")
     assert final(events).stop_reason == "model_error"
+
+
+async def test_a_call_to_a_down_server_tells_the_model_why(
+    fake_ollama: FakeOllama, servers: Servers
+) -> None:
+    gone = HttpEndpoint("gone", f"http://127.0.0.1:{free_port()}/mcp", TOKENS["viewer"])
+    fake_ollama.expect_chat(call(("gone__query", QUEUE), ("prom__query", QUEUE)))
+    fake_ollama.expect_chat(say("Prometheus says ten; the other server is down."))
+    async with McpPool([*servers.endpoints()[:1], gone]) as pool:
+        events = await run(loop_for(fake_ollama, pool))
+    down, answered = finished(events)
+    assert down.outcome == "unavailable"
+    assert down.text.startswith("MCP server gone is unavailable: cannot reach http://127.0.0.1:")
+    assert answered.outcome == "ok"
+    assert final(events).text == "Prometheus says ten; the other server is down."
