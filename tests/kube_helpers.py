@@ -90,6 +90,9 @@ data: {settings: "mode=fast password=s3cr3t-value"}
 apiVersion: v1
 kind: Node
 metadata: {name: ghost-node, labels: {type: ghost}}
+spec:
+  # Nothing but the test's own pod may land here: the scheduler must never pick this node.
+  taints: [{key: autodevops.test/ghost, effect: NoSchedule}]
 ---
 apiVersion: v1
 kind: Pod

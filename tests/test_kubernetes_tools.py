@@ -12,7 +12,7 @@ import pytest
 from autodevops.servers.kubernetes.client import KubeBackend
 from autodevops.servers.kubernetes.server import SPEC
 
-from .kube_helpers import POLICY, create_objects
+from .kube_helpers import POLICY, create_objects, wait_for
 from .mcp_helpers import audit_lines, call_text, server_session
 
 
@@ -165,6 +165,11 @@ async def test_pod_logs_through_the_fake_nodes_kubelet(reader: Any, cluster: Any
         client, "pod_logs", {"name": pod, "namespace": "kt-a", "grep": "ready$"}
     )
     assert text.strip().endswith("ready") and len(text.splitlines()) == 1
+
+
+def _replica_sets(cluster: Any, prefix: str) -> int:
+    sets = cluster.request("GET", "/apis/apps/v1/namespaces/kt-a/replicasets")["items"]
+    return len([rs for rs in sets if rs["metadata"]["name"].startswith(prefix)])
 
 
 def _web_pod(cluster: Any) -> str:
@@ -367,6 +372,7 @@ async def test_rollback_to_the_previous_revision(team_a: Any, cluster: Any) -> N
     assert error and "Deployment 'api' in namespace kt-a not found" in text
     cluster.kubectl("-n", "kt-a", "create", "deployment", "roll", "--image=roll:1")
     cluster.kubectl("-n", "kt-a", "set", "image", "deployment/roll", "roll=roll:2")
+    wait_for(lambda: _replica_sets(cluster, "roll-") == 2, "the second revision of roll")
     text, _ = await call_text(client, "rollout_status", {"name": "roll", "namespace": "kt-a"})
     assert re.search(r"revision 2: roll:2$", text), text
     text, error = await call_text(client, "rollback", {"name": "roll", "namespace": "kt-a"})
