@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -414,6 +415,18 @@ async def test_pagination_with_continue_froms(team_a: Any, cluster: Any) -> None
         assert len(seen) == 10 * pages
         token = more[0].split("continue_from=", 1)[1]
     assert pages == 3 and seen == [f"page-{i:02d}" for i in range(25)]
+    arguments = {
+        "kind": "configmaps",
+        "namespace": "kt-a",
+        "label_selector": "set=paging",
+        "limit": 20,
+        "output": "json",
+    }
+    first = json.loads((await call_text(client, "list_resources", arguments))[0])
+    assert len(first["items"]) == 20 and first["next_page"]["continue_from"]
+    arguments["continue_from"] = first["next_page"]["continue_from"]
+    second = json.loads((await call_text(client, "list_resources", arguments))[0])
+    assert len(second["items"]) == 5 and "next_page" not in second
 
 
 async def test_cordon_and_uncordon_a_node(cluster: Any, tmp_path: Path) -> None:

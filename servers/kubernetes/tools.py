@@ -170,6 +170,8 @@ async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
         query.append(("fieldSelector", args.field_selector))
     pages = await _list_in_scope(kube, resource, namespace, query, args.output == "table")
     narrow = "Use a namespace, label_selector or field_selector, or a smaller limit."
+    last = pages[-1].get("metadata", {})
+    token, remaining = last.get("continue"), last.get("remainingItemCount")
     if args.output == "table":
         output = server_table(pages[0], resource.namespaced and namespace is None, narrow)
         for page in pages[1:]:
@@ -191,10 +193,11 @@ async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
                 narrow=narrow,
             )
         else:
-            return Text(_dump(items, args.output), narrow=narrow)
-    token = pages[-1].get("metadata", {}).get("continue")
+            document: dict[str, Any] = {"items": items}
+            if token:
+                document["next_page"] = {"continue_from": token, "remaining": remaining}
+            return Text(_dump(document, args.output), narrow=narrow)
     if token:
-        remaining = pages[-1].get("metadata", {}).get("remainingItemCount")
         more = f" ({remaining} more)" if remaining else ""
         output.notes.append(f"next page{more}: continue_from={token}")
     return output
