@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("stack", help="the local stack: install | up | status | down")
 
+    scarlet = commands.add_parser("scarlet", help="the autonomous operations agent")
+    scarlet.add_argument("--config", type=Path, required=True, help="Scarlet's YAML config")
+    scarlet.set_defaults(run=_scarlet)
+
     demo = commands.add_parser("demo", help="a local Prometheus, the server, real MCP calls")
     demo.set_defaults(run=_demo)
     return parser
@@ -143,6 +147,21 @@ def _policy_rbac(options: argparse.Namespace) -> int:
         print(manifests(policy, options.name, options.service_account, types), end="")
     else:
         print(manifests(policy, options.name, options.service_account), end="")
+    return 0
+
+
+def _scarlet(options: argparse.Namespace) -> int:
+    from autodevops.clients.scarlet.config import load_config
+    from autodevops.clients.scarlet.service import serve
+    from autodevops.servers.core.policy import PolicyError
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        config = load_config(options.config)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    asyncio.run(serve(config))
     return 0
 
 

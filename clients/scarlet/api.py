@@ -1,0 +1,228 @@
+"""Scarlet's three HTTP faces: the agent API (8001, internal), metrics (9001), health (8080)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from autodevops.clients.core.pool import McpPool
+from autodevops.servers.core.identity import Principal, TokenStore
+
+from .store import OpsStore, StoreUnavailable
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert of an Alertmanager webhook (version 4); unknown fields are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    fingerprint: str = Field(min_length=1)
+    startsAt: datetime | None = None
+
+
+class AlertmanagerWebhook(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["firing", "resolved"]
+    alerts: list[AlertmanagerAlert] = Field(min_length=1, max_length=1000)
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=4000)
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field("", max_length=2000)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.submitted = Counter(
+            "scarlet_runs_submitted",
+            "Runs submitted, by trigger and whether a new run started.",
+            ["kind", "created"],
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "scarlet_action_decisions",
+            "Action decisions made through the API.",
+            ["decision"],
+            registry=self.registry,
+        )
+
+
+def agent_api(
+    store: OpsStore, tokens: TokenStore, dedupe_seconds: float, metrics: Metrics
+) -> FastAPI:
+    app = FastAPI(title="Scarlet agent API", version="1")
+    window = timedelta(seconds=dedupe_seconds)
+
+    def caller(role: str) -> Callable[..., Awaitable[Principal]]:
+        async def check(authorization: Annotated[str | None, Header()] = None) -> Principal:
+            scheme, _, token = (authorization or "").partition(" ")
+            principal = tokens.resolve(token.strip()) if scheme.lower() == "bearer" else None
+            if principal is None:
+                raise HTTPException(
+                    401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+                )
+            if role not in principal.roles:
+                raise HTTPException(403, f"{principal.subject} lacks the {role} role")
+            return principal
+
+        return check
+
+    @app.exception_handler(StoreUnavailable)
+    async def database_down(_: Any, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse(
+            {"error": "operations database unavailable", "detail": str(exc)}, status_code=503
+        )
+
+    @app.post("/v1/alerts", status_code=202)
+    async def alerts(
+        webhook: AlertmanagerWebhook,
+        who: Annotated[Principal, Depends(caller("submitter"))],
+    ) -> dict[str, Any]:
+        runs, closed = [], []
+        for alert in webhook.alerts:
+            payload = alert.model_dump(mode="json")
+            if alert.status == "resolved":
+                closed += await store.resolve_alert(alert.fingerprint, payload)
+                continue
+            name = alert.labels.get("alertname", "alert")
+            summary = alert.annotations.get("summary") or alert.annotations.get("description", "")
+            question = f"Alert {name} is firing: {summary}".strip()
+            run, created = await store.submit_run(
+                "alert",
+                question,
+                fingerprint=alert.fingerprint,
+                alert=payload,
+                dedupe_window=window,
+            )
+            metrics.submitted.labels("alert", str(created).lower()).inc()
+            runs.append({"run": run.id, "created": created, "fingerprint": alert.fingerprint})
+        return {"runs": runs, "resolved_runs": closed, "submitted_by": who.subject}
+
+    @app.post("/v1/runs", status_code=202)
+    async def manual(
+        request: RunRequest, who: Annotated[Principal, Depends(caller("submitter"))]
+    ) -> dict[str, Any]:
+        run, _ = await store.submit_run("manual", request.question)
+        await store.add_step(run.id, "submitted", {"by": who.subject})
+        metrics.submitted.labels("manual", "true").inc()
+        return {"run": run.id, "status": run.status}
+
+    @app.get("/v1/runs")
+    async def runs(
+        _: Annotated[Principal, Depends(caller("viewer"))],
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        found = await store.list_runs(status, min(max(limit, 1), 500))
+        return [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "status": r.status,
+                "question": r.question,
+                "created_at": r.created_at.isoformat(),
+                "reason": r.reason,
+            }
+            for r in found
+        ]
+
+    @app.get("/v1/runs/{run_id}")
+    async def run(
+        run_id: int, _: Annotated[Principal, Depends(caller("viewer"))]
+    ) -> dict[str, Any]:
+        detail = await store.run_detail(run_id)
+        if detail is None:
+            raise HTTPException(404, f"run {run_id} does not exist")
+        return detail
+
+    @app.get("/v1/actions")
+    async def pending(_: Annotated[Principal, Depends(caller("viewer"))]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": a.id,
+                "run": a.run_id,
+                "tool": a.tool,
+                "arguments": a.arguments,
+                "why": a.why,
+                "expires_at": a.expires_at.isoformat() if a.expires_at else None,
+            }
+            for a in await store.pending_actions()
+        ]
+
+    async def decide(action_id: int, approved: bool, who: Principal, reason: str) -> Any:
+        try:
+            action = await store.decide_action(action_id, approved, who.subject, reason)
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        metrics.decisions.labels("approve" if approved else "reject").inc()
+        return {"action": action.id, "status": action.status, "decided_by": action.decided_by}
+
+    @app.post("/v1/actions/{action_id}/approve")
+    async def approve(
+        action_id: int, body: Decision, who: Annotated[Principal, Depends(caller("approver"))]
+    ) -> Any:
+        return await decide(action_id, True, who, body.reason)
+
+    @app.post("/v1/actions/{action_id}/reject")
+    async def reject(
+        action_id: int, body: Decision, who: Annotated[Principal, Depends(caller("approver"))]
+    ) -> Any:
+        return await decide(action_id, False, who, body.reason)
+
+    return app
+
+
+def metrics_app(metrics: Metrics) -> FastAPI:
+    app = FastAPI(title="Scarlet metrics", openapi_url=None)
+
+    @app.get("/metrics")
+    async def exposition() -> PlainTextResponse:
+        return PlainTextResponse(
+            generate_latest(metrics.registry), media_type="text/plain; version=0.0.4"
+        )
+
+    return app
+
+
+def health_app(store: OpsStore, pool: McpPool) -> FastAPI:
+    app = FastAPI(title="Scarlet health", openapi_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        problems = []
+        try:
+            await store.ping()
+        except StoreUnavailable as exc:
+            problems.append(f"operations database: {exc}")
+        servers = {s.name: ("up" if s.up else s.reason) for s in pool.status()}
+        down = [f"MCP server {name}: {why}" for name, why in servers.items() if why != "up"]
+        body = {
+            "status": "ready" if not problems else "unavailable",
+            "problems": problems + down,
+            "servers": servers,
+        }
+        return JSONResponse(body, status_code=200 if not problems else 503)
+
+    return app

@@ -1,0 +1,131 @@
+"""Scarlet's configuration: one YAML file, secrets read from mounted files, env overrides.
+
+Secrets (the database URL, MCP tokens, the Slack webhook) are named by file so a rotated
+Kubernetes Secret is picked up without a rebuild.
+"""
+
+from __future__ import annotations
+
+import os
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from autodevops.servers.core.policy import PolicyError, format_validation_error
+
+Decision = Literal["auto", "approval", "deny"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Server(_Section):
+    name: str = Field(pattern=r"^[a-zA-Z0-9-]+(_[a-zA-Z0-9-]+)*$")
+    url: str = Field(description="streamable HTTP endpoint, e.g. http://kubernetes-mcp:8080/mcp")
+    token_file: Path = Field(description="file holding Scarlet's own bearer token for it")
+
+
+class Model(_Section):
+    host: str = "http://127.0.0.1:11434"
+    name: str = "qwen3:8b"
+    num_ctx: int = Field(16384, ge=2048)
+    max_steps: int = Field(10, ge=1, le=50)
+    max_seconds: float = Field(300, gt=0)
+    probe_seconds: float = Field(3, gt=0, description="how long to wait for Ollama to answer")
+
+
+class ActionRule(_Section):
+    tool: str = Field(description="glob of pool tool names, e.g. kubernetes__rollout_restart")
+    decision: Decision
+
+
+class Actions(_Section):
+    rules: list[ActionRule] = Field(default_factory=list)
+    approval_expiry_seconds: float = Field(3600, gt=0)
+
+    def decide(self, tool: str) -> Decision:
+        """First matching rule wins; a write no rule names is denied."""
+        for rule in self.rules:
+            if fnmatchcase(tool, rule.tool):
+                return rule.decision
+        return "deny"
+
+
+class Schedule(_Section):
+    name: str
+    every_seconds: float = Field(gt=0)
+    question: str = "Sweep the cluster for problems and report them."
+
+
+class Retention(_Section):
+    operation_days: int = Field(90, ge=1)
+    audit_days: int = Field(730, ge=1)
+
+
+class Worker(_Section):
+    poll_seconds: float = Field(1.0, gt=0)
+    stale_after_seconds: float = Field(60, gt=0)
+    max_attempts: int = Field(3, ge=1)
+    heartbeat_seconds: float = Field(5, gt=0)
+
+
+class Ports(_Section):
+    api: int = 8001
+    metrics: int = 9001
+    health: int = 8080
+
+
+class ScarletConfig(_Section):
+    database_url_file: Path | None = None
+    database_url: str | None = Field(None, description="prefer database_url_file for secrets")
+    servers: list[Server] = Field(min_length=1)
+    model: Model = Field(default_factory=Model)
+    actions: Actions = Field(default_factory=Actions)
+    schedules: list[Schedule] = Field(default_factory=list)
+    namespaces: list[str] | None = Field(None, description="analyzers' namespaces; none: all")
+    dedupe_window_seconds: float = Field(1800, gt=0)
+    retention: Retention = Field(default_factory=Retention)
+    worker: Worker = Field(default_factory=Worker)
+    ports: Ports = Field(default_factory=Ports)
+    host: str = "127.0.0.1"
+    api_tokens_file: Path = Field(description="YAML list of {token, subject, roles}")
+    slack_webhook_url_file: Path | None = None
+    call_timeout_seconds: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _one_database(self) -> ScarletConfig:
+        if (self.database_url is None) == (self.database_url_file is None):
+            raise ValueError("give exactly one of database_url_file and database_url")
+        return self
+
+    def dsn(self) -> str:
+        if self.database_url_file is not None:
+            return self.database_url_file.read_text(encoding="utf-8").strip()
+        assert self.database_url is not None
+        return self.database_url
+
+
+def load_config(path: Path) -> ScarletConfig:
+    """The file, then environment overrides (SCARLET_DATABASE_URL, OLLAMA_HOST)."""
+    source = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise PolicyError(f"{source}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{source}: (top level): expected a mapping")
+    if os.environ.get("SCARLET_DATABASE_URL"):
+        raw.pop("database_url_file", None)
+        raw["database_url"] = os.environ["SCARLET_DATABASE_URL"]
+    if os.environ.get("OLLAMA_HOST"):
+        raw.setdefault("model", {})["host"] = os.environ["OLLAMA_HOST"]
+    try:
+        return ScarletConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(format_validation_error(source, exc)) from exc

@@ -1,0 +1,66 @@
+"""`autodevops scarlet`: the database, the MCP pool, the worker and the three HTTP ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+
+import uvicorn
+
+from autodevops.clients.core.endpoints import HttpEndpoint
+
+from .api import Metrics, agent_api, health_app, metrics_app
+from .auth import load_api_tokens
+from .config import ScarletConfig
+from .engine import Engine
+from .notify import Notifier
+from .recording import RecordingPool
+from .store import OpsStore
+from .worker import Worker
+
+log = logging.getLogger("autodevops.scarlet")
+
+
+async def serve(config: ScarletConfig) -> None:
+    tokens = load_api_tokens(config.api_tokens_file)
+    store = await OpsStore.open(config.dsn())
+    endpoints = [
+        HttpEndpoint(s.name, s.url, s.token_file.read_text(encoding="utf-8").strip())
+        for s in config.servers
+    ]
+    pool = RecordingPool(endpoints, call_timeout=config.call_timeout_seconds)
+    pool.store = store
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    engine = Engine(config, store, pool, Notifier(config.slack_webhook_url_file), worker_id)
+    worker = Worker(config, store, engine)
+    metrics = Metrics()
+    apps = [
+        (agent_api(store, tokens, config.dedupe_window_seconds, metrics), config.ports.api),
+        (metrics_app(metrics), config.ports.metrics),
+        (health_app(store, pool), config.ports.health),
+    ]
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(app, host=config.host, port=port, log_level="warning", access_log=False)
+        )
+        for app, port in apps
+    ]
+    for server in servers:
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with pool:
+        tasks = [asyncio.create_task(s.serve()) for s in servers]
+        tasks.append(asyncio.create_task(worker.run(stop)))
+        await stop.wait()
+        for server in servers:
+            server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
+    await store.close()

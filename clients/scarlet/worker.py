@@ -1,0 +1,102 @@
+"""The loops that keep Scarlet moving: claim runs, execute approved actions, housekeeping.
+
+Replicas share work through the database (`FOR UPDATE SKIP LOCKED`); a replica that dies
+mid-run leaves a stale heartbeat, and another requeues or closes the run. A database
+outage pauses the loops, which retry until it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from .config import ScarletConfig
+from .engine import Engine
+from .store import OpsStore, StoreUnavailable
+
+log = logging.getLogger("autodevops.scarlet.worker")
+PURGE_EVERY_SECONDS = 3600.0
+
+
+class Worker:
+    def __init__(self, config: ScarletConfig, store: OpsStore, engine: Engine) -> None:
+        self.config = config
+        self.store = store
+        self.engine = engine
+        self.database_error: str | None = None
+        self._last_schedule: dict[str, float] = {}
+        self._last_purge = float("-inf")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(
+            self._loop(stop, self._runs_once),
+            self._loop(stop, self.engine.execute_one),
+            self._loop(stop, self._housekeeping_once),
+        )
+
+    async def _loop(self, stop: asyncio.Event, once: Callable[[], Awaitable[bool]]) -> None:
+        while not stop.is_set():
+            try:
+                busy = await once()
+                self.database_error = None
+            except StoreUnavailable as exc:
+                self.database_error = str(exc)
+                log.warning("operations database unavailable: %s", exc)
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.config.worker.poll_seconds)
+
+    async def _runs_once(self) -> bool:
+        run = await self.store.claim_run(self.engine.worker)
+        if run is None:
+            return False
+        beating = asyncio.create_task(self._heartbeat(run.id))
+        try:
+            await self.engine.process(run)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            log.exception("run %s failed", run.id)
+            await self.store.finish_run(
+                run.id,
+                "failed",
+                {"error": f"{type(exc).__name__}: {exc}"},
+                reason=f"internal error: {type(exc).__name__}",
+            )
+        finally:
+            beating.cancel()
+        return True
+
+    async def _heartbeat(self, run_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.config.worker.heartbeat_seconds)
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.heartbeat(run_id, self.engine.worker)
+
+    async def _housekeeping_once(self) -> bool:
+        stale = timedelta(seconds=self.config.worker.stale_after_seconds)
+        for run_id, what in await self.store.recover_stale(stale, self.config.worker.max_attempts):
+            log.warning("run %s was interrupted: %s", run_id, what)
+        for action in await self.store.expire_actions():
+            await self.engine.settle_after_actions(action.run_id)
+        now = time.monotonic()
+        for schedule in self.config.schedules:
+            last = self._last_schedule.get(schedule.name)
+            if last is None or now - last >= schedule.every_seconds:
+                self._last_schedule[schedule.name] = now
+                await self.store.submit_run(
+                    "schedule",
+                    schedule.question,
+                    fingerprint=f"schedule:{schedule.name}",
+                    dedupe_window=timedelta(seconds=schedule.every_seconds),
+                )
+        if now - self._last_purge >= PURGE_EVERY_SECONDS:
+            self._last_purge = now
+            retention = self.config.retention
+            await self.store.purge(retention.operation_days, retention.audit_days)
+        return False
