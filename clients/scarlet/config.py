@@ -32,10 +32,12 @@ class Server(_Section):
 class Model(_Section):
     host: str = "http://127.0.0.1:11434"
     name: str = "qwen3:8b"
-    num_ctx: int = Field(16384, ge=2048)
-    max_steps: int = Field(10, ge=1, le=50)
-    max_seconds: float = Field(300, gt=0)
-    probe_seconds: float = Field(3, gt=0, description="how long to wait for Ollama to answer")
+    num_ctx: int = Field(default=16384, ge=2048)
+    max_steps: int = Field(default=10, ge=1, le=50)
+    max_seconds: float = Field(default=300, gt=0)
+    probe_seconds: float = Field(
+        default=3, gt=0, description="how long to wait for Ollama to answer"
+    )
 
 
 class ActionRule(_Section):
@@ -45,7 +47,7 @@ class ActionRule(_Section):
 
 class Actions(_Section):
     rules: list[ActionRule] = Field(default_factory=list)
-    approval_expiry_seconds: float = Field(3600, gt=0)
+    approval_expiry_seconds: float = Field(default=3600, gt=0)
 
     def decide(self, tool: str) -> Decision:
         """First matching rule wins; a write no rule names is denied."""
@@ -62,15 +64,15 @@ class Schedule(_Section):
 
 
 class Retention(_Section):
-    operation_days: int = Field(90, ge=1)
-    audit_days: int = Field(730, ge=1)
+    operation_days: int = Field(default=90, ge=1)
+    audit_days: int = Field(default=730, ge=1)
 
 
 class Worker(_Section):
-    poll_seconds: float = Field(1.0, gt=0)
-    stale_after_seconds: float = Field(60, gt=0)
-    max_attempts: int = Field(3, ge=1)
-    heartbeat_seconds: float = Field(5, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    stale_after_seconds: float = Field(default=60, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    heartbeat_seconds: float = Field(default=5, gt=0)
 
 
 class Ports(_Section):
@@ -87,14 +89,14 @@ class ScarletConfig(_Section):
     actions: Actions = Field(default_factory=Actions)
     schedules: list[Schedule] = Field(default_factory=list)
     namespaces: list[str] | None = Field(None, description="analyzers' namespaces; none: all")
-    dedupe_window_seconds: float = Field(1800, gt=0)
+    dedupe_window_seconds: float = Field(default=1800, gt=0)
     retention: Retention = Field(default_factory=Retention)
     worker: Worker = Field(default_factory=Worker)
     ports: Ports = Field(default_factory=Ports)
     host: str = "127.0.0.1"
     api_tokens_file: Path = Field(description="YAML list of {token, subject, roles}")
     slack_webhook_url_file: Path | None = None
-    call_timeout_seconds: float = Field(30, gt=0)
+    call_timeout_seconds: float = Field(default=30, gt=0)
 
     @model_validator(mode="after")
     def _one_database(self) -> ScarletConfig:

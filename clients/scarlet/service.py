@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -23,6 +24,14 @@ from .store import OpsStore
 from .worker import Worker
 
 log = logging.getLogger("autodevops.scarlet")
+
+
+class _Server(uvicorn.Server):
+    """Three servers share one process: the process, not each server, owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def serve(config: ScarletConfig) -> None:
@@ -44,13 +53,11 @@ async def serve(config: ScarletConfig) -> None:
         (health_app(store, pool), config.ports.health),
     ]
     servers = [
-        uvicorn.Server(
+        _Server(
             uvicorn.Config(app, host=config.host, port=port, log_level="warning", access_log=False)
         )
         for app, port in apps
     ]
-    for server in servers:
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
