@@ -521,7 +521,13 @@ async def test_a_silent_or_stopped_server_fails_fast_and_the_store_recovers(
         relay.flowing.clear()
         started = time.monotonic()
         with pytest.raises(StoreUnavailable) as silent:
-            await store.claim_run("w1")
+            async with asyncio.timeout(5):  # a hang fails the test instead of stalling it
+                await store.claim_run("w1")
+        assert time.monotonic() - started < 1.5
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            async with asyncio.timeout(5):
+                await OpsStore.open(dsn, timeout=1.0)
         assert time.monotonic() - started < 1.5
         assert f"127.0.0.1:{relay.port}" in str(silent.value)
         assert "pw-never-shown" not in str(silent.value)
@@ -531,7 +537,8 @@ async def test_a_silent_or_stopped_server_fails_fast_and_the_store_recovers(
         await relay.stop()
         started = time.monotonic()
         with pytest.raises(StoreUnavailable) as down:
-            await store.get_run(run.id)
+            async with asyncio.timeout(5):
+                await store.get_run(run.id)
         assert time.monotonic() - started < 1.5
         assert f"127.0.0.1:{relay.port}" in str(down.value)
         assert "pw-never-shown" not in str(down.value)

@@ -255,6 +255,7 @@ class OpsStore:
                     SELECT id FROM runs WHERE status = 'queued'
                     ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
                 )
+                AND status = 'queued'
                 RETURNING *
                 """,
                 (worker,),
@@ -572,6 +573,7 @@ class OpsStore:
                     SELECT id FROM actions WHERE status = 'approved'
                     ORDER BY decided_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
                 )
+                AND status = 'approved'
                 RETURNING *
                 """,
                 (worker,),
