@@ -148,6 +148,7 @@ async def test_resolved_after_claim_flags_the_running_run(store: OpsStore) -> No
     detail = await store.run_detail(run.id)
     assert detail is not None
     assert [s["kind"] for s in detail["steps"]] == ["alert_resolved"]
+    assert detail["alert_resolved"] is True
     # The alert firing again is news: it does not vanish into the run about to close.
     refired, created = await store.submit_run("alert", "q", fingerprint="fp", alert=ALERT)
     assert created and refired.id != run.id

@@ -9,6 +9,7 @@ store's timeout: an unreachable or silent server surfaces as `StoreUnavailable`,
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
@@ -148,9 +149,13 @@ class OpsStore:
         return cls(pool, dsn, timeout)
 
     async def close(self) -> None:
-        for task in list(self._abandoned):
+        """Ends abandoned calls too, so none outlives the store."""
+        abandoned = list(self._abandoned)
+        for task in abandoned:
             task.cancel()
-        await self._pool.close()
+        if abandoned:
+            await asyncio.wait(abandoned, timeout=self._timeout)
+        await self._pool.close(timeout=self._timeout)
 
     async def ping(self) -> None:
         async def work(conn: Conn) -> None:
@@ -432,6 +437,7 @@ class OpsStore:
                 if row is None:
                     return None
                 detail: dict[str, Any] = asdict(_run(row))
+                detail["alert_resolved"] = row["alert_resolved"]
                 for table in ("steps", "tool_calls", "actions", "approvals"):
                     query = sql.SQL("SELECT * FROM {} WHERE run_id = %s ORDER BY id")
                     cur = await conn.execute(query.format(sql.Identifier(table)), (run_id,))
@@ -693,16 +699,25 @@ class OpsStore:
         try:
             done, _ = await asyncio.wait({task}, timeout=self._timeout)
         except asyncio.CancelledError:
-            task.cancel()
+            self._abandon(task)
             raise
         if not done:
-            task.cancel()
-            self._abandoned.add(task)
-            task.add_done_callback(_forget(self._abandoned))
+            self._abandon(task)
             raise _unavailable(
                 self._where, self._password, TimeoutError("no answer"), self._timeout
             )
         return task.result()
+
+    def _abandon(self, task: asyncio.Task[T]) -> None:
+        """Cancels a call nobody waits for any more, keeping it referenced until it ends."""
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, so an abandoned call's error is not reported as lost
 
     async def _on_connection(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         try:
@@ -712,22 +727,11 @@ class OpsStore:
             raise _unavailable(self._where, self._password, exc, self._timeout) from exc
 
 
-def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
-    """Drops a finished abandoned task, consuming its outcome so nothing is logged as lost."""
-
-    def done(task: asyncio.Task[Any]) -> None:
-        tasks.discard(task)
-        if not task.cancelled():
-            task.exception()
-
-    return done
-
-
 def _describe(dsn: str) -> tuple[str, str | None]:
     """``host:port`` for messages, and the password so it can be scrubbed from them."""
     params = conninfo_to_dict(dsn)
-    host = params.get("host") or params.get("hostaddr") or "localhost"
-    port = params.get("port") or "5432"
+    host = params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST", "localhost")
+    port = params.get("port") or os.environ.get("PGPORT", "5432")
     password = params.get("password")
     return f"{host}:{port}", str(password) if password else None
 
