@@ -703,9 +703,7 @@ class OpsStore:
             raise
         if not done:
             self._abandon(task)
-            raise _unavailable(
-                self._where, self._password, TimeoutError("no answer"), self._timeout
-            )
+            raise _unavailable(self._where, self._password, TimeoutError(), self._timeout)
         return task.result()
 
     def _abandon(self, task: asyncio.Task[T]) -> None:
@@ -739,15 +737,18 @@ def _describe(dsn: str) -> tuple[str, str | None]:
 def _unavailable(
     where: str, password: str | None, cause: BaseException, timeout: float
 ) -> StoreUnavailable:
-    detail = " ".join(str(cause).split()) or type(cause).__name__
-    if isinstance(cause, (TimeoutError, PoolTimeout)):
-        detail = f"no connection or answer within {timeout:g} s ({detail})"
+    if isinstance(cause, PoolTimeout):
+        detail = f"no connection could be made within {timeout:g} s"
+    elif isinstance(cause, TimeoutError):
+        detail = f"no answer within {timeout:g} s"
+    else:
+        detail = " ".join(str(cause).split()) or type(cause).__name__
     if password:
         detail = detail.replace(password, "***")
     return StoreUnavailable(
-        f"PostgreSQL at {where} is unavailable: {detail}. Check that the server is running and "
-        "reachable from here (host, port, network policy) and that the DSN's user, password and "
-        "database are right."
+        f"PostgreSQL at {where} is unavailable: {detail} (check that the server is running and "
+        "reachable from here: host, port, network policy; and that the DSN's user, password and "
+        "database are right)"
     )
 
 
