@@ -225,6 +225,11 @@ async def test_status_changes_and_listing(store: OpsStore) -> None:
     waiting = await store.get_run(a.id)
     assert waiting is not None and waiting.status == "waiting_approval"
     assert waiting.reason == "restart needs approval" and waiting.finished_at is None
+    await store.finish_run(a.id, "waiting_approval", {"findings": ["crash loop"], "actions": []})
+    reported = await store.get_run(a.id)
+    assert reported is not None and reported.status == "waiting_approval"
+    assert reported.report == {"findings": ["crash loop"], "actions": []}
+    assert reported.finished_at is None
     await store.finish_run(a.id, "completed", {"findings": ["crash loop"]})
     done = await store.get_run(a.id)
     assert done is not None and done.status == "completed" and done.finished_at is not None

@@ -389,7 +389,7 @@ class OpsStore:
             cur = await conn.execute(
                 """
                 UPDATE runs SET status = %s, reason = coalesce(%s, reason), updated_at = now(),
-                    finished_at = CASE WHEN %s THEN now() ELSE NULL END
+                    finished_at = CASE WHEN %s THEN now() END
                 WHERE id = %s
                 """,
                 (status, reason, status in FINAL_STATUSES, run_id),
@@ -402,16 +402,18 @@ class OpsStore:
     async def finish_run(
         self, run_id: int, status: str, report: dict[str, Any], reason: str | None = None
     ) -> None:
-        _check_status(status, frozenset(FINAL_STATUSES))
+        """Stores the report with the run's new status. ``waiting_approval`` is allowed: the
+        report is written while its proposed actions still wait, and rewritten when they end."""
+        _check_status(status, RUN_STATUSES)
 
         async def work(conn: Conn) -> None:
             cur = await conn.execute(
                 """
                 UPDATE runs SET status = %s, report = %s, reason = coalesce(%s, reason),
-                    finished_at = now(), updated_at = now()
+                    finished_at = CASE WHEN %s THEN now() END, updated_at = now()
                 WHERE id = %s
                 """,
-                (status, Jsonb(report), reason, run_id),
+                (status, Jsonb(report), reason, status in FINAL_STATUSES, run_id),
             )
             if cur.rowcount == 0:
                 raise ValueError(f"unknown run id {run_id}")
