@@ -122,9 +122,7 @@ class _Reader:
             return result.text
         reason = (result.text.strip().splitlines() or [result.outcome])[0]
         if result.outcome == "unknown_tool":
-            reason = (
-                f"{tool} is not offered to Scarlet (its policy hides it, or the server is down)"
-            )
+            reason = f"{tool} is not offered to Scarlet (its policy hides it, or no such server)"
         self.notes.append(f"{what} unavailable: {reason}")
         return None
 
@@ -465,7 +463,7 @@ async def rollouts(reader: _Reader) -> list[Finding]:
     findings = []
     for deployment in await reader.objects("deployments", "deployments"):
         spec, status = deployment.obj.get("spec") or {}, deployment.obj.get("status") or {}
-        progressing = next(
+        progressing: dict[str, Any] = next(
             (c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), {}
         )
         unavailable = int(status.get("unavailableReplicas") or 0)
@@ -639,7 +637,8 @@ async def alert_series(
 ) -> list[Finding]:
     """The series behind each alert of an Alertmanager payload: a query for its labels. It
     joins the firing-alert finding of the same alert, or becomes a finding of its own."""
-    entries = payload.get("alerts") if isinstance(payload.get("alerts"), list) else [payload]
+    listed = payload.get("alerts")
+    entries: list[dict[str, Any]] = listed if isinstance(listed, list) else [payload]
     new = []
     for entry in entries:
         labels = {str(k): str(v) for k, v in (entry.get("labels") or {}).items()}
