@@ -1,15 +1,16 @@
 """The model loop with a scripted fake Ollama and real MCP servers: the Prometheus server over
-HTTP and a fake operations server (with a write tool) over stdio."""
+HTTP, and the Kubernetes server over stdio with a policy that allows `scale` in one namespace of
+the local control plane."""
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ollama import AsyncClient
 
 from autodevops.clients.core.approval import ApprovalDecision, ApprovalRequest, Approver
@@ -29,7 +30,7 @@ from autodevops.clients.core.events import (
 from autodevops.clients.core.loop import EMPTY_REPLY, HOW_TO_CALL, LoopSettings, ModelLoop
 from autodevops.clients.core.pool import McpPool
 
-from .conftest import TOKENS, free_port
+from .conftest import TOKENS, cli, free_port
 from .fakes.fake_ollama import (
     MODEL,
     FakeOllama,
@@ -40,7 +41,38 @@ from .fakes.fake_ollama import (
 )
 from .mcp_helpers import audit_lines
 
-FAKE_OPS = Path(__file__).parent / "fakes" / "fake_ops_mcp.py"
+LOOP_NS = "sc-loop"
+# One read tool and one write tool: the write may only scale this namespace's Deployments.
+KUBE_POLICY = {
+    "server": "kubernetes",
+    "stdio_role": "operator",
+    "roles": {
+        "operator": {
+            "tools": ["get_resource", "scale"],
+            "scope": {
+                "namespaces": {"allow": [LOOP_NS]},
+                "kinds": {"allow": ["apps/Deployment"]},
+                "verbs": ["get", "patch"],
+            },
+        }
+    },
+}
+DEPLOYMENTS = "\n---\n".join(
+    f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {LOOP_NS}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      nodeSelector: {{type: kwok}}
+      containers: [{{name: app, image: "{name}:1"}}]
+"""
+    for name in ("web", "db")
+)
 QUEUE = {"query": "sum(autodevops_test_queue_depth)"}
 QUESTION = [
     {"role": "system", "content": "You are an operations assistant."},
@@ -48,29 +80,51 @@ QUESTION = [
 ]
 
 
+@pytest.fixture(scope="module")
+def cluster(kube: Any) -> Iterator[Any]:
+    kube.kubectl("create", "namespace", LOOP_NS)
+    yield kube
+    kube.kubectl("delete", "namespace", LOOP_NS, "--wait=false")
+
+
 class Servers:
-    def __init__(self, prometheus_server: Any, ops_log: Path) -> None:
+    def __init__(self, prometheus_server: Any, kube: Any, workdir: Path) -> None:
         self.prometheus = prometheus_server
-        self.ops_log = ops_log
+        self.kube = kube
+        self.kube_policy = workdir / "kubernetes-policy.yaml"
+        self.kube_policy.write_text(yaml.safe_dump(KUBE_POLICY), encoding="utf-8")
+        self.kube_audit = workdir / "kubernetes-audit.jsonl"
 
     def endpoints(self) -> list[HttpEndpoint | StdioEndpoint]:
+        command, *args = cli()
+        serve = ("serve", "kubernetes", "--kubeconfig", str(self.kube.kubeconfig))
+        files = ("--policy", str(self.kube_policy), "--audit-log", str(self.kube_audit))
         return [
             HttpEndpoint("prom", self.prometheus.mcp_url, TOKENS["viewer"]),
-            StdioEndpoint("ops", sys.executable, (str(FAKE_OPS), str(self.ops_log))),
+            StdioEndpoint("kube", command, (*args, *serve, *files)),
         ]
 
     def prometheus_calls(self, tool: str) -> int:
         return sum(1 for line in audit_lines(self.prometheus.audit_log) if line["tool"] == tool)
 
-    def ops_calls(self) -> list[dict[str, Any]]:
-        if not self.ops_log.exists():
+    def kube_calls(self) -> list[tuple[str, dict[str, Any], str]]:
+        """What the Kubernetes server audited: tool, arguments and decision of each call."""
+        if not self.kube_audit.exists():
             return []
-        return [json.loads(line) for line in self.ops_log.read_text().splitlines()]
+        lines = audit_lines(self.kube_audit)
+        return [(line["tool"], line["arguments"], line["decision"]) for line in lines]
+
+    def replicas(self, name: str) -> int:
+        """What the API server holds, whatever any tool answered."""
+        path = f"/apis/apps/v1/namespaces/{LOOP_NS}/deployments/{name}"
+        replicas: int = self.kube.request("GET", path)["spec"]["replicas"]
+        return replicas
 
 
 @pytest.fixture
-def servers(prometheus: Any, start_http_server: Any, tmp_path: Path) -> Servers:
-    return Servers(start_http_server(prometheus.url), tmp_path / "ops-calls.jsonl")
+def servers(prometheus: Any, cluster: Any, start_http_server: Any, tmp_path: Path) -> Servers:
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENTS)
+    return Servers(start_http_server(prometheus.url), cluster, tmp_path)
 
 
 @pytest.fixture
@@ -112,7 +166,7 @@ async def test_several_calls_in_one_step_are_answered_in_order(
     assert first["model"] == MODEL and first["stream"] is True
     assert first["options"] == {"temperature": 0, "num_ctx": 8192}
     offered = {tool["function"]["name"] for tool in first["tools"]}
-    assert {"prom__query", "prom__query_range", "ops__restart_deployment", "ops__echo"} <= offered
+    assert {"prom__query", "prom__query_range", "kube__scale", "kube__get_resource"} <= offered
     assert len(offered) == 12
     query_tool = next(t for t in first["tools"] if t["function"]["name"] == "prom__query")
     assert query_tool["function"]["parameters"]["properties"]["time"]["type"] == "string"
@@ -286,15 +340,21 @@ async def test_an_oversized_result_is_cut_with_a_notice(
 async def test_a_write_without_an_approver_is_refused_and_never_runs(
     fake_ollama: FakeOllama, pool: McpPool, servers: Servers
 ) -> None:
-    restart = ("ops__restart_deployment", {"namespace": "team-a", "name": "web"})
-    fake_ollama.expect_chat(call(restart, ("ops__echo", {"text": "read-only runs freely"})))
-    fake_ollama.expect_chat(say("I would restart team-a/web; it needs approval."))
+    scale = (
+        "kube__scale",
+        {"kind": "Deployment", "name": "web", "namespace": LOOP_NS, "replicas": 3},
+    )
+    read = ("kube__get_resource", {"kind": "Deployment", "name": "web", "namespace": LOOP_NS})
+    fake_ollama.expect_chat(call(scale, read))
+    fake_ollama.expect_chat(say(f"I would scale {LOOP_NS}/web to 3; it needs approval."))
     events = await run(loop_for(fake_ollama, pool))
-    refused, echoed = finished(events)
+    refused, got = finished(events)
     assert refused.outcome == "refused" and refused.approved_by is None
-    assert refused.text.startswith("Refused: ops__restart_deployment can change the system")
-    assert echoed.outcome == "ok" and echoed.text == "read-only runs freely"
-    assert servers.ops_calls() == [{"tool": "echo", "arguments": {"text": "read-only runs freely"}}]
+    assert refused.text.startswith("Refused: kube__scale can change the system")
+    assert got.outcome == "ok" and got.text.startswith("kind: Deployment")
+    assert "replicas: 1" in got.text
+    assert servers.replicas("web") == 1, "the API server never saw the write"
+    assert servers.kube_calls() == [("get_resource", read[1], "allow")]
 
 
 async def test_an_approver_decides_on_writes(
@@ -308,26 +368,27 @@ async def test_an_approver_decides_on_writes(
             return ApprovalDecision(True, "alice")
         return ApprovalDecision(False, "bob", "not during business hours")
 
-    web = ("ops__restart_deployment", {"namespace": "team-a", "name": "web"})
-    db = ("ops__restart_deployment", {"namespace": "team-a", "name": "db"})
+    web = (
+        "kube__scale",
+        {"kind": "Deployment", "name": "web", "namespace": LOOP_NS, "replicas": 2},
+    )
+    db = ("kube__scale", {"kind": "Deployment", "name": "db", "namespace": LOOP_NS, "replicas": 0})
     fake_ollama.expect_chat(call(web, db))
-    fake_ollama.expect_chat(say("Restarted web; db was refused."))
+    fake_ollama.expect_chat(say("Scaled web; db was refused."))
     events = await run(loop_for(fake_ollama, pool, approver=approver))
     approved, rejected = finished(events)
     assert (approved.outcome, approved.approved_by) == ("ok", "alice")
-    assert approved.text == "deployment team-a/web restarted"
+    assert approved.text == f"Deployment {LOOP_NS}/web scaled to 2 replicas (currently 1 running)"
     assert rejected.outcome == "refused"
     assert rejected.text == (
-        "Refused by bob: not during business hours. ops__restart_deployment was not run; "
-        "do not retry it."
+        "Refused by bob: not during business hours. kube__scale was not run; do not retry it."
     )
     assert [(r.tool.name, r.step, r.tool.read_only) for r in asked] == [
-        ("ops__restart_deployment", 1, False),
-        ("ops__restart_deployment", 1, False),
+        ("kube__scale", 1, False),
+        ("kube__scale", 1, False),
     ]
-    assert servers.ops_calls() == [
-        {"tool": "restart_deployment", "arguments": {"namespace": "team-a", "name": "web"}}
-    ]
+    assert (servers.replicas("web"), servers.replicas("db")) == (2, 1)
+    assert servers.kube_calls() == [("scale", web[1], "allow")]
 
 
 async def test_a_slow_model_hits_the_time_budget(fake_ollama: FakeOllama, pool: McpPool) -> None:
