@@ -110,6 +110,7 @@ class _Reader:
         self.notes: list[str] = []
         self._lists: dict[str, list[_Item]] = {}
         self._events: dict[str, list[tuple[_Rows, _Row]]] = {}
+        self.failed: set[str] = set()
 
     @property
     def targets(self) -> list[str | None]:
@@ -142,6 +143,7 @@ class _Reader:
         if namespace:
             base["namespace"] = namespace
         items: list[_Item] = []
+        seen: set[tuple[str, str]] = set()
         cursor: str | None = None
         limit = PAGE
         for _ in range(MAX_PAGES):
@@ -150,6 +152,7 @@ class _Reader:
                 arguments["continue_from"] = cursor
             text = await self.call(what + where, tool, arguments)
             if text is None:
+                self.failed.add(kind)
                 return items
             document = _json(text)
             if document is None:
@@ -158,9 +161,15 @@ class _Reader:
                     continue
                 self.notes.append(f"{what}{where} unreadable: {text.strip()[-200:]}")
                 return items
-            items += [_Item(o, tool, arguments) for o in document.get("items", [])]
+            page = [_Item(o, tool, arguments) for o in document.get("items", [])]
+            new = [i for i in page if (i.namespace, i.name) not in seen]
+            seen.update((i.namespace, i.name) for i in new)
+            items += new
             cursor = (document.get("next_page") or {}).get("continue_from")
             if not cursor:
+                return items
+            if not new:
+                self.notes.append(f"{what}{where}: the next page repeated the last one; stopped")
                 return items
         self.notes.append(f"{what}{where}: stopped after {MAX_PAGES} pages; narrow the scope")
         return items
@@ -468,11 +477,18 @@ async def rollouts(reader: _Reader) -> list[Finding]:
         )
         unavailable = int(status.get("unavailableReplicas") or 0)
         stuck = progressing.get("reason") == "ProgressDeadlineExceeded"
-        if not stuck and not (unavailable and int(spec.get("replicas", 1)) > 0):
+        available = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "Available"), {}
+        )
+        if not stuck and not (unavailable and available.get("status") == "False"):
             continue
         namespace, name = deployment.namespace, deployment.name
         detail = {k: status.get(k) for k in ("replicas", "updatedReplicas", "readyReplicas")}
-        evidence = [deployment.evidence({**detail, "unavailableReplicas": unavailable})]
+        evidence = [
+            deployment.evidence(
+                {**detail, "unavailableReplicas": unavailable, "conditions": [available]}
+            )
+        ]
         actions = []
         if stuck:
             evidence[0] = deployment.evidence({"conditions": [progressing]})
@@ -532,12 +548,13 @@ async def services(reader: _Reader) -> list[Finding]:
     ]
     if not candidates:
         return []
-    ready = await _ready_services(reader)
-    if ready is None:
+    endpoints = await _endpoints(reader)
+    if endpoints is None:
         return []
     findings = []
     for service in candidates:
-        if (service.namespace, service.name) in ready:
+        listed = endpoints.get((service.namespace, service.name), [])
+        if any(ready for _, _, ready in listed):
             continue
         selector: dict[str, str] = service.obj["spec"]["selector"]
         matching = [
@@ -558,37 +575,45 @@ async def services(reader: _Reader) -> list[Finding]:
                     if not matching
                     else f"{len(matching)} pods match {labels} but none is ready"
                 ),
-                evidence=[service.evidence({"selector": selector, "pods_matching": len(matching)})],
+                evidence=[
+                    service.evidence({"selector": selector}),
+                    *(item.evidence(detail) for item, detail, _ in listed),
+                ],
             )
         )
     return findings
 
 
-async def _ready_services(reader: _Reader) -> set[tuple[str, str]] | None:
-    """Services with at least one ready address: from EndpointSlices, else from Endpoints."""
-    notes = len(reader.notes)
-    slices = await reader.objects("endpointslices.discovery.k8s.io", "endpoint slices")
-    if len(reader.notes) == notes:
-        return {
-            (
-                s.namespace,
-                str(s.obj["metadata"].get("labels", {}).get("kubernetes.io/service-name")),
+Addresses = dict[tuple[str, str], list[tuple[_Item, dict[str, Any], bool]]]
+
+
+async def _endpoints(reader: _Reader) -> Addresses | None:
+    """Each Service's endpoint objects, their addresses and whether one is ready: from
+    EndpointSlices, else from (deprecated) Endpoints; None when neither can be read."""
+    found: Addresses = {}
+    kind = "endpointslices.discovery.k8s.io"
+    slices = await reader.objects(kind, "endpoint slices")
+    if kind not in reader.failed:
+        for item in slices:
+            service = (item.obj.get("metadata", {}).get("labels") or {}).get(
+                "kubernetes.io/service-name", ""
             )
-            for s in slices
-            if any(
-                (e.get("conditions") or {}).get("ready") is not False
-                for e in s.obj.get("endpoints") or []
+            addresses = item.obj.get("endpoints") or []
+            ready = any((e.get("conditions") or {}).get("ready") is not False for e in addresses)
+            found.setdefault((item.namespace, service), []).append(
+                (item, {"endpoints": addresses}, ready)
             )
-        }
-    notes = len(reader.notes)
-    endpoints = await reader.objects("endpoints", "endpoints")
-    if len(reader.notes) > notes:
+        return found
+    legacy = await reader.objects("endpoints", "endpoints")
+    if "endpoints" in reader.failed:
         return None
-    return {
-        (e.namespace, e.name)
-        for e in endpoints
-        if any(subset.get("addresses") for subset in e.obj.get("subsets") or [])
-    }
+    for item in legacy:
+        subsets = item.obj.get("subsets") or []
+        ready = any(subset.get("addresses") for subset in subsets)
+        found.setdefault((item.namespace, item.name), []).append(
+            (item, {"subsets": subsets}, ready)
+        )
+    return found
 
 
 # --- Prometheus ---------------------------------------------------------------------------
