@@ -1,6 +1,8 @@
-"""Scarlet's three HTTP faces: the agent API (8001, internal), metrics (9001), health (8080)."""
+"""Scarlet's three HTTP faces: the agent API (8001, internal), metrics (9001), health (8080).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI reads the dependency annotations at
+run time, and they name closures.
+"""
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta

@@ -233,12 +233,12 @@ class Engine:
     async def settle_after_actions(self, run_id: int) -> None:
         """A waiting run completes once none of its actions is pending any more."""
         detail = await self.store.run_detail(run_id)
-        if detail is None or detail["run"]["status"] != "waiting_approval":
+        if detail is None or detail["status"] != "waiting_approval":
             return
         pending = {"waiting", "approved", "executing"}
         if any(a["status"] in pending for a in detail["actions"]):
             return
-        report = dict(detail["run"].get("report") or {})
+        report = dict(detail.get("report") or {})
         report["actions"] = [
             {
                 k: a.get(k)
@@ -256,9 +256,7 @@ class Engine:
             for a in detail["actions"]
         ]
         await self.store.finish_run(run_id, "completed", report)
-        await self.notifier.send(
-            run_message(run_id, "completed", detail["run"]["question"], report)
-        )
+        await self.notifier.send(run_message(run_id, "completed", detail["question"], report))
 
 
 def _briefing(run: Run, findings: list[Finding]) -> str:

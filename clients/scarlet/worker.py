@@ -82,8 +82,9 @@ class Worker:
         stale = timedelta(seconds=self.config.worker.stale_after_seconds)
         for run_id, what in await self.store.recover_stale(stale, self.config.worker.max_attempts):
             log.warning("run %s was interrupted: %s", run_id, what)
-        for action in await self.store.expire_actions():
-            await self.engine.settle_after_actions(action.run_id)
+        await self.store.expire_actions()
+        for waiting in await self.store.list_runs("waiting_approval", 500):
+            await self.engine.settle_after_actions(waiting.id)
         now = time.monotonic()
         for schedule in self.config.schedules:
             last = self._last_schedule.get(schedule.name)
