@@ -39,6 +39,7 @@ CRASH, PODS, ROLL, SVC = "sc-an-crash", "sc-an-pods", "sc-an-roll", "sc-an-svc"
 NAMESPACES = [CRASH, PODS, ROLL, SVC]
 READ = [t.name for t in READ_TOOLS]
 SCARLET, NO_EVENTS = "scarlet-token-0123456789", "no-events-token-0123456789"
+SMALL = "small-pages-token-0123456789"
 
 KUBE_POLICY: dict[str, Any] = {
     "server": "kubernetes",
@@ -50,6 +51,11 @@ KUBE_POLICY: dict[str, Any] = {
                 "kinds": {"allow": ["*"], "deny": ["Secret"]},
                 "verbs": ["get", "list"],
             },
+        },
+        "small-pages": {
+            "tools": READ,
+            "scope": {"namespaces": {"allow": NAMESPACES}, "verbs": ["get", "list"]},
+            "limits": {"max_bytes": 6000},
         },
         "no-events": {
             "tools": [t for t in READ if t != "events"],
@@ -332,8 +338,8 @@ def cluster(kube: Any) -> Iterator[Any]:
             'MountVolume.SetUp failed for volume "cfg" : configmap "mount-settings" not found',
         ),
     )
-    for pod in ("nowhere", "claimless"):
-        wait_for(partial(_unschedulable, kube, pod), f"the scheduler to give up on pod {pod}")
+    for name in ("nowhere", "claimless"):
+        wait_for(partial(_unschedulable, kube, name), f"the scheduler to give up on pod {name}")
     wait_for(
         lambda: _deployment(kube, ROLL, "api")["status"].get("availableReplicas") == 1,
         "api's first revision",
@@ -426,6 +432,7 @@ def kubernetes_server(cluster: Any, tmp_path_factory: pytest.TempPathFactory) ->
     entries = [
         {"token": SCARLET, "subject": "scarlet", "roles": ["scarlet"]},
         {"token": NO_EVENTS, "subject": "scarlet-no-events", "roles": ["no-events"]},
+        {"token": SMALL, "subject": "scarlet-small-pages", "roles": ["small-pages"]},
     ]
     tokens.write_text(yaml.safe_dump(entries), encoding="utf-8")
     yield from _serve(
@@ -517,9 +524,14 @@ async def test_a_crash_looping_deployment_gets_evidence_and_a_restart_proposal(
     assert (unavailable.severity, unavailable.proposed_actions) == ("warning", [])
     assert unavailable.summary == f"Deployment {CRASH}/web: 2 of 2 replicas unavailable"
     assert findings[0].analyzer == "crashloop", "most severe first"
-    calls = [line for line in audit_lines(kubernetes_server.audit_log) if line["tool"]]
-    assert all(line["subject"] == "scarlet" for line in calls), "Scarlet's own identity"
-    assert all(line["tool"] in READ for line in calls), "analyzers only read"
+    calls = [
+        (line["tool"], line["arguments"], line["decision"])
+        for line in audit_lines(kubernetes_server.audit_log)
+        if line["subject"] == "scarlet"
+    ]
+    pods = {"kind": "pods", "output": "json", "namespace": CRASH, "limit": 50}
+    assert ("list_resources", pods, "allow") in calls, "audited under Scarlet's own identity"
+    assert all(tool in READ for tool, _, _ in calls), "analyzers only read"
 
 
 async def test_pod_level_failures_each_get_their_finding(pool: McpPool) -> None:
@@ -670,3 +682,20 @@ async def test_refused_tools_become_notes_not_crashes(
     assert f"Pod {PODS}/nowhere" in pending, "the scheduler's condition is still read"
     assert f"Pod {PODS}/unseen" not in pending, "its only evidence was an event"
     assert f"Pod {PODS}/hungry" in by_subject(findings, "oom")
+
+
+async def test_pages_cut_by_the_byte_limit_are_asked_again_smaller(
+    pool: McpPool, kubernetes_server: Served, prometheus_server: Served
+) -> None:
+    whole, _ = await analyze(pool, PODS)
+    async with _pool(kubernetes_server, prometheus_server, SMALL) as small:
+        findings, notes = await analyze(small, PODS)
+    assert notes == []
+    assert [(f.analyzer, f.subject) for f in findings] == [(f.analyzer, f.subject) for f in whole]
+    pages = [
+        line["arguments"]
+        for line in audit_lines(kubernetes_server.audit_log)
+        if line["subject"] == "scarlet-small-pages" and line["arguments"].get("kind") == "pods"
+    ]
+    assert pages[0]["limit"] == 50 and pages[-1]["limit"] < 50
+    assert sum("continue_from" in page for page in pages) >= 2, "later pages were followed"

@@ -477,7 +477,7 @@ async def rollouts(reader: _Reader) -> list[Finding]:
         )
         unavailable = int(status.get("unavailableReplicas") or 0)
         stuck = progressing.get("reason") == "ProgressDeadlineExceeded"
-        available = next(
+        available: dict[str, Any] = next(
             (c for c in status.get("conditions") or [] if c.get("type") == "Available"), {}
         )
         if not stuck and not (unavailable and available.get("status") == "False"):
