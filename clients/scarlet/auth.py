@@ -8,31 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import TypeAdapter, ValidationError
-
-from autodevops.servers.core.identity import Principal, TokenEntry, TokenStore
-from autodevops.servers.core.policy import PolicyError, format_validation_error
+from autodevops.servers.core.identity import Principal, TokenStore, read_token_entries
+from autodevops.servers.core.policy import PolicyError
 
 ROLES = frozenset({"submitter", "approver", "viewer"})
 
 
 def load_api_tokens(path: Path) -> TokenStore:
-    source = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        entries = TypeAdapter(list[TokenEntry]).validate_python(raw)
-    except OSError as exc:
-        raise PolicyError(f"{source}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        raise PolicyError(format_validation_error(source, exc)) from exc
+    entries = read_token_entries(path)
     for index, entry in enumerate(entries):
         unknown = sorted(set(entry.roles) - ROLES)
         if unknown:
             raise PolicyError(
-                f"{source}: {index}.roles: unknown role(s) {', '.join(unknown)} "
+                f"{path}: {index}.roles: unknown role(s) {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(ROLES))})"
             )
     return TokenStore(entries)

@@ -11,10 +11,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from autodevops.servers.core.policy import PolicyError, format_validation_error
+from autodevops.servers.core.policy import PolicyError, format_validation_error, read_yaml
 
 Decision = Literal["auto", "approval", "deny"]
 
@@ -114,12 +113,7 @@ class ScarletConfig(_Section):
 def load_config(path: Path) -> ScarletConfig:
     """The file, then environment overrides (SCARLET_DATABASE_URL, OLLAMA_HOST)."""
     source = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise PolicyError(f"{source}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise PolicyError(f"{source}: (top level): expected a mapping")
     if os.environ.get("SCARLET_DATABASE_URL"):

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from .policy import Policy, PolicyError, format_validation_error
+from .policy import Policy, PolicyError, format_validation_error, read_yaml
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,14 @@ class TokenEntry(BaseModel):
     roles: list[str] = Field(min_length=1)
 
 
+def read_token_entries(path: Path) -> list[TokenEntry]:
+    """The `{token, subject, roles}` list shared by the servers' and Scarlet's token files."""
+    try:
+        return TypeAdapter(list[TokenEntry]).validate_python(read_yaml(path))
+    except ValidationError as exc:
+        raise PolicyError(format_validation_error(str(path), exc)) from exc
+
+
 class TokenStore:
     """Static bearer tokens, kept only as SHA-256 digests so a dump of memory or logs is useless."""
 
@@ -76,16 +83,7 @@ class TokenStore:
     @classmethod
     def load(cls, path: Path, policy: Policy) -> TokenStore:
         source = str(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise PolicyError(f"{source}: cannot read: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
-        try:
-            entries = TypeAdapter(list[TokenEntry]).validate_python(raw)
-        except ValidationError as exc:
-            raise PolicyError(format_validation_error(source, exc)) from exc
+        entries = read_token_entries(path)
         for index, entry in enumerate(entries):
             unknown = [role for role in entry.roles if role not in policy.roles]
             if unknown:

@@ -139,15 +139,20 @@ def format_validation_error(source: str, error: ValidationError, prefix: str = "
     return "\n".join(lines)
 
 
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; an unreadable or malformed file is a `PolicyError` naming it."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
+
+
 def load_policy(path: Path, scope_model: type[BaseModel] | None = None) -> Policy:
     """Read and validate a policy; with a scope model, every role's scope is checked too."""
     source = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"{source}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise PolicyError(f"{source}: (top level): expected a mapping with server and roles")
     try:
