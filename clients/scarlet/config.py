@@ -62,6 +62,15 @@ class Schedule(_Section):
     question: str = "Sweep the cluster for problems and report them."
 
 
+class LeaderElection(_Section):
+    """Where the schedules' Lease lives; without it this replica is the only scheduler."""
+
+    namespace: str
+    name: str = "scarlet-schedules"
+    kubeconfig: Path | None = Field(default=None, description="default: in-cluster")
+    lease_seconds: int = Field(default=15, ge=5)
+
+
 class Retention(_Section):
     operation_days: int = Field(default=90, ge=1)
     audit_days: int = Field(default=730, ge=1)
@@ -87,6 +96,7 @@ class ScarletConfig(_Section):
     model: Model = Field(default_factory=Model)
     actions: Actions = Field(default_factory=Actions)
     schedules: list[Schedule] = Field(default_factory=list)
+    leader_election: LeaderElection | None = None
     namespaces: list[str] | None = Field(None, description="analyzers' namespaces; none: all")
     dedupe_window_seconds: float = Field(default=1800, gt=0)
     retention: Retention = Field(default_factory=Retention)

@@ -18,6 +18,7 @@ from .api import Metrics, agent_api, health_app, metrics_app
 from .auth import load_api_tokens
 from .config import ScarletConfig
 from .engine import Engine
+from .leader import LeaseElector
 from .notify import Notifier
 from .recording import RecordingPool
 from .store import OpsStore
@@ -34,6 +35,31 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _elector(config: ScarletConfig, identity: str) -> LeaseElector | None:
+    election = config.leader_election
+    if election is None:
+        return None
+    from kubernetes import client
+    from kubernetes import config as kube_config
+
+    configuration = client.Configuration()
+    if election.kubeconfig is not None:
+        kube_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(election.kubeconfig), client_configuration=configuration
+        )
+    else:
+        kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    return LeaseElector(
+        client.ApiClient(configuration),
+        election.namespace,
+        election.name,
+        identity,
+        election.lease_seconds,
+    )
+
+
 async def serve(config: ScarletConfig) -> None:
     tokens = load_api_tokens(config.api_tokens_file)
     store = await OpsStore.open(config.dsn())
@@ -45,7 +71,7 @@ async def serve(config: ScarletConfig) -> None:
     pool.store = store
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     engine = Engine(config, store, pool, Notifier(config.slack_webhook_url_file), worker_id)
-    worker = Worker(config, store, engine)
+    worker = Worker(config, store, engine, _elector(config, worker_id))
     metrics = Metrics()
     apps = [
         (agent_api(store, tokens, config.dedupe_window_seconds, metrics), config.ports.api),

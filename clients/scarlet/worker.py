@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from .config import ScarletConfig
 from .engine import Engine
+from .leader import LeaseElector
 from .store import OpsStore, StoreUnavailable
 
 log = logging.getLogger("autodevops.scarlet.worker")
@@ -23,8 +24,15 @@ PURGE_EVERY_SECONDS = 3600.0
 
 
 class Worker:
-    def __init__(self, config: ScarletConfig, store: OpsStore, engine: Engine) -> None:
+    def __init__(
+        self,
+        config: ScarletConfig,
+        store: OpsStore,
+        engine: Engine,
+        elector: LeaseElector | None = None,
+    ) -> None:
         self.config = config
+        self.elector = elector
         self.store = store
         self.engine = engine
         self.database_error: str | None = None
@@ -86,7 +94,8 @@ class Worker:
         for waiting in await self.store.list_runs("waiting_approval", 500):
             await self.engine.settle_after_actions(waiting.id)
         now = time.monotonic()
-        for schedule in self.config.schedules:
+        leading = self.elector is None or await self.elector.try_acquire()
+        for schedule in self.config.schedules if leading else []:
             last = self._last_schedule.get(schedule.name)
             if last is None or now - last >= schedule.every_seconds:
                 self._last_schedule[schedule.name] = now
