@@ -1,0 +1,133 @@
+{{/* Names and labels. */}}
+{{- define "autodevops.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "autodevops.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One component's object name: <fullname>-<component>. Args: (list $ "component"). */}}
+{{- define "autodevops.componentName" -}}
+{{- $ := index . 0 -}}
+{{- printf "%s-%s" (include "autodevops.fullname" $ | trunc 50 | trimSuffix "-") (index . 1) -}}
+{{- end -}}
+
+{{- define "autodevops.selectorLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ include "autodevops.name" $ }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* Every pod of the release, whatever its component (for the default-deny policy). */}}
+{{- define "autodevops.releaseSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "autodevops.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "autodevops.labels" -}}
+{{- $ := index . 0 -}}
+{{ include "autodevops.selectorLabels" . }}
+app.kubernetes.io/part-of: autodevops
+app.kubernetes.io/version: {{ $.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version | replace "+" "_" }}
+{{- with $.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "autodevops.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret a component reads; "" means <fullname>-<component>. Args: (list $ "c"). */}}
+{{- define "autodevops.secretName" -}}
+{{- $ := index . 0 -}}
+{{- $c := index $.Values (index . 1) -}}
+{{- default (include "autodevops.componentName" .) $c.existingSecret -}}
+{{- end -}}
+
+{{/* Pod Security `restricted`, for every pod. */}}
+{{- define "autodevops.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.runAsUser }}
+runAsGroup: {{ .Values.runAsGroup }}
+fsGroup: {{ .Values.runAsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "autodevops.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Environment every container gets: nothing may write outside /tmp. */}}
+{{- define "autodevops.env" -}}
+- name: HOME
+  value: /tmp
+- name: PYTHONDONTWRITEBYTECODE
+  value: "1"
+- name: PYTHONUNBUFFERED
+  value: "1"
+{{- end -}}
+
+{{/*
+NetworkPolicy peers from {cidrs, namespaceSelector, podSelector}: one ipBlock per CIDR, and
+one selector peer when either selector is given ({} selects all). Nothing given: no peers.
+*/}}
+{{- define "autodevops.peerList" -}}
+{{- $peers := list -}}
+{{- range .cidrs -}}
+{{- $peers = append $peers (dict "ipBlock" (dict "cidr" .)) -}}
+{{- end -}}
+{{- $selector := dict -}}
+{{- if kindIs "map" .namespaceSelector -}}
+{{- $_ := set $selector "namespaceSelector" .namespaceSelector -}}
+{{- end -}}
+{{- if kindIs "map" .podSelector -}}
+{{- $_ := set $selector "podSelector" .podSelector -}}
+{{- end -}}
+{{- if $selector -}}
+{{- $peers = append $peers $selector -}}
+{{- end -}}
+{{- toJson $peers -}}
+{{- end -}}
+
+{{/*
+One egress rule to a peer spec (see above) on its TCP `ports`; with no peers given, those
+ports anywhere.
+*/}}
+{{- define "autodevops.egressTo" -}}
+{{- $peers := include "autodevops.peerList" . | fromJsonArray -}}
+{{- $ports := list -}}
+{{- range .ports -}}
+{{- $ports = append $ports (dict "protocol" "TCP" "port" .) -}}
+{{- end -}}
+{{- $rule := dict "ports" $ports -}}
+{{- if $peers -}}
+{{- $_ := set $rule "to" $peers -}}
+{{- end -}}
+{{- toYaml (list $rule) -}}
+{{- end -}}
