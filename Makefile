@@ -48,3 +48,11 @@ stack-down: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The chart's copies of the policies and the Kubernetes server's RBAC derived from its policy
+# (tests/test_chart.py fails when either drifts). Run after editing a file in policies/.
+.PHONY: chart-rbac
+chart-rbac: $(VENV)/.installed
+	cp policies/kubernetes.yaml policies/prometheus.yaml charts/autodevops/files/policies/
+	$(VENV)/bin/autodevops policy rbac charts/autodevops/files/policies/kubernetes.yaml \
+		> charts/autodevops/files/rbac/kubernetes.yaml
