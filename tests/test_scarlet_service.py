@@ -65,6 +65,7 @@ class Scarlet:
     tokens: dict[str, str]
     process: subprocess.Popen[bytes]
     log: Path
+    dsn: str
 
     def post(self, path: str, body: Any, who: str = "alertmanager") -> httpx.Response:
         return httpx.post(
@@ -113,6 +114,14 @@ def alert(fingerprint: str, status: str = "firing") -> dict[str, Any]:
             }
         ],
     }
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """A new, empty database on the test PostgreSQL; returns its DSN."""
+    database = f"scarlet_{name}_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    return psycopg.conninfo.make_conninfo(server_url, dbname=database)
 
 
 def _start(command: list[str], log: Path, health: str) -> subprocess.Popen[bytes]:
@@ -224,11 +233,10 @@ def scarlet_factory(
     (workdir / "kube-token").write_text(kube_token)
     (workdir / "prom-token").write_text(prom_token)
 
-    def start(name: str, **overrides: Any) -> Scarlet:
-        database = f"scarlet_{name}_{secrets.token_hex(4)}"
-        with psycopg.connect(postgres.url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{database}"')
-        dsn = psycopg.conninfo.make_conninfo(postgres.url, dbname=database)
+    def start(name: str, database: str | None = None, **overrides: Any) -> Scarlet:
+        """`database`: the DSN of an existing operations database (a Scarlet restarted on
+        it); by default a fresh one."""
+        dsn = database or fresh_database(postgres.url, name)
         (workdir / f"{name}-dsn").write_text(dsn)
         tokens = {who: secrets.token_urlsafe(24) for who in ("alertmanager", "alice", "bob")}
         (workdir / f"{name}-api-tokens.yaml").write_text(
@@ -279,7 +287,7 @@ def scarlet_factory(
             f"{health_url}/healthz",
         )
         processes.append(process)
-        return Scarlet(f"http://127.0.0.1:{api}", health_url, tokens, process, log)
+        return Scarlet(f"http://127.0.0.1:{api}", health_url, tokens, process, log, dsn)
 
     yield start
     for process in processes:

@@ -18,7 +18,7 @@ from ollama import AsyncClient
 
 from autodevops.clients.core.approval import ApprovalDecision, ApprovalRequest
 from autodevops.clients.core.budget import Budgets
-from autodevops.clients.core.events import FinalAnswer, ToolCallFinished
+from autodevops.clients.core.events import FinalAnswer, Notice, ToolCallFinished
 from autodevops.clients.core.loop import LoopSettings, ModelLoop
 
 from .analyzers import AnalyzerScope, Finding, run_analyzers
@@ -67,10 +67,13 @@ class Engine:
                 "analyzers",
                 {"findings": [asdict(f) for f in findings], "notes": notes},
             )
+            model: dict[str, Any] = {"used": False, "skipped_reason": "alert resolved"}
+            if not await self.store.resolved_flag(run.id):
+                model = await self._investigate(run, findings)
+            # Checked again after the model: the alert may resolve while it works, too.
             if await self.store.resolved_flag(run.id):
-                await self._close_resolved(run, findings, notes)
+                await self._close_resolved(run, findings, notes, model)
                 return
-            model = await self._investigate(run, findings)
             for finding in findings:
                 for proposal in finding.proposed_actions:
                     await self.propose(run.id, proposal.tool, proposal.arguments, proposal.why)
@@ -123,7 +126,7 @@ class Engine:
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": _briefing(run, findings)},
         ]
-        answer: dict[str, Any] = {"used": True}
+        answer: dict[str, Any] = {"used": True, "notices": []}
         async for event in loop.run(messages):
             if isinstance(event, ToolCallFinished):
                 await self.store.add_step(
@@ -131,6 +134,9 @@ class Engine:
                     "model_tool_call",
                     {"tool": event.tool, "outcome": event.outcome, "step": event.step},
                 )
+            elif isinstance(event, Notice):
+                # Why the model failed or what it got wrong: the report must say, not just stop.
+                answer["notices"].append(f"{event.reason}: {event.message}")
             elif isinstance(event, FinalAnswer):
                 answer.update(
                     answer=event.text,
@@ -199,10 +205,10 @@ class Engine:
             await self.store.finish_run(run.id, "completed", report)
             await self.notifier.send(run_message(run.id, "completed", run.question, report))
 
-    async def _close_resolved(self, run: Run, findings: list[Finding], notes: list[str]) -> None:
-        report = await self._report(
-            run.id, findings, notes, {"used": False, "skipped_reason": "alert resolved"}
-        )
+    async def _close_resolved(
+        self, run: Run, findings: list[Finding], notes: list[str], model: dict[str, Any]
+    ) -> None:
+        report = await self._report(run.id, findings, notes, model)
         await self.store.finish_run(run.id, "closed", report, reason="alert resolved")
 
     async def execute_one(self) -> bool:
