@@ -630,7 +630,18 @@ async def test_firing_alerts_and_the_series_behind_an_alertmanager_alert(
                     "severity": "warning",
                 },
                 "annotations": {},
-            }
+            },
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "AutodevopsTestQueueBacklog",
+                    "namespace": "team-b",
+                    "job": "exporter",
+                    "severity": "critical",
+                },
+                "annotations": {"summary": "Queue backlog in team-b"},
+            },
+            {"status": "resolved", "labels": {"alertname": "AutodevopsTestGone"}},
         ],
     }
     findings, notes = await analyze(pool, alert=payload)
@@ -639,7 +650,17 @@ async def test_firing_alerts_and_the_series_behind_an_alertmanager_alert(
     assert set(alerts) == {
         "Alert AutodevopsTestHighErrors in team-a",
         "Alert AutodevopsTestHighErrors in team-b",
+        "Alert AutodevopsTestQueueBacklog in team-b",
     }
+    backlog = alerts["Alert AutodevopsTestQueueBacklog in team-b"]
+    assert backlog.severity == "critical"
+    ranks = [("critical", "warning", "info").index(f.severity) for f in findings]
+    assert ranks == sorted(ranks), "most severe first"
+    assert backlog.summary == "AutodevopsTestQueueBacklog firing: Queue backlog in team-b"
+    (queue,) = backlog.evidence
+    assert queue.arguments == {"query": '{job="exporter",namespace="team-b"}'}
+    depth = next(line for line in queue.excerpt.splitlines() if "queue_depth" in line)
+    assert depth.split()[-1] == "7"
     team_a = alerts["Alert AutodevopsTestHighErrors in team-a"]
     assert team_a.severity == "warning"
     assert team_a.summary.startswith("AutodevopsTestHighErrors firing since ")

@@ -672,9 +672,9 @@ async def alert_series(
         labels.pop("severity", None)
         if not name or entry.get("status", "firing") != "firing":
             continue
-        arguments = (
-            {"query": _selector(labels)} if labels else {"query": f'ALERTS{{alertname="{name}"}}'}
-        )
+        arguments = {
+            "query": _selector(labels) if labels else "ALERTS" + _selector({"alertname": name})
+        }
         text = await reader.call("series behind the alert", "prometheus__query", arguments)
         if text is None:
             continue
