@@ -273,22 +273,27 @@ def installed(
 ) -> Iterator[tuple[str, str]]:
     """The chart with every component, installed by helm; (namespace, release)."""
     release = f"adv-{uuid.uuid4().hex[:6]}"
-    _helm(
+    namespace = ["--namespace", restricted_namespace]
+    out = _helm(
         tools,
         "install",
         release,
         str(CHART),
-        "--namespace",
-        restricted_namespace,
+        *namespace,
         "--values",
         str(ALL_VALUES),
         "--wait",
         "--timeout",
         "60s",
         kube=cluster,
+        check=False,
     )
+    if "STATUS: deployed" not in out:
+        # Its cluster-wide objects and the Roles in the team namespaces must not stay behind.
+        _helm(tools, "uninstall", release, *namespace, kube=cluster, check=False)
+        pytest.fail(f"helm install failed:\n{out}")
     yield restricted_namespace, release
-    _helm(tools, "uninstall", release, "--namespace", restricted_namespace, kube=cluster)
+    _helm(tools, "uninstall", release, *namespace, kube=cluster)
 
 
 @pytest.fixture(scope="module")
