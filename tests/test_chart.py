@@ -258,6 +258,16 @@ def cluster(kube: KubeHandle) -> Iterator[KubeHandle]:
     if added:
         kube.request("DELETE", f"{crd_path}/servicemonitors.monitoring.coreos.com")
 
+        def gone() -> bool:
+            try:
+                kube.request("GET", f"{crd_path}/servicemonitors.monitoring.coreos.com")
+            except KubeError as exc:
+                return exc.status == 404
+            return False
+
+        # Later tests discover the cluster's kinds: the CRD must be gone, not going.
+        _wait_for("the ServiceMonitor CRD to go", gone)
+
 
 @pytest.fixture(scope="module")
 def restricted_namespace(cluster: KubeHandle) -> Iterator[str]:
@@ -652,9 +662,9 @@ def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> No
         else:
             assert backend["to"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
             assert _ports(backend) == {("TCP", 9090)}
-    ide = [r for r in _policy(all_docs, "prometheus")["ingress"] if "ide" in json.dumps(r)]
-    assert len(ide) == 1
-    assert not [r for r in _policy(all_docs, "kubernetes")["ingress"] if "ide" in json.dumps(r)]
+    ide = values["prometheus"]["ingressFrom"]
+    assert [r["from"] for r in _policy(all_docs, "prometheus")["ingress"]].count(ide) == 1
+    assert ide not in [r["from"] for r in _policy(all_docs, "kubernetes")["ingress"]]
 
 
 def test_network_policies_can_be_turned_off(tools: Tools) -> None:
