@@ -681,9 +681,26 @@ async def test_firing_alerts_and_the_series_behind_an_alertmanager_alert(
     assert {line["tool"] for line in queried} == {"alerts", "query"}
 
 
-async def test_alerts_outside_the_namespaces_are_left_out(pool: McpPool) -> None:
+async def test_alerts_outside_the_namespaces_are_left_out_unless_they_started_the_run(
+    pool: McpPool,
+) -> None:
     findings, _ = await analyze(pool, SVC)
     assert not [f for f in findings if f.analyzer == "alert"]
+    one_alert = {  # as Scarlet's webhook stores each alert of a payload
+        "status": "firing",
+        "labels": {"alertname": "AutodevopsTestHighErrors", "namespace": "team-b", "code": "500"},
+        "annotations": {"summary": "errors in team-b"},
+        "fingerprint": "0123456789abcdef",
+    }
+    findings, notes = await analyze(pool, SVC, alert=one_alert)
+    assert notes == []
+    (alert,) = [f for f in findings if f.analyzer == "alert"]
+    assert (alert.subject, alert.severity) == (
+        "Alert AutodevopsTestHighErrors in team-b",
+        "warning",
+    )
+    assert alert.evidence[0].arguments == {"query": '{code="500",namespace="team-b"}'}
+    assert "autodevops_test_requests_total" in alert.evidence[0].excerpt
 
 
 async def test_refused_tools_become_notes_not_crashes(

@@ -620,8 +620,9 @@ async def _endpoints(reader: _Reader) -> Addresses | None:
 
 
 def _severity(labels: dict[str, str]) -> str:
+    """A firing alert deserves a look even when its rule names no (or an odd) severity."""
     value = labels.get("severity", "").lower()
-    return value if value in SEVERITIES else "warning" if value else "info"
+    return value if value in SEVERITIES else "warning"
 
 
 def _alert_subject(name: str, labels: dict[str, str]) -> str:
