@@ -57,21 +57,34 @@ KUBE_POLICY = {
         }
     },
 }
-DEPLOYMENTS = "\n---\n".join(
-    f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: {LOOP_NS}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      nodeSelector: {{type: kwok}}
-      containers: [{{name: app, image: "{name}:1"}}]
-"""
-    for name in ("web", "db")
+
+
+def _deployment(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": LOOP_NS},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "nodeSelector": {"type": "kwok"},
+                    "containers": [{"name": "app", "image": f"{name}:1"}],
+                },
+            },
+        },
+    }
+
+
+# Applied before each test: the namespace, and both Deployments back at one replica.
+MANIFEST = yaml.safe_dump_all(
+    [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LOOP_NS}},
+        _deployment("web"),
+        _deployment("db"),
+    ]
 )
 QUEUE = {"query": "sum(autodevops_test_queue_depth)"}
 QUESTION = [
@@ -82,7 +95,6 @@ QUESTION = [
 
 @pytest.fixture(scope="module")
 def cluster(kube: Any) -> Iterator[Any]:
-    kube.kubectl("create", "namespace", LOOP_NS)
     yield kube
     kube.kubectl("delete", "namespace", LOOP_NS, "--wait=false")
 
@@ -123,7 +135,7 @@ class Servers:
 
 @pytest.fixture
 def servers(prometheus: Any, cluster: Any, start_http_server: Any, tmp_path: Path) -> Servers:
-    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENTS)
+    cluster.kubectl("apply", "-f", "-", input=MANIFEST)
     return Servers(start_http_server(prometheus.url), cluster, tmp_path)
 
 
