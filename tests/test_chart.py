@@ -257,7 +257,7 @@ def cluster(kube: KubeHandle) -> Iterator[KubeHandle]:
 
     def established() -> bool:
         crd = kube.request("GET", f"{crd_path}/servicemonitors.monitoring.coreos.com")
-        conditions = crd.get("status", {}).get("conditions", [])
+        conditions = (crd.get("status") or {}).get("conditions") or []
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     _wait_for("the ServiceMonitor CRD", established)
