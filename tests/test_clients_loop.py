@@ -403,6 +403,22 @@ async def test_an_approver_decides_on_writes(
     assert servers.kube_calls() == [("scale", web[1], "allow")]
 
 
+async def test_an_approved_write_outside_the_policy_is_still_refused_by_the_server(
+    fake_ollama: FakeOllama, pool: McpPool, servers: Servers
+) -> None:
+    async def approve_all(request: ApprovalRequest) -> ApprovalDecision:
+        return ApprovalDecision(True, "alice")
+
+    elsewhere = {"kind": "Deployment", "name": "web", "namespace": "team-a", "replicas": 5}
+    fake_ollama.expect_chat(call(("kube__scale", elsewhere)))
+    fake_ollama.expect_chat(say("The server refused it."))
+    events = await run(loop_for(fake_ollama, pool, approver=approve_all))
+    (refused,) = finished(events)
+    assert (refused.outcome, refused.approved_by) == ("error", "alice")
+    assert "namespace 'team-a' is outside your scope" in refused.text
+    assert servers.kube_calls() == [("scale", elsewhere, "deny")]
+
+
 async def test_a_slow_model_hits_the_time_budget(fake_ollama: FakeOllama, pool: McpPool) -> None:
     fake_ollama.expect_chat(Reply(content="thinking", delay=5))
     fake_ollama.expect_chat(say("Out of time: nothing checked."))
