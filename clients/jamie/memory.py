@@ -464,8 +464,8 @@ class ConversationMemory:
                 self.settings.vector_index, vector, user, self.settings.embed_model, k, candidates
             )
             try:
-                cursor = await self._db(self._messages.aggregate(pipeline))
-                docs = await self._db(cursor.to_list())
+                found = await self._db(self._messages.aggregate(pipeline))
+                docs = await self._db(found.to_list())
             except OperationFailure:
                 if self._vector_search:
                     raise
