@@ -29,6 +29,10 @@ POLICY: dict[str, Any] = {
             "redact": False,
             "scope": {"kinds": {"allow": ["Secret"]}, "secret_values": True},
         },
+        "two-teams": {
+            "tools": ["list_resources"],
+            "scope": {"namespaces": {"allow": ["kt-a", "kt-b"]}},
+        },
         "node-admin": {
             "tools": ["cordon", "nodes_overview"],
             "scope": {

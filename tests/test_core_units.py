@@ -78,3 +78,27 @@ def test_compact_schema_drops_titles_but_keeps_a_field_named_title() -> None:
         "properties": {"title": {"title": "Title", "type": "string"}},
     }
     assert compact_schema(schema) == {"type": "object", "properties": {"title": {"type": "string"}}}
+
+
+def test_redacted_json_and_yaml_still_parse() -> None:
+    import json
+
+    import yaml
+
+    document = {
+        "serviceAccountToken": {"path": "token", "expirationSeconds": 3607},
+        "automountServiceAccountToken": False,
+        "tokenTTL": 3600,
+        "password": "hunter2",
+        "secret": {"secretName": "db"},
+    }
+    as_json = redact_text(json.dumps(document, indent=1))
+    parsed = json.loads(as_json)
+    assert parsed["password"] == "[REDACTED]" and parsed["serviceAccountToken"]["path"] == "token"
+    assert parsed["automountServiceAccountToken"] is False and parsed["tokenTTL"] == 3600
+    as_yaml = redact_text(yaml.safe_dump(document))
+    assert yaml.safe_load(as_yaml)["serviceAccountToken"] == {
+        "path": "token",
+        "expirationSeconds": 3607,
+    }
+    assert "hunter2" not in as_yaml

@@ -443,3 +443,18 @@ async def test_cordon_and_uncordon_a_node(cluster: Any, tmp_path: Path) -> None:
         assert "NotReady,SchedulingDisabled" in text
         await call_text(client, "cordon", {"node": "ghost-node", "uncordon": True})
         assert not unschedulable()
+
+
+async def test_named_namespaces_listed_in_turn_never_hand_out_a_shared_token(
+    cluster: Any, tmp_path: Path
+) -> None:
+    async with await session(cluster, "two-teams", tmp_path) as (client, _):
+        text, error = await call_text(client, "list_resources", {"kind": "configmaps", "limit": 1})
+        assert not error and "continue_from" not in text
+        assert {r[0] for r in rows(text)[1:] if r[0].startswith("kt-")} == {"kt-a", "kt-b"}
+        assert "more objects in kt-a" in text and "list each with its namespace" in text
+        text, _ = await call_text(
+            client, "list_resources", {"kind": "configmaps", "limit": 1, "output": "json"}
+        )
+        document = json.loads(text)
+        assert "next_page" not in document and "kt-a" in document["more_in_namespaces"]

@@ -26,7 +26,12 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|xox[abposr]-[A-Za-z0-9-]{10,})"), REDACTED),
     (re.compile(r"([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@", re.I), rf"\1{REDACTED}@"),
     (
-        re.compile(rf"(?i)(\b[\w.-]*{_SECRET_KEY}[\w.-]*\"?\s*[=:]\s*\"?)([^\s\",;}}]+)"),
+        # The value stays on the key's line and never starts a structure or a JSON literal,
+        # so redacted JSON and YAML still parse.
+        re.compile(
+            rf"(?i)(\b[\w.-]*{_SECRET_KEY}[\w.-]*\"?[ \t]*[=:][ \t]*\"?)"
+            r"(?!(?:true|false|null)\b|[0-9]+\b)([^\s\",;{}\[\]]+)"
+        ),
         rf"\1{REDACTED}",
     ),
 ]

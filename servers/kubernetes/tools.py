@@ -170,8 +170,7 @@ async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
         query.append(("fieldSelector", args.field_selector))
     pages = await _list_in_scope(kube, resource, namespace, query, args.output == "table")
     narrow = "Use a namespace, label_selector or field_selector, or a smaller limit."
-    last = pages[-1].get("metadata", {})
-    token, remaining = last.get("continue"), last.get("remainingItemCount")
+    token, remaining, more_in = _next_page(pages)
     if args.output == "table":
         output = server_table(pages[0], resource.namespaced and namespace is None, narrow)
         for page in pages[1:]:
@@ -196,11 +195,29 @@ async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
             document: dict[str, Any] = {"items": items}
             if token:
                 document["next_page"] = {"continue_from": token, "remaining": remaining}
+            if more_in:
+                document["more_in_namespaces"] = more_in
             return Text(_dump(document, args.output), narrow=narrow)
     if token:
         more = f" ({remaining} more)" if remaining else ""
         output.notes.append(f"next page{more}: continue_from={token}")
+    if more_in:
+        output.notes.append(
+            f"more objects in {', '.join(more_in)}: list each with its namespace to page on"
+        )
     return output
+
+
+def _next_page(pages: list[dict[str, Any]]) -> tuple[str | None, int | None, list[str]]:
+    """One listing pages with `continue`; several namespaces listed in turn cannot share a
+    token, so those with more objects are named instead."""
+    if len(pages) == 1:
+        meta = pages[0].get("metadata", {})
+        return meta.get("continue"), meta.get("remainingItemCount"), []
+    more_in = [
+        str(page.get("_namespace")) for page in pages if page.get("metadata", {}).get("continue")
+    ]
+    return None, None, more_in
 
 
 async def _list_in_scope(
@@ -223,6 +240,7 @@ async def _list_in_scope(
     pages = []
     for target in targets:
         page = await kube.call(resource, "list", "GET", target, query=query, accept=accept)
+        page["_namespace"] = target
         pages.append(page)
     return pages
 
