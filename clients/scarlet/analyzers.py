@@ -745,50 +745,11 @@ async def run_analyzers(
 
 
 def _json(text: str) -> dict[str, Any] | None:
-    """A JSON answer; values the server's text redaction replaced are put back as strings
-    so the rest of the document still parses."""
     try:
         value = json.loads(text)
     except ValueError:
-        try:
-            value = json.loads(_unredact(text))
-        except ValueError:
-            return None
+        return None
     return value if isinstance(value, dict) else None
-
-
-def _unredact(text: str) -> str:
-    """Redaction works on text, so outside a JSON string it may have eaten a value or the
-    opening bracket of an object or list: restore what the next character shows it was."""
-    out: list[str] = []
-    i, in_string = 0, False
-    while i < len(text):
-        char = text[i]
-        if in_string:
-            out.append(char)
-            if char == "\\":
-                out.append(text[i + 1 : i + 2])
-                i += 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-            out.append(char)
-        elif text.startswith(REDACTED, i):
-            i += len(REDACTED)
-            following = text[i:].lstrip()[:1]
-            out.append(
-                "{"
-                if following == '"' or text[i : i + 1] == "}"
-                else "["
-                if following == "{"
-                else '"[REDACTED]"'
-            )
-            continue
-        else:
-            out.append(char)
-        i += 1
-    return "".join(out)
 
 
 def _table(tool: str, arguments: dict[str, Any], text: str) -> _Rows:
