@@ -202,7 +202,7 @@ def _rolled_out(kube: Any, namespace: str, name: str, replicas: int) -> bool:
     )
 
 
-def wait_for(condition: Any, what: str, timeout: float = 60) -> None:
+def wait_for(condition: Any, what: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
