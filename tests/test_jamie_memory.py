@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from autodevops.clients.jamie.memory import (
     open_memory,
     vector_search_pipeline,
 )
+from autodevops.stack import ferretdb as ferretdb_stack
 from autodevops.stack.ferretdb import FerretHandle
 
 from .conftest import free_port
@@ -127,9 +129,9 @@ def nowhere() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-def embeds(fake: FakeOllama, text: str, vector: list[float]) -> None:
+def embeds(fake: FakeOllama, text: str, vector: list[float], model: str = EMBED_MODEL) -> None:
     def check(body: dict[str, Any]) -> None:
-        assert body["model"] == EMBED_MODEL, body
+        assert body["model"] == model, body
         assert body["input"] == [text], body
 
     fake.expect_embed([vector], check)
@@ -276,6 +278,40 @@ async def test_recall_by_meaning_falls_back_to_exact_cosine_after_trying_vector_
     again = await memory.recall("ana", "certificates", k=1)
     assert [hit.question for hit in again.hits] == [CERT[0]]
     assert len(commands.named("aggregate")) == 1
+
+
+async def test_vectors_from_another_embedding_model_are_not_compared(
+    open_: Opener, fake_ollama: FakeOllama
+) -> None:
+    memory = await open_(fake_ollama.url)
+    conversation = await memory.create_conversation("ana")
+    crash = await remember(fake_ollama, memory, "ana", conversation.id, CRASH)
+    other = await open_(fake_ollama.url, settings=MemorySettings(embed_model="other-embed"))
+
+    embeds(fake_ollama, "restarts", CRASH[2], model="other-embed")
+    assert (await other.recall("ana", "restarts")).hits == []
+    embeds(fake_ollama, "CrashLoopBackOff", CRASH[2], model="other-embed")
+    recall = await other.recall("ana", "CrashLoopBackOff")
+    assert [(hit.exchange_id, hit.similarity, hit.score) for hit in recall.hits] == [
+        (crash, 0.0, 1.0)
+    ]
+
+
+async def test_mongodb_going_away_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    server = ferretdb_stack.start(tmp_path)
+    settings = MemorySettings(embed_model=EMBED_MODEL, timeout_seconds=1)
+    try:
+        memory = await open_memory(server.url, "jamie", AsyncClient(nowhere()), settings)
+        await memory.create_conversation("ana")
+    finally:
+        server.stop()
+    try:
+        started = time.monotonic()
+        with pytest.raises(MemoryUnavailable, match=f"MongoDB at 127.0.0.1:{server.port} did"):
+            await memory.list_conversations("ana")
+        assert time.monotonic() - started < 5
+    finally:
+        await memory.close()
 
 
 def test_vector_search_pipeline_shape() -> None:
