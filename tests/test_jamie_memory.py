@@ -230,7 +230,7 @@ async def test_a_user_never_sees_or_changes_another_users_memory(
 
 
 async def test_recall_by_meaning_falls_back_to_exact_cosine_after_trying_vector_search(
-    open_: Opener, fake_ollama: FakeOllama
+    open_: Opener, fake_ollama: FakeOllama, caplog: pytest.LogCaptureFixture
 ) -> None:
     commands = Commands()
     memory = await open_(fake_ollama.url, event_listeners=[commands])
@@ -247,6 +247,7 @@ async def test_recall_by_meaning_falls_back_to_exact_cosine_after_trying_vector_
 
     assert recall.mode == "exact_cosine" and recall.terms == () and recall.notice is None
     assert memory.vector_search is False
+    assert "$vectorSearch is not available (code 40234: Unrecognized pipeline stage" in caplog.text
     assert [hit.exchange_id for hit in recall.hits] == [disk, crash]
     top = recall.hits[0]
     assert (top.question, top.answer, top.conversation_id) == (DISK[0], DISK[1], conversation.id)
@@ -307,7 +308,7 @@ async def test_mongodb_going_away_is_a_clear_error_not_a_hang(tmp_path: Path) ->
         server.stop()
     try:
         started = time.monotonic()
-        with pytest.raises(MemoryUnavailable, match=f"MongoDB at 127.0.0.1:{server.port} did"):
+        with pytest.raises(MemoryUnavailable, match=f"MongoDB at 127.0.0.1:{server.port} is"):
             await memory.list_conversations("ana")
         assert time.monotonic() - started < 5
     finally:
@@ -390,6 +391,8 @@ def test_exact_terms_are_codes_names_and_quoted_text() -> None:
 async def test_retention_uses_ttl_indexes_where_supported_and_purges_on_ferretdb(
     open_: Opener, database: str, ferretdb: FerretHandle
 ) -> None:
+    with pytest.raises(ValueError, match="retention_days"):
+        MemorySettings(embed_model=EMBED_MODEL, retention_days=0)
     settings = MemorySettings(embed_model=EMBED_MODEL, retention_days=30)
     now = datetime.now(UTC)
     old = await open_(nowhere(), settings=settings, clock=lambda: now - timedelta(days=31))
@@ -446,7 +449,7 @@ async def test_mongodb_refusing_connections_is_a_clear_error_within_the_timeout(
         )
     assert time.monotonic() - started < 5
     message = str(caught.value)
-    assert f"MongoDB at 127.0.0.1:{port} did not answer within 1 s" in message
+    assert f"MongoDB at 127.0.0.1:{port} is unreachable or did not answer within 1 s" in message
     assert "check that the server runs" in message and "s3cret" not in message
 
 
@@ -457,7 +460,7 @@ async def test_mongodb_that_accepts_but_never_answers_does_not_hang() -> None:
         port = silent.getsockname()[1]
         settings = MemorySettings(embed_model=EMBED_MODEL, timeout_seconds=1)
         started = time.monotonic()
-        with pytest.raises(MemoryUnavailable, match=f"MongoDB at 127.0.0.1:{port} did not"):
+        with pytest.raises(MemoryUnavailable, match=f"MongoDB at 127.0.0.1:{port} is unreachable"):
             await open_memory(f"mongodb://127.0.0.1:{port}/", "jamie", AsyncClient(), settings)
         assert time.monotonic() - started < 5
 
@@ -485,3 +488,5 @@ async def test_ollama_down_stores_the_exchange_and_recall_says_it_uses_text_only
     ]
     assert recall.hits[0].score == 1.0
     assert memory.vector_search is None  # nothing to search by meaning with
+    with pytest.raises(ValueError, match="k must"):
+        await memory.recall("ana", POD, k=0)

@@ -16,6 +16,7 @@ otherwise an exact cosine ranking, computed here, over the user's newest exchang
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import time
@@ -35,6 +36,7 @@ from pymongo.uri_parser import parse_uri
 
 T = TypeVar("T")
 Doc = dict[str, Any]
+log = logging.getLogger("autodevops.jamie.memory")
 
 VECTOR_INDEX = "jamie_exchanges"
 # Server error codes: an index option the server does not implement (FerretDB's TTL), and an
@@ -73,6 +75,10 @@ class MemorySettings:
     text_candidates: int = 200
     purge_interval_seconds: float = 3600.0
     vector_index: str = VECTOR_INDEX
+
+    def __post_init__(self) -> None:
+        if self.retention_days < 1:
+            raise ValueError("retention_days must be at least 1 (0 would expire at once)")
 
 
 @dataclass(frozen=True)
@@ -270,7 +276,7 @@ class ConversationMemory:
                 raise
             reason = str(exc).split(", Timeout:")[0][:300]
             raise MemoryUnavailable(
-                f"MongoDB at {self._where} did not answer within "
+                f"MongoDB at {self._where} is unreachable or did not answer within "
                 f"{self.settings.timeout_seconds:g} s ({reason}); check that the server runs and "
                 "listens there, the MongoDB URL and TLS options, and that network policies let "
                 "Jamie reach it"
@@ -432,6 +438,8 @@ class ConversationMemory:
 
     async def recall(self, user: str, query: str, k: int = 5) -> Recall:
         """The user's `k` past exchanges most relevant to `query`; see `Recall`."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
         await self._upkeep()
         terms = exact_terms(query)
         vector, problem = await self._embed(query)
@@ -466,10 +474,17 @@ class ConversationMemory:
             try:
                 found = await self._db(self._messages.aggregate(pipeline))
                 docs = await self._db(found.to_list())
-            except OperationFailure:
+            except OperationFailure as exc:
                 if self._vector_search:
                     raise
                 self._vector_search = False
+                log.warning(
+                    "$vectorSearch is not available (code %s: %s); recall ranks the newest %d "
+                    "exchanges of each user by exact cosine instead",
+                    exc.code,
+                    (exc.details or {}).get("errmsg", exc),
+                    self.settings.cosine_candidates,
+                )
             else:
                 self._vector_search = True
                 return "vector_search", docs
@@ -542,11 +557,11 @@ def _hit(doc: Doc, vector: list[float] | None, model: str, terms: tuple[str, ...
     """Score one exchange by the rule in `Recall`; one found by text alone gets its similarity
     here, from its stored embedding when that came from the same model."""
     if "similarity" in doc:
-        score = float(doc["similarity"])
+        similar = float(doc["similarity"])
     elif vector is not None and doc.get("embedding_model") == model:
-        score = similarity(vector, doc["embedding"])
+        similar = similarity(vector, doc["embedding"])
     else:
-        score = 0.0
+        similar = 0.0
     matched = tuple(term for term in terms if term in doc["question"] or term in doc["content"])
     exact = len(matched) / len(terms) if terms else 0.0
     return RecallHit(
@@ -555,7 +570,7 @@ def _hit(doc: Doc, vector: list[float] | None, model: str, terms: tuple[str, ...
         doc["question"],
         doc["content"],
         doc["created_at"],
-        score,
+        similar,
         matched,
-        score + exact,
+        similar + exact,
     )
