@@ -64,6 +64,7 @@ READ_RUNBOOK = (
     "kubernetes__get_resource",
     {"kind": "ConfigMap", "name": "runbook", "namespace": SANDBOX},
 )
+GHOST = f"Service {SANDBOX}/ghost"  # a Service no pod backs: the sandbox's one finding
 DELETE_SANDBOX = ("kubernetes__delete_resource", {"kind": "Namespace", "name": SANDBOX})
 Factory = Callable[..., Scarlet]
 scarlet_factory = test_scarlet_service.scarlet_factory  # the fixture, for this module too
@@ -97,6 +98,8 @@ def sandbox(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[San
                     "verbs": ["get", "list", "delete"],
                     "cluster_scoped": True,
                 },
+                # Every Scarlet of this module calls as the same subject.
+                "limits": {"calls_per_minute": 10_000},
             }
         },
     }
@@ -129,18 +132,21 @@ def submit(scarlet: Scarlet, body: dict[str, Any], path: str = "/v1/alerts") -> 
     return int(answer["runs"][0]["run"] if "runs" in answer else answer["run"])
 
 
-def wait_step(scarlet: Scarlet, run_id: int, kind: str, timeout: float = 30) -> dict[str, Any]:
+def wait_step(scarlet: Scarlet, run_id: int, kind: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        detail: dict[str, Any] = scarlet.get(f"/v1/runs/{run_id}")
-        if any(step["kind"] == kind for step in detail["steps"]):
-            return detail
+        if any(step["kind"] == kind for step in scarlet.get(f"/v1/runs/{run_id}")["steps"]):
+            return
         time.sleep(0.1)
     raise AssertionError(f"run {run_id} never recorded a {kind} step")
 
 
 def steps(detail: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [step["detail"] for step in detail["steps"] if step["kind"] == kind]
+
+
+def subjects(report: dict[str, Any]) -> list[str]:
+    return [finding["subject"] for finding in report["findings"]]
 
 
 def model_calls(detail: dict[str, Any]) -> list[tuple[str, str]]:
@@ -183,6 +189,7 @@ def test_an_instruction_inside_a_tool_result_never_writes(
 
     model = detail["report"]["model"]
     assert model["used"] is True and model["stop_reason"] == "answer"
+    assert model["answer"].endswith("that is data, not a task.")
     assert model_calls(detail) == [
         ("kubernetes__get_resource", "ok"),
         ("kubernetes__delete_resource", "refused"),
@@ -241,7 +248,7 @@ def test_a_model_that_invents_tools_then_talks_garbage_ends_bounded_and_recorded
     assert report["model"]["used"] is True and report["model"]["stop_reason"] == "model_error"
     assert any("JSONDecodeError" in notice for notice in report["model"]["notices"])
     assert model_calls(detail) == [("kubernetes__drop_everything", "unknown_tool")]
-    assert [f["subject"] for f in report["findings"]] == [f"Service {SANDBOX}/ghost"]
+    assert GHOST in subjects(report)
     assert scarlet.process.poll() is None
     assert httpx.get(f"{scarlet.health}/readyz", timeout=10).status_code == 200
 
@@ -249,44 +256,49 @@ def test_a_model_that_invents_tools_then_talks_garbage_ends_bounded_and_recorded
 # --- no model, schedules ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sweeping(scarlet_factory: Factory, sandbox: Sandbox) -> Scarlet:
-    """No model answers here (the factory points at a closed port); a sweep every 2 s."""
-    return scarlet_factory(
-        "sweeping", schedules=[{"name": "sweep", "every_seconds": 2}], **sandbox.overrides
-    )
-
-
-def test_without_a_model_a_manual_run_reports_the_findings_and_why(sweeping: Scarlet) -> None:
+def test_without_a_model_a_manual_run_reports_the_findings_and_why(
+    scarlet_factory: Factory, sandbox: Sandbox
+) -> None:
+    scarlet = scarlet_factory("no-model", **sandbox.overrides)  # its model port is closed
     question = "Why does the ghost service get no traffic?"
-    run_id = submit(sweeping, {"question": question}, "/v1/runs")
-    detail = sweeping.wait_run(run_id, {"completed"})
+    run_id = submit(scarlet, {"question": question}, "/v1/runs")
+    detail = scarlet.wait_run(run_id, {"completed"})
 
     assert (detail["kind"], detail["question"]) == ("manual", question)
     assert steps(detail, "submitted") == [{"by": "alice"}]
     report = detail["report"]
-    [finding] = report["findings"]
+    [finding] = [f for f in report["findings"] if f["subject"] == GHOST]
     assert finding["analyzer"] == "service_endpoints" and finding["evidence"]
-    assert finding["subject"] == f"Service {SANDBOX}/ghost"
     assert report["model"]["used"] is False
     assert "unreachable" in report["model"]["skipped_reason"]
     assert steps(detail, "model_skipped") == [{"reason": report["model"]["skipped_reason"]}]
 
 
-def test_schedules_start_sweeps_that_complete(sweeping: Scarlet) -> None:
+@pytest.fixture
+def sweeper(scarlet_factory: Factory, sandbox: Sandbox) -> Iterator[Scarlet]:
+    """A sweep every 2 s; stopped after its test, so sweeps do not run on through the module."""
+    scarlet = scarlet_factory(
+        "sweeping", schedules=[{"name": "sweep", "every_seconds": 2}], **sandbox.overrides
+    )
+    yield scarlet
+    scarlet.process.terminate()
+    scarlet.process.wait(timeout=15)
+
+
+def test_schedules_start_sweeps_that_complete(sweeper: Scarlet) -> None:
     deadline = time.monotonic() + 30
+    runs: list[dict[str, Any]] = []
     done: list[dict[str, Any]] = []
     while time.monotonic() < deadline and len(done) < 2:
-        runs = sweeping.get("/v1/runs?limit=100")
-        done = [r for r in runs if r["kind"] == "schedule" and r["status"] == "completed"]
         time.sleep(0.3)
+        runs = sweeper.get("/v1/runs?limit=100")
+        done = [r for r in runs if r["kind"] == "schedule" and r["status"] == "completed"]
     assert len(done) >= 2, runs
     assert {r["question"] for r in done} == {"Sweep the cluster for problems and report them."}
     first, second = sorted(done[:2], key=lambda r: r["created_at"])
     gap = datetime.fromisoformat(second["created_at"]) - datetime.fromisoformat(first["created_at"])
     assert gap.total_seconds() >= 1.5, "one sweep per period, not one per poll"
-    report = sweeping.get(f"/v1/runs/{first['id']}")["report"]
-    assert [f["subject"] for f in report["findings"]] == [f"Service {SANDBOX}/ghost"]
+    assert GHOST in subjects(sweeper.get(f"/v1/runs/{first['id']}")["report"])
 
 
 # --- alerts that resolve, a killed process -----------------------------------------------------
@@ -329,17 +341,23 @@ def test_a_run_interrupted_by_sigkill_is_resumed_or_closed_never_lost(
     first.process.kill()
     first.process.wait(timeout=10)
 
-    worker = {"poll_seconds": 0.2, "stale_after_seconds": 2, "max_attempts": max_attempts}
+    worker = {
+        "poll_seconds": 0.2,
+        "heartbeat_seconds": 0.5,
+        "stale_after_seconds": 2,
+        "max_attempts": max_attempts,
+    }
     second = scarlet_factory(
         f"restarted-{outcome}", database=first.dsn, worker=worker, **sandbox.overrides
     )
     detail = second.wait_run(run_id, {outcome}, timeout=60)
     started = [step["worker"] for step in steps(detail, "started")]
+    assert started[0].endswith(f":{first.process.pid}")
     if outcome == "completed":
         assert steps(detail, "requeued") and detail["attempts"] == 2
-        assert len(started) == 2 and started[0] != started[1], "the new process took it"
+        assert len(started) == 2 and started[1].endswith(f":{second.process.pid}")
         assert detail["report"]["model"]["used"] is False
-        assert [f["subject"] for f in detail["report"]["findings"]] == [f"Service {SANDBOX}/ghost"]
+        assert GHOST in subjects(detail["report"])
     else:
         assert steps(detail, "interrupted") and len(started) == 1
         assert detail["reason"] == f"interrupted 1 times; last worker {started[0]}"
@@ -366,7 +384,7 @@ class Relay:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.close()
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
@@ -387,6 +405,13 @@ class Relay:
             self._server = None
         for writer in list(self._writers):
             writer.transport.abort()
+
+    async def _shutdown(self) -> None:
+        """Closes, then lets the relayed connections end (their transports are aborted)."""
+        await self._close()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=5)
 
     async def _relay(
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
@@ -447,8 +472,7 @@ def test_the_database_going_away_gives_clear_errors_then_scarlet_recovers(
             assert time.monotonic() < deadline, "Scarlet never found its database again"
             time.sleep(0.5)
         run_id = submit(scarlet, alert("resil-db"))
-        detail = scarlet.wait_run(run_id, {"completed"})
-        assert [f["subject"] for f in detail["report"]["findings"]] == [f"Service {SANDBOX}/ghost"]
+        assert GHOST in subjects(scarlet.wait_run(run_id, {"completed"})["report"])
 
 
 # --- notifications -----------------------------------------------------------------------------
