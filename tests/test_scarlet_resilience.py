@@ -423,6 +423,10 @@ class Relay:
         except OSError:
             client_out.transport.abort()
             return
+        if self._server is None:  # closed while this connection was being made
+            client_out.transport.abort()
+            upstream_out.transport.abort()
+            return
         pair = {client_out, upstream_out}
         self._writers |= pair
         await asyncio.gather(_pipe(client_in, upstream_out), _pipe(upstream_in, client_out))
