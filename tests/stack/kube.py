@@ -252,6 +252,36 @@ def _node_ready(handle: KubeHandle, name: str) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+# Something in the control plane drops the fake node's status addresses now and then (seen
+# about a minute after start); without an address the API server cannot reach kwok for pod
+# logs. This stage puts the address back whenever it is missing.
+KEEP_NODE_ADDRESS = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: node-keep-address
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Node
+  selector:
+    matchExpressions:
+    - key: '.status.addresses'
+      operator: 'DoesNotExist'
+  next:
+    statusTemplate: |
+      addresses:
+      {{ with NodeIP }}
+      - address: {{ . | Quote }}
+        type: InternalIP
+      {{ end }}
+      {{ with NodePort }}
+      daemonEndpoints:
+        kubeletEndpoint:
+          Port: {{ . }}
+      {{ end }}"""
+
+
 def _start_kwok(handle: KubeHandle, exe: str, workdir: Path, pkidir: Path) -> base.Proc:
     """kwok plays the kubelet for one fake node: keeps it Ready, moves its pods to Running."""
     stages = base.run([exe, "kwok-stages"]).stdout
@@ -264,7 +294,7 @@ def _start_kwok(handle: KubeHandle, exe: str, workdir: Path, pkidir: Path) -> ba
         "spec": {"selector": {}, "logs": [{"logsFile": str(logs), "follow": False}]},
     }
     config = workdir / "kwok.yaml"
-    config.write_text(f"{stages}\n---\n{yaml.safe_dump(cluster_logs)}")
+    config.write_text(f"{stages}\n---\n{KEEP_NODE_ADDRESS}\n---\n{yaml.safe_dump(cluster_logs)}")
     client = pki.leaf(pkidir, "kwok", "/O=system:masters/CN=kwok")
     serving = pki.leaf(pkidir, "kwok-serving", "/CN=kwok", server=True)
     cfg = write_kubeconfig(
