@@ -360,7 +360,7 @@ def test_a_run_interrupted_by_sigkill_is_resumed_or_closed_never_lost(
         assert GHOST in subjects(detail["report"])
     else:
         assert steps(detail, "interrupted") and len(started) == 1
-        assert detail["reason"] == f"interrupted 1 times; last worker {started[0]}"
+        assert detail["reason"] == f"interrupted after 1 attempt; last worker {started[0]}"
 
 
 # --- the operations database -------------------------------------------------------------------

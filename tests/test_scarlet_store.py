@@ -207,7 +207,7 @@ async def test_stale_runs_are_requeued_then_closed_after_max_attempts(
     assert await store.recover_stale(timedelta(minutes=5), max_attempts=2) == [(run.id, "closed")]
     closed = await store.get_run(run.id)
     assert closed is not None and closed.status == "closed"
-    assert closed.reason == "interrupted 2 times; last worker w2"
+    assert closed.reason == "interrupted after 2 attempts; last worker w2"
     assert closed.finished_at is not None
     detail = await store.run_detail(run.id)
     assert detail is not None

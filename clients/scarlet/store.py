@@ -321,9 +321,7 @@ class OpsStore:
                         await _insert_step(conn, row["id"], "requeued", detail)
                         outcome.append((row["id"], "requeued"))
                     else:
-                        reason = (
-                            f"interrupted {row['attempts']} times; last worker {row['claimed_by']}"
-                        )
+                        reason = f"interrupted after {_attempts(row['attempts'])}; last worker {row['claimed_by']}"
                         await conn.execute(
                             """
                             UPDATE runs SET status = 'closed', reason = %s, finished_at = now(),
@@ -873,3 +871,7 @@ def _check_status(status: str, allowed: frozenset[str]) -> None:
 
 def _iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else "an unknown time"
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
