@@ -321,7 +321,8 @@ class OpsStore:
                         await _insert_step(conn, row["id"], "requeued", detail)
                         outcome.append((row["id"], "requeued"))
                     else:
-                        reason = f"interrupted after {_attempts(row['attempts'])}; last worker {row['claimed_by']}"
+                        tries = _attempts(row["attempts"])
+                        reason = f"interrupted after {tries}; last worker {row['claimed_by']}"
                         await conn.execute(
                             """
                             UPDATE runs SET status = 'closed', reason = %s, finished_at = now(),
