@@ -208,6 +208,10 @@ class Engine:
     async def _close_resolved(
         self, run: Run, findings: list[Finding], notes: list[str], model: dict[str, Any]
     ) -> None:
+        for action in await self.store.pending_actions(run.id):
+            await self.store.decide_action(
+                action.id, False, "scarlet", "the alert resolved and its run closed"
+            )
         report = await self._report(run.id, findings, notes, model)
         await self.store.finish_run(run.id, "closed", report, reason="alert resolved")
 
