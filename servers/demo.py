@@ -1,5 +1,9 @@
-"""The main job at this stage: a real Prometheus, the Prometheus MCP server over streamable
-HTTP with two tokens, and real MCP calls whose answers are printed for the reader."""
+"""The main job: real backends from the local stack, the MCP servers over streamable HTTP
+with tokens for two roles each, and real MCP calls whose answers are printed for the reader.
+
+Act one is Prometheus (a label-scoped role cannot read another team's series); act two is
+Kubernetes (a crash-looping pod explained, a Secret refused). Everything started is stopped.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
 
-QUESTIONS = [
+Question = tuple[str, str, dict[str, Any]]
+
+PROMETHEUS_POLICY = {
+    "server": "prometheus",
+    "roles": {
+        "viewer": {"tools": ["*"]},
+        "team-a": {"tools": ["query", "alerts"], "scope": {"labels": {"namespace": ["team-a"]}}},
+    },
+}
+PROMETHEUS_QUESTIONS: list[Question] = [
     ("viewer", "query", {"query": "sum by (namespace) (autodevops_test_requests_total)"}),
     ("viewer", "alerts", {"state": "firing"}),
     ("viewer", "query_range", {"query": "sum(up) by (job)", "start": "now-2m"}),
@@ -22,67 +37,190 @@ QUESTIONS = [
     ("team-a", "query", {"query": '{__name__=~".+", namespace="team-b"}'}),
 ]
 
+KUBERNETES_POLICY = {
+    "server": "kubernetes",
+    "roles": {
+        "viewer": {
+            "tools": ["namespaces_overview", "list_resources", "describe", "get_resource"],
+            "scope": {"cluster_scoped": True},
+        },
+        "shop-operator": {
+            "tools": ["list_resources", "scale"],
+            "scope": {"namespaces": {"allow": ["shop"]}, "verbs": ["get", "list", "patch"]},
+        },
+    },
+}
+KUBERNETES_QUESTIONS: list[Question] = [
+    ("viewer", "namespaces_overview", {}),
+    ("viewer", "list_resources", {"kind": "pods", "namespace": "shop"}),
+    ("viewer", "describe", {"kind": "pod", "name": "worker", "namespace": "shop"}),
+    ("viewer", "get_resource", {"kind": "Secret", "name": "db", "namespace": "shop"}),
+    (
+        "shop-operator",
+        "scale",
+        {"name": "web", "namespace": "shop", "replicas": 3, "dry_run": True},
+    ),
+    (
+        "shop-operator",
+        "scale",
+        {"name": "coredns", "namespace": "kube-system", "replicas": 0, "dry_run": True},
+    ),
+]
+
+SHOP = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      nodeSelector: {type: kwok}
+      containers: [{name: web, image: "nginx:1.27"}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: shop}
+stringData: {password: not-for-models}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: demo-ghost}
+spec:
+  taints: [{key: demo/ghost, effect: NoSchedule}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: worker, namespace: shop}
+spec:
+  nodeName: demo-ghost
+  tolerations: [{operator: Exists}]
+  containers: [{name: worker, image: "worker:2"}]
+"""
+WORKER_STATUS = {
+    "status": {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "name": "worker",
+                "image": "worker:2",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 7,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s"}},
+                "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+            }
+        ],
+    }
+}
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    audit: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
 
 def run_demo() -> int:
-    from autodevops.stack.prometheus import start_prometheus
-
     with tempfile.TemporaryDirectory(prefix="autodevops-demo-") as workdir:
         work = Path(workdir)
-        print("Starting a local Prometheus scraping a small exporter ...", flush=True)
-        prometheus = start_prometheus(work / "prometheus")
-        server: subprocess.Popen[bytes] | None = None
-        try:
-            tokens = {role: secrets.token_urlsafe(24) for role in ("viewer", "team-a")}
-            server, url = _start_server(work, prometheus.url, tokens)
-            print(f"Prometheus: {prometheus.url}\nMCP server: {url}/mcp\n", flush=True)
-            asyncio.run(_ask(f"{url}/mcp", tokens))
-            print("\nAudit log (one JSON line per call):")
-            print((work / "audit.jsonl").read_text().splitlines()[-1])
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait(timeout=10)
-            prometheus.stop()
+        _prometheus_act(work)
+        _kubernetes_act(work)
     return 0
 
 
-def _start_server(
-    work: Path, prometheus_url: str, tokens: dict[str, str]
-) -> tuple[subprocess.Popen[bytes], str]:
+def _prometheus_act(work: Path) -> None:
+    from autodevops.stack.prometheus import start_prometheus
+
+    print("== Prometheus: a local Prometheus scraping a small exporter ...", flush=True)
+    prometheus = start_prometheus(work / "prometheus")
+    try:
+        tokens = _tokens(PROMETHEUS_POLICY)
+        server = _start(
+            work, "prometheus", PROMETHEUS_POLICY, tokens, "--prometheus-url", prometheus.url
+        )
+        try:
+            print(f"Prometheus: {prometheus.url}\nMCP server: {server.url}/mcp\n", flush=True)
+            asyncio.run(_ask(f"{server.url}/mcp", tokens, PROMETHEUS_QUESTIONS))
+            print("\nAudit log (one JSON line per call), the last one:")
+            print(server.audit.read_text().splitlines()[-1], "\n", flush=True)
+        finally:
+            server.stop()
+    finally:
+        prometheus.stop()
+
+
+def _kubernetes_act(work: Path) -> None:
+    from autodevops.stack import kube as kube_stack
+
+    print(
+        "== Kubernetes: a local control plane (API server, etcd, controllers, a fake node)",
+        flush=True,
+    )
+    kube = kube_stack.start(work / "kube")
+    try:
+        kube.kubectl("apply", "-f", "-", input=SHOP)
+        kube.request(
+            "PATCH",
+            "/api/v1/namespaces/shop/pods/worker/status",
+            WORKER_STATUS,
+            content_type="application/merge-patch+json",
+        )
+        tokens = _tokens(KUBERNETES_POLICY)
+        server = _start(
+            work, "kubernetes", KUBERNETES_POLICY, tokens, "--kubeconfig", str(kube.kubeconfig)
+        )
+        try:
+            print(f"API server: {kube.url}\nMCP server: {server.url}/mcp\n", flush=True)
+            asyncio.run(_ask(f"{server.url}/mcp", tokens, KUBERNETES_QUESTIONS))
+        finally:
+            server.stop()
+    finally:
+        kube.stop()
+
+
+def _tokens(policy: dict[str, Any]) -> dict[str, str]:
+    return {role: secrets.token_urlsafe(24) for role in policy["roles"]}
+
+
+def _start(
+    work: Path, name: str, policy: dict[str, Any], tokens: dict[str, str], *options: str
+) -> Server:
     from autodevops.stack.base import free_port
 
-    policy = {
-        "server": "prometheus",
-        "roles": {
-            "viewer": {"tools": ["*"]},
-            "team-a": {
-                "tools": ["query", "alerts"],
-                "scope": {"labels": {"namespace": ["team-a"]}},
-            },
-        },
-    }
-    (work / "policy.yaml").write_text(yaml.safe_dump(policy))
+    (work / f"{name}-policy.yaml").write_text(yaml.safe_dump(policy))
     entries = [{"token": t, "subject": f"demo-{r}", "roles": [r]} for r, t in tokens.items()]
-    (work / "tokens.yaml").write_text(yaml.safe_dump(entries))
+    (work / f"{name}-tokens.yaml").write_text(yaml.safe_dump(entries))
     port = free_port()
+    audit = work / f"{name}-audit.jsonl"
     command = [
         sys.executable,
         "-m",
         "autodevops.servers.cli",
         "serve",
-        "prometheus",
+        name,
         "--transport",
         "http",
         "--port",
         str(port),
-        "--prometheus-url",
-        prometheus_url,
         "--policy",
-        str(work / "policy.yaml"),
+        str(work / f"{name}-policy.yaml"),
         "--tokens-file",
-        str(work / "tokens.yaml"),
+        str(work / f"{name}-tokens.yaml"),
         "--audit-log",
-        str(work / "audit.jsonl"),
+        str(audit),
+        *options,
     ]
     process = subprocess.Popen(command)
     url = f"http://127.0.0.1:{port}"
@@ -90,18 +228,18 @@ def _start_server(
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return process, url
+                return Server(process, url, audit)
         except httpx.HTTPError:
             time.sleep(0.1)
     process.terminate()
-    raise RuntimeError("the MCP server did not start within 30 s")
+    raise RuntimeError(f"the {name} MCP server did not start within 30 s")
 
 
-async def _ask(mcp_url: str, tokens: dict[str, str]) -> None:
+async def _ask(mcp_url: str, tokens: dict[str, str], questions: list[Question]) -> None:
     from fastmcp import Client
     from fastmcp.client.transports import StreamableHttpTransport
 
-    for role, tool, arguments in QUESTIONS:
+    for role, tool, arguments in questions:
         transport = StreamableHttpTransport(
             mcp_url, headers={"Authorization": f"Bearer {tokens[role]}"}
         )
@@ -109,4 +247,4 @@ async def _ask(mcp_url: str, tokens: dict[str, str]) -> None:
             result = await client.call_tool(tool, arguments, raise_on_error=False)
         status = "refused/error" if result.is_error else "ok"
         print(f"--- as {role}: {tool} {arguments} [{status}]")
-        print(result.content[0].text)
+        print(getattr(result.content[0], "text", ""), flush=True)
