@@ -3,6 +3,8 @@ Ollama tools, and the budget arithmetic."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ollama._types import Tool
 
@@ -92,3 +94,14 @@ def test_budget_cut_and_compaction() -> None:
     assert messages[0]["content"] == REMOVED
     with pytest.raises(ValueError, match="max_steps"):
         Budgets(max_steps=0)
+
+
+def test_a_token_file_is_read_at_every_connection(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("first-token-0123456789\n")
+    endpoint = HttpEndpoint("k8s", "http://127.0.0.1:1/mcp", token_file=token_file)
+    assert endpoint.transport().headers == {"Authorization": "Bearer first-token-0123456789"}
+    token_file.write_text("rotated-token-0123456789")
+    assert endpoint.transport().headers == {"Authorization": "Bearer rotated-token-0123456789"}
+    with pytest.raises(ValueError, match="give token or token_file, not both"):
+        HttpEndpoint("k8s", "http://127.0.0.1:1/mcp", token="x", token_file=token_file)

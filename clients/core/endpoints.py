@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from fastmcp.client.transports import ClientTransport, StdioTransport, StreamableHttpTransport
@@ -25,14 +26,19 @@ def check_name(name: str) -> None:
 
 @dataclass(frozen=True)
 class HttpEndpoint:
-    """A server over streamable HTTP; `token` is this client's own bearer token."""
+    """A server over streamable HTTP; `token` is this client's own bearer token, or
+    `token_file` names the file that holds it, read at every (re)connection so a rotated
+    Secret or a refreshed projected ServiceAccount token is used without a restart."""
 
     name: str
     url: str
     token: str | None = field(default=None, repr=False)
+    token_file: Path | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name)
+        if self.token is not None and self.token_file is not None:
+            raise ValueError(f"server {self.name}: give token or token_file, not both")
 
     def transport(self) -> ClientTransport:
         return StreamableHttpTransport(self.url, headers=self._headers())
@@ -58,7 +64,10 @@ class HttpEndpoint:
         return f"HTTP {response.status_code} from {self.url}: {hint or response.reason_phrase}"
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        token = self.token
+        if self.token_file is not None:
+            token = self.token_file.read_text(encoding="utf-8").strip()
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 @dataclass(frozen=True)

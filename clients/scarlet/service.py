@@ -63,10 +63,7 @@ def _elector(config: ScarletConfig, identity: str) -> LeaseElector | None:
 async def serve(config: ScarletConfig) -> None:
     tokens = load_api_tokens(config.api_tokens_file)
     store = await OpsStore.open(config.dsn())
-    endpoints = [
-        HttpEndpoint(s.name, s.url, s.token_file.read_text(encoding="utf-8").strip())
-        for s in config.servers
-    ]
+    endpoints = [HttpEndpoint(s.name, s.url, token_file=s.token_file) for s in config.servers]
     pool = RecordingPool(endpoints, call_timeout=config.call_timeout_seconds)
     pool.store = store
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
