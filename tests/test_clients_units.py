@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastmcp.client.transports import StreamableHttpTransport
 from ollama._types import Tool
 
 from autodevops.clients.core.budget import REMOVED, Budgets, compact, fit_result
@@ -96,12 +97,18 @@ def test_budget_cut_and_compaction() -> None:
         Budgets(max_steps=0)
 
 
+def headers(endpoint: HttpEndpoint) -> dict[str, str]:
+    transport = endpoint.transport()
+    assert isinstance(transport, StreamableHttpTransport)
+    return dict(transport.headers)
+
+
 def test_a_token_file_is_read_at_every_connection(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("first-token-0123456789\n")
     endpoint = HttpEndpoint("k8s", "http://127.0.0.1:1/mcp", token_file=token_file)
-    assert endpoint.transport().headers == {"Authorization": "Bearer first-token-0123456789"}
+    assert headers(endpoint) == {"Authorization": "Bearer first-token-0123456789"}
     token_file.write_text("rotated-token-0123456789")
-    assert endpoint.transport().headers == {"Authorization": "Bearer rotated-token-0123456789"}
+    assert headers(endpoint) == {"Authorization": "Bearer rotated-token-0123456789"}
     with pytest.raises(ValueError, match="give token or token_file, not both"):
         HttpEndpoint("k8s", "http://127.0.0.1:1/mcp", token="x", token_file=token_file)
