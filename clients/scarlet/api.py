@@ -68,7 +68,11 @@ class Metrics:
 
 
 def agent_api(
-    store: OpsStore, tokens: TokenStore, dedupe_seconds: float, metrics: Metrics
+    store: OpsStore,
+    tokens: TokenStore,
+    dedupe_seconds: float,
+    metrics: Metrics,
+    settle: Callable[[int], Awaitable[None]],
 ) -> FastAPI:
     app = FastAPI(title="Scarlet agent API", version="1")
     window = timedelta(seconds=dedupe_seconds)
@@ -175,6 +179,8 @@ def agent_api(
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from exc
         metrics.decisions.labels("approve" if approved else "reject").inc()
+        if not approved:
+            await settle(action.run_id)
         return {"action": action.id, "status": action.status, "decided_by": action.decided_by}
 
     @app.post("/v1/actions/{action_id}/approve")

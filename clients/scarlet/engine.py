@@ -25,7 +25,7 @@ from .analyzers import AnalyzerScope, Finding, run_analyzers
 from .config import ScarletConfig
 from .notify import Notifier, run_message
 from .recording import RecordingPool, approved_by, current_run
-from .store import OpsStore, Run
+from .store import Action, OpsStore, Run
 
 log = logging.getLogger("autodevops.scarlet.engine")
 
@@ -87,10 +87,9 @@ class Engine:
     ) -> tuple[int, str]:
         """Once per run and (tool, arguments): a resumed run does not queue a write twice.
         Returns the action's id and status."""
-        detail = await self.store.run_detail(run_id) or {}
-        for existing in detail.get("actions", []):
-            if existing["tool"] == tool and existing["arguments"] == arguments:
-                return int(existing["id"]), str(existing["status"])
+        for existing in await self.store.run_actions(run_id):
+            if existing.tool == tool and existing.arguments == arguments:
+                return existing.id, existing.status
         decision = self.config.actions.decide(tool)
         expires = datetime.now(UTC) + timedelta(seconds=self.config.actions.approval_expiry_seconds)
         action = await self.store.propose_action(
@@ -180,16 +179,12 @@ class Engine:
     async def _report(
         self, run_id: int, findings: list[Finding], notes: list[str], model: dict[str, Any]
     ) -> dict[str, Any]:
-        detail = await self.store.run_detail(run_id) or {}
         return {
             "findings": [asdict(f) for f in findings],
             "likely_cause": findings[0].likely_cause if findings else "no problem found",
             "notes": notes,
             "model": model,
-            "actions": [
-                {k: a[k] for k in ("id", "tool", "arguments", "why", "decision", "status")}
-                for a in detail.get("actions", [])
-            ],
+            "actions": [_reported(a) for a in await self.store.run_actions(run_id)],
         }
 
     async def _settle(self, run: Run, report: dict[str, Any]) -> None:
@@ -242,31 +237,29 @@ class Engine:
 
     async def settle_after_actions(self, run_id: int) -> None:
         """A waiting run completes once none of its actions is pending any more."""
-        detail = await self.store.run_detail(run_id)
-        if detail is None or detail["status"] != "waiting_approval":
+        run = await self.store.get_run(run_id)
+        if run is None or run.status != "waiting_approval":
             return
-        pending = {"waiting", "approved", "executing"}
-        if any(a["status"] in pending for a in detail["actions"]):
+        actions = await self.store.run_actions(run_id)
+        if any(a.status in ("waiting", "approved", "executing") for a in actions):
             return
-        report = dict(detail.get("report") or {})
-        report["actions"] = [
-            {
-                k: a.get(k)
-                for k in (
-                    "id",
-                    "tool",
-                    "arguments",
-                    "why",
-                    "decision",
-                    "status",
-                    "decided_by",
-                    "result",
-                )
-            }
-            for a in detail["actions"]
-        ]
+        report = {**(run.report or {}), "actions": [_reported(a) for a in actions]}
         await self.store.finish_run(run_id, "completed", report)
-        await self.notifier.send(run_message(run_id, "completed", detail["question"], report))
+        await self.notifier.send(run_message(run_id, "completed", run.question, report))
+
+
+def _reported(action: Action) -> dict[str, Any]:
+    """An action as the report shows it: what, why, who decided, and what came of it."""
+    return {
+        "id": action.id,
+        "tool": action.tool,
+        "arguments": action.arguments,
+        "why": action.why,
+        "decision": action.decision,
+        "status": action.status,
+        "decided_by": action.decided_by,
+        "result": action.result,
+    }
 
 
 def _briefing(run: Run, findings: list[Finding]) -> str:

@@ -71,7 +71,12 @@ async def serve(config: ScarletConfig) -> None:
     worker = Worker(config, store, engine, _elector(config, worker_id))
     metrics = Metrics()
     apps = [
-        (agent_api(store, tokens, config.dedupe_window_seconds, metrics), config.ports.api),
+        (
+            agent_api(
+                store, tokens, config.dedupe_window_seconds, metrics, engine.settle_after_actions
+            ),
+            config.ports.api,
+        ),
         (metrics_app(metrics), config.ports.metrics),
         (health_app(store, pool), config.ports.health),
     ]

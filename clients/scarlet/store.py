@@ -623,6 +623,17 @@ class OpsStore:
             raise ValueError(f"action {action_id} is {current}, not executing")
         return action
 
+    async def run_actions(self, run_id: int) -> list[Action]:
+        """Every action of one run, oldest first."""
+
+        async def work(conn: Conn) -> list[Action]:
+            cur = await conn.execute(
+                "SELECT * FROM actions WHERE run_id = %s ORDER BY created_at, id", (run_id,)
+            )
+            return [_action(row) for row in await cur.fetchall()]
+
+        return await self._call(work)
+
     async def pending_actions(self, run_id: int | None = None) -> list[Action]:
         """Actions waiting for a person, oldest first; ones already past expiry are left out."""
 

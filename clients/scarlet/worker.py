@@ -21,6 +21,9 @@ from .store import OpsStore, StoreUnavailable
 
 log = logging.getLogger("autodevops.scarlet.worker")
 PURGE_EVERY_SECONDS = 3600.0
+# Decisions settle their run at once (the API calls the engine); this sweep only catches a
+# replica that died between a decision and settling.
+SETTLE_SWEEP_SECONDS = 60.0
 
 
 class Worker:
@@ -38,6 +41,7 @@ class Worker:
         self.database_error: str | None = None
         self._last_schedule: dict[str, float] = {}
         self._last_purge = float("-inf")
+        self._last_settle_sweep = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
@@ -90,10 +94,13 @@ class Worker:
         stale = timedelta(seconds=self.config.worker.stale_after_seconds)
         for run_id, what in await self.store.recover_stale(stale, self.config.worker.max_attempts):
             log.warning("run %s was interrupted: %s", run_id, what)
-        await self.store.expire_actions()
-        for waiting in await self.store.list_runs("waiting_approval", 500):
-            await self.engine.settle_after_actions(waiting.id)
+        for expired in await self.store.expire_actions():
+            await self.engine.settle_after_actions(expired.run_id)
         now = time.monotonic()
+        if now - self._last_settle_sweep >= SETTLE_SWEEP_SECONDS:
+            self._last_settle_sweep = now
+            for waiting in await self.store.list_runs("waiting_approval", 500):
+                await self.engine.settle_after_actions(waiting.id)
         leading = self.elector is None or await self.elector.try_acquire()
         for schedule in self.config.schedules if leading else []:
             last = self._last_schedule.get(schedule.name)
