@@ -7,9 +7,11 @@ context variables, which asyncio keeps per task.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
+from autodevops.clients.core.endpoints import Endpoint
 from autodevops.clients.core.pool import CallResult, McpPool
 from autodevops.servers.core.redact import redact_value
 
@@ -21,14 +23,16 @@ log = logging.getLogger("autodevops.scarlet")
 
 
 class RecordingPool(McpPool):
-    store: OpsStore | None = None
+    def __init__(self, endpoints: Sequence[Endpoint], store: OpsStore, **options: float) -> None:
+        super().__init__(endpoints, **options)
+        self.store = store
 
     async def call(
         self, name: str, arguments: dict[str, Any], *, time_limit: float | None = None
     ) -> CallResult:
         result = await super().call(name, arguments, time_limit=time_limit)
         run_id = current_run.get()
-        if run_id is not None and self.store is not None:
+        if run_id is not None:
             try:
                 await self.store.record_tool_call(
                     run_id,

@@ -64,8 +64,7 @@ async def serve(config: ScarletConfig) -> None:
     tokens = load_api_tokens(config.api_tokens_file)
     store = await OpsStore.open(config.dsn())
     endpoints = [HttpEndpoint(s.name, s.url, token_file=s.token_file) for s in config.servers]
-    pool = RecordingPool(endpoints, call_timeout=config.call_timeout_seconds)
-    pool.store = store
+    pool = RecordingPool(endpoints, store, call_timeout=config.call_timeout_seconds)
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     engine = Engine(config, store, pool, Notifier(config.slack_webhook_url_file), worker_id)
     worker = Worker(config, store, engine, _elector(config, worker_id))
