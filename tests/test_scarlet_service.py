@@ -3,6 +3,7 @@ control plane, Alertmanager webhooks in, approvals through the API, writes on th
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import sys
@@ -388,3 +389,29 @@ def test_approval_expiry_rejects(scarlet_factory: Callable[..., Scarlet]) -> Non
 def test_health_and_metrics(scarlet: Scarlet) -> None:
     ready = httpx.get(f"{scarlet.health}/readyz", timeout=5).json()
     assert ready["status"] == "ready" and ready["servers"]["kubernetes"] == "up"
+
+
+def test_a_run_streams_its_steps_and_status_as_server_sent_events(scarlet: Scarlet) -> None:
+    run_id = scarlet.post("/v1/runs", {"question": "why is shop failing?"}, who="alice").json()[
+        "run"
+    ]
+    events: list[tuple[str, dict[str, Any]]] = []
+    headers = {"Authorization": f"Bearer {scarlet.tokens['bob']}"}
+    with httpx.stream(
+        "GET", f"{scarlet.api}/v1/runs/{run_id}/events", headers=headers, timeout=60
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        event = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((event, json.loads(line.removeprefix("data: "))))
+                if event == "status" and events[-1][1]["status"] == "waiting_approval":
+                    break
+    steps = [data["kind"] for kind, data in events if kind == "step"]
+    assert steps[:2] == ["submitted", "started"] or steps[:2] == ["started", "submitted"]
+    assert "analyzers" in steps and "action_proposed" in steps
+    assert events[-1] == ("status", {"run": run_id, "status": "waiting_approval", "reason": None})
+    missing = httpx.get(f"{scarlet.api}/v1/runs/999999/events", headers=headers, timeout=5)
+    assert missing.status_code == 404

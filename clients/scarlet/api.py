@@ -4,12 +4,14 @@ No `from __future__ import annotations` here: FastAPI reads the dependency annot
 run time, and they name closures.
 """
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -159,6 +161,18 @@ def agent_api(
             raise HTTPException(404, f"run {run_id} does not exist")
         return detail
 
+    @app.get("/v1/runs/{run_id}/events")
+    async def events(
+        run_id: int, request: Request, _: Annotated[Principal, Depends(caller("viewer"))]
+    ) -> StreamingResponse:
+        """Server-sent events: each step as it is recorded, each status change, and `end`
+        once the run is over."""
+        if await store.get_run(run_id) is None:
+            raise HTTPException(404, f"run {run_id} does not exist")
+        return StreamingResponse(
+            _run_events(store, run_id, request), media_type="text/event-stream"
+        )
+
     @app.get("/v1/actions")
     async def pending(_: Annotated[Principal, Depends(caller("viewer"))]) -> list[dict[str, Any]]:
         return [
@@ -196,6 +210,32 @@ def agent_api(
         return await decide(action_id, False, who, body.reason)
 
     return app
+
+
+FINAL_STATUSES = frozenset({"completed", "failed", "closed"})
+EVENTS_POLL_SECONDS = 0.5
+
+
+async def _run_events(store: OpsStore, run_id: int, request: Request) -> AsyncIterator[str]:
+    last_step, last_status = 0, ""
+    while not await request.is_disconnected():
+        for step in await store.steps_after(run_id, last_step):
+            last_step = step["id"]
+            yield _sse("step", step)
+        run = await store.get_run(run_id)
+        if run is None:
+            return
+        if run.status != last_status:
+            last_status = run.status
+            yield _sse("status", {"run": run_id, "status": run.status, "reason": run.reason})
+        if run.status in FINAL_STATUSES:
+            yield _sse("end", {"run": run_id, "status": run.status})
+            return
+        await asyncio.sleep(EVENTS_POLL_SECONDS)
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
 def metrics_app(metrics: Metrics) -> FastAPI:

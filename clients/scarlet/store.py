@@ -353,6 +353,19 @@ class OpsStore:
 
         await self._call(work)
 
+    async def steps_after(self, run_id: int, after_id: int = 0) -> list[dict[str, Any]]:
+        """A run's steps newer than `after_id`, oldest first, JSON-ready: what a live view
+        has not shown yet."""
+
+        async def work(conn: Conn) -> list[dict[str, Any]]:
+            cur = await conn.execute(
+                "SELECT * FROM steps WHERE run_id = %s AND id > %s ORDER BY id",
+                (run_id, after_id),
+            )
+            return [dict(_json_ready(dict(row))) for row in await cur.fetchall()]
+
+        return await self._call(work)
+
     async def record_tool_call(
         self,
         run_id: int,
