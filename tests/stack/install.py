@@ -27,6 +27,7 @@ APT_PACKAGES: dict[str, str] = {
     "postgresql": "/usr/lib/postgresql",
     "redis-server": "/usr/bin/redis-server",
     "openssl": "/usr/bin/openssl",
+    "chromium": "/usr/bin/chromium",
 }
 
 
