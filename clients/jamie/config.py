@@ -1,0 +1,172 @@
+"""Jamie's configuration: one YAML file, secrets read from mounted files, a few env overrides.
+
+The MongoDB and Redis URLs and the MCP tokens are named by file, so a rotated Kubernetes
+Secret is used without a rebuild. `OLLAMA_HOST` and `JAMIE_MODEL` override the model section,
+as people who run Ollama expect.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from autodevops.servers.core.policy import PolicyError, format_validation_error, read_yaml
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Server(_Section):
+    name: str = Field(pattern=r"^[a-zA-Z0-9-]+(_[a-zA-Z0-9-]+)*$")
+    url: str = Field(description="streamable HTTP endpoint, e.g. http://kubernetes-mcp:8080/mcp")
+    token_file: Path = Field(description="file holding Jamie's own bearer token for it")
+
+
+class Model(_Section):
+    host: str = "http://127.0.0.1:11434"
+    name: str = "qwen3:8b"
+    embed_name: str = "nomic-embed-text"
+    num_ctx: int = Field(default=16384, ge=2048)
+    max_steps: int = Field(default=8, ge=1, le=50)
+    max_seconds: float = Field(default=180, gt=0)
+    probe_seconds: float = Field(default=3, gt=0, description="how long to wait for Ollama")
+
+
+class MongoDB(_Section):
+    url_file: Path = Field(description="file holding the mongodb:// URL")
+    database: str = "jamie"
+    retention_days: int = Field(default=365, ge=1)
+    timeout_seconds: float = Field(default=5, gt=0)
+
+
+class Redis(_Section):
+    url_file: Path = Field(description="file holding the redis:// URL")
+    timeout_seconds: float = Field(default=2, gt=0)
+
+
+class Proxy(_Section):
+    """Identity headers set by an authenticating proxy (oauth2-proxy, an ingress with OIDC).
+
+    They are believed only from `trusted_proxies`; from anyone else they are ignored.
+    """
+
+    user_header: str = "X-Forwarded-User"
+    groups_header: str = "X-Forwarded-Groups"
+    trusted_proxies: list[str] = Field(min_length=1, description="CIDRs of the proxy's pods")
+    group_roles: dict[str, list[str]] = Field(
+        default_factory=dict, description="IdP group -> the roles people in it get"
+    )
+    default_roles: list[str] = Field(default_factory=list, description="roles everyone gets")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR: {exc}") from exc
+        return value
+
+
+class Auth(_Section):
+    users_file: Path | None = Field(default=None, description="local users with hashed passwords")
+    proxy: Proxy | None = None
+    session_seconds: int = Field(default=8 * 3600, ge=60)
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto: Secure when the request came over HTTPS"
+    )
+
+    @model_validator(mode="after")
+    def _some_way_in(self) -> Auth:
+        if self.users_file is None and self.proxy is None:
+            raise ValueError("give users_file, proxy, or both: otherwise nobody can sign in")
+        return self
+
+
+class Limits(_Section):
+    login_per_minute: int = Field(default=10, ge=1, description="sign-in attempts per user name")
+    chat_per_minute: int = Field(default=20, ge=1, description="questions per person")
+    tool_cache_seconds: float = Field(
+        default=30, ge=0, description="how long read-only tool results are reused; 0 = never"
+    )
+    confirm_seconds: float = Field(
+        default=600, gt=0, description="how long a write waits for the person's click"
+    )
+    call_timeout_seconds: float = Field(default=30, gt=0)
+
+
+class Ports(_Section):
+    api: int = Field(default=8000, ge=1, le=65535)
+    portal: int = Field(default=3000, ge=1, le=65535)
+    health: int = Field(default=9000, ge=1, le=65535)
+
+
+class JamieConfig(_Section):
+    host: str = "127.0.0.1"
+    ports: Ports = Field(default_factory=Ports)
+    model: Model = Field(default_factory=Model)
+    mongodb: MongoDB
+    redis: Redis
+    servers: list[Server] = Field(default_factory=list)
+    auth: Auth
+    limits: Limits = Field(default_factory=Limits)
+    system_prompt: str = (
+        "You are Jamie, an assistant for the people who run this Kubernetes platform. Use the "
+        "tools to look before you answer; say what you checked. Never guess names or numbers. "
+        "Changes run only after the person confirms them."
+    )
+
+    def mongodb_url(self) -> str:
+        return _secret(self.mongodb.url_file, "mongodb.url_file")
+
+    def redis_url(self) -> str:
+        return _secret(self.redis.url_file, "redis.url_file")
+
+
+def _secret(path: Path, field: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise PolicyError(f"{field}: cannot read {path}: {exc.strerror}") from exc
+    if not value:
+        raise PolicyError(f"{field}: {path} is empty")
+    return value
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> JamieConfig:
+    """Read and validate the file; an error names the file, the field and the reason."""
+    env = os.environ if environ is None else environ
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{path}: (top level): expected a mapping")
+    model = dict(raw.get("model") or {})
+    if env.get("OLLAMA_HOST"):
+        model["host"] = _ollama_url(env["OLLAMA_HOST"])
+    if env.get("JAMIE_MODEL"):
+        model["name"] = env["JAMIE_MODEL"]
+    raw = {**raw, "model": model}
+    try:
+        config = JamieConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(format_validation_error(str(path), exc)) from exc
+    base = path.parent
+    config.mongodb.url_file = base / config.mongodb.url_file
+    config.redis.url_file = base / config.redis.url_file
+    for server in config.servers:
+        server.token_file = base / server.token_file
+    if config.auth.users_file is not None:
+        config.auth.users_file = base / config.auth.users_file
+    return config
+
+
+def _ollama_url(value: str) -> str:
+    """`OLLAMA_HOST` may be `host`, `host:port` or a URL, as the Ollama CLI accepts."""
+    if "://" in value:
+        return value
+    return f"http://{value}" if ":" in value else f"http://{value}:11434"
