@@ -226,7 +226,7 @@ def _serve(options: argparse.Namespace) -> int:
                 allowed_hosts=options.allowed_host,
                 allowed_origins=options.allowed_origin,
             )
-            asyncio.run(serve_http(server, http))
+            asyncio.run(serve_http(server, policy, http))
     except KeyboardInterrupt:
         pass
     finally:

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 from fastmcp.client.transports import ClientTransport, StdioTransport, StreamableHttpTransport
 
+from autodevops.servers.core.identity import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
+
 SERVER_NAME = re.compile(r"^[a-zA-Z0-9-]+(?:_[a-zA-Z0-9-]+)*$")
 
 
@@ -28,12 +30,16 @@ def check_name(name: str) -> None:
 class HttpEndpoint:
     """A server over streamable HTTP; `token` is this client's own bearer token, or
     `token_file` names the file that holds it, read at every (re)connection so a rotated
-    Secret or a refreshed projected ServiceAccount token is used without a restart."""
+    Secret or a refreshed projected ServiceAccount token is used without a restart.
+
+    `on_behalf_of` (person, roles) makes the server treat the person as the subject, within
+    the roles its policy lets this client hand on."""
 
     name: str
     url: str
     token: str | None = field(default=None, repr=False)
     token_file: Path | None = None
+    on_behalf_of: tuple[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -67,7 +73,12 @@ class HttpEndpoint:
         token = self.token
         if self.token_file is not None:
             token = self.token_file.read_text(encoding="utf-8").strip()
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if self.on_behalf_of is not None:
+            person, roles = self.on_behalf_of
+            headers[ON_BEHALF_OF_HEADER] = person
+            headers[ON_BEHALF_OF_ROLES_HEADER] = ", ".join(roles)
+        return headers
 
 
 @dataclass(frozen=True)

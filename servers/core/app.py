@@ -169,7 +169,7 @@ async def serve_stdio(server: FastMCP) -> None:
     await server.run_stdio_async(show_banner=False, log_level="WARNING")
 
 
-async def serve_http(server: FastMCP, options: HttpOptions) -> None:
+async def serve_http(server: FastMCP, policy: Policy, options: HttpOptions) -> None:
     import uvicorn
 
     app = server.http_app(
@@ -184,6 +184,7 @@ async def serve_http(server: FastMCP, options: HttpOptions) -> None:
                 authenticator=AuthenticatorChain(
                     [options.tokens, *([options.token_review] if options.token_review else [])]
                 ),
+                policy=policy,
                 allowed_hosts=options.allowed_hosts,
                 allowed_origins=options.allowed_origins,
             )

@@ -1,4 +1,7 @@
-"""One JSON line per tool call, allowed or refused: who, what, when, decision, outcome."""
+"""One JSON line per tool call, allowed or refused: who, what, when, decision, outcome.
+
+`subject` is whom the call is for; `actor` is the caller acting for them, if any.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ class AuditRecord:
     cut: bool = False
     transport: str = ""
     role: str | None = None
+    actor: str | None = None
     time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
 
 

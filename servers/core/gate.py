@@ -70,6 +70,7 @@ class Gate:
             reason="allowed",
             outcome="ok",
             transport=principal.transport,
+            actor=principal.actor,
         )
         try:
             result = await self._call(tool, arguments, principal, record)

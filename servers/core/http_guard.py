@@ -3,6 +3,9 @@
 A token nobody accepts is a 401; a token that cannot be checked because the authority that
 verifies it is unreachable is a 503, so a client does not throw away a good token.
 
+A caller acting for a person names them in `X-Autodevops-On-Behalf-Of`; the policy decides
+whether it may (403 otherwise) and which of the asserted roles the person gets.
+
 Health and metrics paths answer without a token (probes and scrapers carry none) and
 reveal nothing about the backend's data.
 """
@@ -13,7 +16,16 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .identity import Authenticator, AuthUnavailable
+from .identity import (
+    ON_BEHALF_OF_HEADER,
+    ON_BEHALF_OF_ROLES_HEADER,
+    Authenticator,
+    AuthUnavailable,
+    DelegationRefused,
+    act_for,
+    split_roles,
+)
+from .policy import Policy
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -29,11 +41,13 @@ class HttpGuard:
         self,
         app: ASGIApp,
         authenticator: Authenticator,
+        policy: Policy,
         allowed_hosts: list[str],
         allowed_origins: list[str],
     ) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.policy = policy
         self.allowed_hosts = LOOPBACK_HOSTS | {h.lower() for h in allowed_hosts}
         self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
 
@@ -72,6 +86,22 @@ class HttpGuard:
             return
         if principal is None:
             await _refuse(send, 401, "unauthorized", "a valid bearer token is required")
+            return
+        person = headers.get(ON_BEHALF_OF_HEADER.lower())
+        asserted = headers.get(ON_BEHALF_OF_ROLES_HEADER.lower())
+        if person is not None:
+            try:
+                principal = act_for(self.policy, principal, person, split_roles(asserted or ""))
+            except DelegationRefused as exc:
+                await _refuse(send, 403, "delegation refused", str(exc))
+                return
+        elif asserted is not None:
+            await _refuse(
+                send,
+                400,
+                "bad request",
+                f"{ON_BEHALF_OF_ROLES_HEADER} needs {ON_BEHALF_OF_HEADER}: the person they are for",
+            )
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

@@ -1,7 +1,8 @@
 """Who is calling: a subject and roles, from a bearer token over HTTP or the local user on stdio.
 
 Over HTTP a token goes through a chain of authenticators: the static tokens first (no network),
-then TokenReview when it is enabled.
+then TokenReview when it is enabled. A caller the policy names in `delegates` (Jamie) may then
+act for a person: the person becomes the subject, bounded by the roles the caller may hand on.
 """
 
 from __future__ import annotations
@@ -17,12 +18,23 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .policy import Policy, PolicyError, format_validation_error, read_yaml
 
+ON_BEHALF_OF_HEADER = "X-Autodevops-On-Behalf-Of"
+ON_BEHALF_OF_ROLES_HEADER = "X-Autodevops-On-Behalf-Of-Roles"
+MAX_PERSON_LENGTH = 256
+
 
 @dataclass(frozen=True)
 class Principal:
+    """`actor` is the authenticated caller when it acts for `subject`, a person."""
+
     subject: str
     roles: tuple[str, ...]
     transport: str
+    actor: str | None = None
+
+
+class DelegationRefused(Exception):
+    """The caller may not act for anyone, or named the person unusably: the request gets 403."""
 
 
 class Authenticator(Protocol):
@@ -96,6 +108,44 @@ class TokenStore:
 
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def act_for(
+    policy: Policy, caller: Principal, person: str, asserted_roles: Sequence[str]
+) -> Principal:
+    """The person as the subject, with the asserted roles the caller may hand on.
+
+    Other asserted roles are dropped silently: a client sends a person's roles to every server,
+    and each server honours only those its policy lets the caller delegate.
+    """
+    delegable = policy.delegable_roles(caller.subject)
+    if not delegable:
+        raise DelegationRefused(
+            f"{caller.subject} may not act on behalf of others: "
+            f"no `delegates` entry in the {policy.server} policy names it"
+        )
+    problem = _person_problem(person)
+    if problem:
+        raise DelegationRefused(f"{ON_BEHALF_OF_HEADER}: {problem}")
+    roles = tuple(dict.fromkeys(role for role in asserted_roles if role in delegable))
+    return Principal(person, roles, caller.transport, actor=caller.subject)
+
+
+def split_roles(value: str) -> tuple[str, ...]:
+    """The roles of an `X-Autodevops-On-Behalf-Of-Roles` header: comma separated."""
+    return tuple(role for item in value.split(",") if (role := item.strip()))
+
+
+def _person_problem(person: str) -> str:
+    if not person:
+        return "the person's name is empty"
+    if len(person) > MAX_PERSON_LENGTH:
+        return f"the person's name is longer than {MAX_PERSON_LENGTH} characters"
+    if any(char.isspace() for char in person):
+        return "the person's name contains whitespace; send the account name, not a display name"
+    if not person.isprintable():
+        return "the person's name contains a non-printable character"
+    return ""
 
 
 def stdio_principal(policy: Policy) -> Principal:

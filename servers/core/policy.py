@@ -76,6 +76,17 @@ class Binding(BaseModel):
         return any(fnmatchcase(group, self.group) for group in groups)
 
 
+class Delegate(BaseModel):
+    """A caller that acts for people (Jamie), and the most it may hand on to any of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(
+        min_length=1, description="the caller's authenticated subject, exact or a glob"
+    )
+    roles: list[str] = Field(min_length=1, description="roles it may give the person it acts for")
+
+
 class Policy(BaseModel):
     """Deny by default: a tool no role names is neither listed nor callable."""
 
@@ -89,13 +100,20 @@ class Policy(BaseModel):
     bindings: list[Binding] = Field(
         default_factory=list, description="roles of callers verified with TokenReview"
     )
+    delegates: list[Delegate] = Field(
+        default_factory=list, description="callers that may act on behalf of a person"
+    )
 
     @model_validator(mode="after")
     def _roles_exist(self) -> Policy:
         known = ", ".join(sorted(self.roles))
         if self.stdio_role is not None and self.stdio_role not in self.roles:
             raise ValueError(f"stdio_role '{self.stdio_role}' is not a role here ({known})")
-        # Raised as located errors so that a bad binding reads `bindings.N.roles: reason`.
+        # Raised as located errors so that a bad entry reads `bindings.N.roles: reason`.
+        lists: dict[str, Sequence[Binding | Delegate]] = {
+            "bindings": self.bindings,
+            "delegates": self.delegates,
+        }
         problems = [
             InitErrorDetails(
                 type=PydanticCustomError(
@@ -103,11 +121,12 @@ class Policy(BaseModel):
                     "unknown role(s) {unknown} (the policy has {known})",
                     {"unknown": ", ".join(unknown), "known": known},
                 ),
-                loc=("bindings", index, "roles"),
-                input=binding.roles,
+                loc=(field, index, "roles"),
+                input=entry.roles,
             )
-            for index, binding in enumerate(self.bindings)
-            if (unknown := [role for role in binding.roles if role not in self.roles])
+            for field, items in lists.items()
+            for index, entry in enumerate(items)
+            if (unknown := [role for role in entry.roles if role not in self.roles])
         ]
         if problems:
             raise ValidationError.from_exception_data(type(self).__name__, problems)
@@ -119,6 +138,14 @@ class Policy(BaseModel):
         for binding in self.bindings:
             if binding.matches(username, groups):
                 roles.update(dict.fromkeys(binding.roles))
+        return tuple(roles)
+
+    def delegable_roles(self, caller_subject: str) -> tuple[str, ...]:
+        """Roles of every `delegates` entry naming the caller, in file order; none = may not."""
+        roles: dict[str, None] = {}
+        for delegate in self.delegates:
+            if fnmatchcase(caller_subject, delegate.subject):
+                roles.update(dict.fromkeys(delegate.roles))
         return tuple(roles)
 
     def role_for(self, roles: list[str], tool: str) -> tuple[str, Role] | None:
