@@ -1,0 +1,70 @@
+"""Sessions in Redis, so any replica serves any person.
+
+Only the SHA-256 of a token is stored: whoever reads Redis cannot sign in as anyone. A session
+expires after `ttl_seconds` without use; each use starts the time again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from .keyvalue import guarded
+from .people import Person
+
+PREFIX = "jamie:session:"
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    person: Person
+    expires_at: datetime
+
+
+def session_key(token: str) -> str:
+    return PREFIX + hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Sessions:
+    """Every call raises `RedisUnavailable` when Redis does not answer."""
+
+    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+
+    async def create(self, person: Person) -> Session:
+        token = secrets.token_urlsafe(32)
+        stored = json.dumps(
+            {
+                "user": person.user,
+                "display_name": person.display_name,
+                "roles": list(person.roles),
+                "auth": person.auth,
+            }
+        )
+        await guarded(self._redis, self._redis.set(session_key(token), stored, ex=self._ttl))
+        return Session(token, person, self._expiry())
+
+    async def get(self, token: str) -> Session | None:
+        """The session, its expiry moved on; None when unknown, expired or unreadable."""
+        stored = await guarded(self._redis, self._redis.getex(session_key(token), ex=self._ttl))
+        if stored is None:
+            return None
+        try:
+            data = json.loads(stored)
+            person = Person(data["user"], data["display_name"], tuple(data["roles"]), data["auth"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return Session(token, person, self._expiry())
+
+    async def delete(self, token: str) -> None:
+        await guarded(self._redis, self._redis.delete(session_key(token)))
+
+    def _expiry(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self._ttl)
