@@ -1,4 +1,42 @@
 {{/*
+The policy text with Jamie's `delegates` entry when Jamie is enabled: the roles of
+jamie.delegateRoles.<server> Jamie may hand on to the person it acts for. Appended to the
+file as it is (comments kept); a policy with its own `delegates` list is rendered merged.
+Args: (list $ "server" policyText).
+*/}}
+{{- define "autodevops.delegates" -}}
+{{- $ := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $policy := index . 2 -}}
+{{- $roles := list -}}
+{{- if $.Values.jamie.enabled -}}
+{{- $roles = index $.Values.jamie.delegateRoles $component | default list -}}
+{{- end -}}
+{{- if not $roles -}}
+{{- $policy -}}
+{{- else -}}
+{{- $parsed := fromYaml $policy -}}
+{{- $known := keys (default dict $parsed.roles) | sortAlpha -}}
+{{- range $roles -}}
+{{- if not (has . $known) -}}
+{{- fail (printf "jamie.delegateRoles.%s: %s is not a role of files/policies/%s.yaml (it has %s)" $component . $component (join ", " $known)) -}}
+{{- end -}}
+{{- end -}}
+{{- $entry := dict "subject" "jamie" "roles" $roles -}}
+{{- if hasKey $parsed "delegates" -}}
+{{- $_ := set $parsed "delegates" (append (default list $parsed.delegates) $entry) -}}
+{{- toYaml $parsed -}}
+{{- else -}}
+{{- $policy | trimSuffix "\n" }}
+# Jamie acts for people with at most these roles (jamie.delegateRoles.{{ $component }}).
+delegates:
+  - subject: jamie
+    roles: {{ toJson $roles }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 One MCP server: ServiceAccount, policy ConfigMap, Service, Deployment. Args: (list $ "name").
 Only the Kubernetes server calls the API server, so only its pods get a ServiceAccount token.
 */}}
@@ -10,6 +48,7 @@ Only the Kubernetes server calls the API server, so only its pods get a ServiceA
 {{- $callsApi := eq $component "kubernetes" -}}
 {{- $policy := $.Files.Get (printf "files/policies/%s.yaml" $component) -}}
 {{- if not $policy }}{{ fail (printf "files/policies/%s.yaml is missing: run `make chart-rbac`" $component) }}{{ end -}}
+{{- $policy = include "autodevops.delegates" (list $ $component $policy) -}}
 apiVersion: v1
 kind: ServiceAccount
 metadata:
