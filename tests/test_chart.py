@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
+from autodevops.clients.jamie.config import load_config as load_jamie_config
 from autodevops.clients.scarlet.config import load_config
 from autodevops.servers.cli import _parser
+from autodevops.servers.core.identity import TokenStore
 from autodevops.servers.core.policy import load_policy
 from autodevops.servers.kubernetes.rbac import grants
 from autodevops.servers.kubernetes.scope import KubernetesScope
@@ -35,6 +37,11 @@ ALL_VALUES = CHART / "ci" / "all-values.yaml"
 POLICIES = ROOT / "policies"
 RELEASE = "autodevops"
 SERVERS = ("prometheus", "kubernetes")
+# The ingress controller the chart lets reach Jamie's portal by default (ingress-nginx).
+INGRESS_NGINX = (
+    {"kubernetes.io/metadata.name": "ingress-nginx"},
+    {"app.kubernetes.io/name": "ingress-nginx"},
+)
 # The namespaces the shipped Kubernetes policy's operator role names (it gets Roles there).
 TEAM_NAMESPACES = ("team-a", "team-b")
 
@@ -332,14 +339,18 @@ def test_default_values_render_the_servers_only(default_docs: list[Doc]) -> None
         for kind in ("Deployment", "Service", "ServiceAccount", "NetworkPolicy"):
             assert (kind, _name(server)) in kinds
         assert ("ConfigMap", f"{_name(server)}-policy") in kinds
-    assert not [d for d in default_docs if d["metadata"]["name"].startswith(_name("scarlet"))]
+    for agent in ("scarlet", "jamie"):
+        assert not [d for d in default_docs if d["metadata"]["name"].startswith(_name(agent))]
+    for server in SERVERS:
+        policy = _find(default_docs, "ConfigMap", f"{_name(server)}-policy")["data"]
+        assert "delegates" not in yaml.safe_load(policy["policy.yaml"])
     assert "ServiceMonitor" not in {k for k, _ in kinds}
     assert ("NetworkPolicy", f"{RELEASE}-default-deny") in kinds
 
 
 def test_all_components_render_every_part(all_docs: list[Doc]) -> None:
     deployments = {d["metadata"]["name"] for d in all_docs if d["kind"] == "Deployment"}
-    assert deployments == {_name(c) for c in (*SERVERS, "scarlet")}
+    assert deployments == {_name(c) for c in (*SERVERS, "scarlet", "jamie")}
     monitors = [d for d in all_docs if d["kind"] == "ServiceMonitor"]
     ports = {d["metadata"]["name"]: d["spec"]["endpoints"][0]["port"] for d in monitors}
     assert ports == {_name("prometheus"): "http", _name("kubernetes"): "http"} | {
@@ -349,6 +360,14 @@ def test_all_components_render_every_part(all_docs: list[Doc]) -> None:
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     _find(all_docs, "ConfigMap", f"{_name('scarlet')}-config")
     _find(all_docs, "Role", f"{_name('scarlet')}-leader")
+    _find(all_docs, "ConfigMap", f"{_name('jamie')}-config")
+    # Jamie exposes no metrics yet: no ServiceMonitor, no metrics port.
+    assert _name("jamie") not in ports
+    service = _find(all_docs, "Service", _name("jamie"))["spec"]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["ports"]] == [
+        ("portal", 3000, "portal"),
+        ("api", 8000, "api"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -362,6 +381,13 @@ def test_all_components_render_every_part(all_docs: list[Doc]) -> None:
         ("scarlet.config.database_url=postgres://u:p@db/ops", "database_url"),
         ("kubernetes.existingSecret=Not_A_Name", "/kubernetes/existingSecret"),
         ("scarlet.config.model.max_steps=0", "/scarlet/config/model/max_steps"),
+        ("jamie.auth.proxy.trustedProxies[0]=everyone", "/jamie/auth/proxy/trustedProxies/0"),
+        ("jamie.config.mongodb.url_file=/tmp/url", "url_file"),
+        ("jamie.auth.cookieSecure=sometimes", "/jamie/auth/cookieSecure"),
+        ("jamie.mongodb.existingSecret=Not_A_Name", "/jamie/mongodb/existingSecret"),
+        ("jamie.ingress.controllerPodSelector=null", "controllerPodSelector"),
+        ("jamie.delegateRoles.scarlet[0]=viewer", "'scarlet' not allowed"),
+        ("jamie.config.model.host=ollama:11434", "/jamie/config/model/host"),
     ],
 )
 def test_schema_refuses_wrong_values(tools: Tools, setting: str, complaint: str) -> None:
@@ -373,6 +399,71 @@ def test_scarlet_needs_a_server(tools: Tools) -> None:
     settings = ["scarlet.enabled=true", "prometheus.enabled=false", "kubernetes.enabled=false"]
     args = ["template", RELEASE, str(CHART)] + [a for s in settings for a in ("--set", s)]
     assert "scarlet needs at least one MCP server" in _helm_refuses(tools, *args)
+
+
+@pytest.mark.parametrize(
+    ("settings", "complaint"),
+    [
+        (
+            ["prometheus.enabled=false", "kubernetes.enabled=false"],
+            "jamie needs at least one MCP server",
+        ),
+        (["jamie.auth.users.enabled=false"], "jamie needs a way to sign in"),
+        (
+            ["jamie.auth.proxy.enabled=true"],
+            "jamie.auth.proxy.enabled needs jamie.auth.proxy.trustedProxies",
+        ),
+        (
+            ["jamie.delegateRoles.kubernetes={viewer,admin}"],
+            "jamie.delegateRoles.kubernetes: admin is not a role of files/policies/kubernetes.yaml",
+        ),
+        (
+            ["jamie.ingress.enabled=true", "jamie.ingress.host=jamie.example.com"],
+            "jamie.ingress.enabled needs jamie.ingress.tls.secretName",
+        ),
+        (
+            ["jamie.ingress.enabled=true", "jamie.ingress.tls.secretName=jamie-tls"],
+            "jamie.ingress.enabled needs jamie.ingress.host",
+        ),
+    ],
+)
+def test_jamie_refuses_incomplete_values(tools: Tools, settings: list[str], complaint: str) -> None:
+    settings = ["jamie.enabled=true", *settings]
+    args = ["template", RELEASE, str(CHART)] + [a for s in settings for a in ("--set", s)]
+    assert complaint in _helm_refuses(tools, *args)
+
+
+def test_jamie_ingress_serves_the_portal_over_tls(all_docs: list[Doc], tools: Tools) -> None:
+    values = yaml.safe_load(ALL_VALUES.read_text())["jamie"]["ingress"]
+    ingress = _find(all_docs, "Ingress", _name("jamie"))
+    assert ingress["apiVersion"] == "networking.k8s.io/v1"
+    assert ingress["metadata"]["annotations"] == {
+        **values["annotations"],
+        "cert-manager.io/cluster-issuer": values["certManager"]["clusterIssuer"],
+    }
+    spec = ingress["spec"]
+    assert spec["ingressClassName"] == "nginx"
+    assert spec["tls"] == [{"hosts": [values["host"]], "secretName": values["tls"]["secretName"]}]
+    [rule] = spec["rules"]
+    assert rule["host"] == values["host"]
+    [path] = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/", "Prefix")
+    assert path["backend"]["service"] == {"name": _name("jamie"), "port": {"name": "portal"}}
+    # Off by default, and without cert-manager no annotation of its own.
+    assert not [d for d in all_docs if d["kind"] == "Ingress" and d is not ingress]
+    enabled = ["jamie.enabled=true", "jamie.ingress.enabled=true"]
+    plain = _docs(
+        _template(
+            tools,
+            "autodevops",
+            *enabled,
+            "jamie.ingress.host=jamie.example.com",
+            "jamie.ingress.tls.secretName=jamie-tls",
+        )
+    )
+    assert "annotations" not in _find(plain, "Ingress", _name("jamie"))["metadata"]
+    off = _docs(_template(tools, "autodevops", "jamie.enabled=true"))
+    assert not [d for d in off if d["kind"] == "Ingress"]
 
 
 # ---------------------------------------------------------------------------- pods
@@ -423,12 +514,23 @@ def test_probes_on_the_health_ports(all_docs: list[Doc]) -> None:
     }
     assert scarlet["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert scarlet["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    jamie = pods["jamie"]["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in jamie["ports"]} == {
+        "portal": 3000,
+        "api": 8000,
+        "health": 9000,
+    }
+    assert jamie["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert jamie["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
 
 
 def test_default_sizing_follows_the_design(default_docs: list[Doc], tools: Tools) -> None:
-    docs = _docs(_template(tools, "autodevops", "scarlet.enabled=true"))
+    docs = _docs(_template(tools, "autodevops", "scarlet.enabled=true", "jamie.enabled=true"))
     scarlet = _pod_specs(docs)["scarlet"]["containers"][0]["resources"]
     assert scarlet["requests"] == {"cpu": "4", "memory": "16Gi"}
+    jamie = _pod_specs(docs)["jamie"]["containers"][0]["resources"]
+    assert jamie["limits"] == {"cpu": "2", "memory": "8Gi"}
+    assert jamie["requests"] == jamie["limits"]
     for server in SERVERS:
         resources = _pod_specs(default_docs)[server]["containers"][0]["resources"]
         assert resources["limits"] == {"cpu": "1", "memory": "512Mi"}
@@ -444,6 +546,9 @@ def test_tokens_only_where_the_api_server_is_called(all_docs: list[Doc], tools: 
     assert pods["prometheus"]["automountServiceAccountToken"] is False
     assert accounts[_name("prometheus")] is False
     assert pods["kubernetes"]["automountServiceAccountToken"] is True
+    # Jamie never calls the API server.
+    assert pods["jamie"]["automountServiceAccountToken"] is False
+    assert accounts[_name("jamie")] is False
     # Scarlet: only for its schedules' Lease.
     assert pods["scarlet"]["automountServiceAccountToken"] is True
     no_lease = _docs(
@@ -519,12 +624,116 @@ def test_scarlet_configuration_is_valid_and_wired(all_docs: list[Doc], tmp_path:
     assert config.actions.decide("kubernetes__rollout_restart") == "approval"
 
 
-def test_policy_configmaps_embed_the_policies(all_docs: list[Doc]) -> None:
+def test_jamie_configuration_is_valid_and_wired(all_docs: list[Doc], tmp_path: Path) -> None:
+    values = yaml.safe_load(ALL_VALUES.read_text())["jamie"]
+    data = _find(all_docs, "ConfigMap", f"{_name('jamie')}-config")["data"]["jamie.yaml"]
+    path = tmp_path / "jamie.yaml"
+    path.write_text(data)
+    config = load_jamie_config(path, environ={})
+    pod = _pod_specs(all_docs)["jamie"]
+    container = pod["containers"][0]
+    assert container["args"] == ["jamie", "--config=/etc/autodevops/jamie.yaml"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["config"] == "/etc/autodevops"
+    # Every file the configuration names is a key of a referenced Secret, and nothing else is.
+    sources = {v["name"]: v for v in pod["volumes"]}["secrets"]["projected"]["sources"]
+    mounted = {
+        f"{mounts['secrets']}/{item['path']}": (source["secret"]["name"], item["key"])
+        for source in sources
+        for item in source["secret"]["items"]
+    }
+    assert mounted == {
+        str(config.mongodb.url_file): ("jamie-mongodb", "url"),
+        str(config.redis.url_file): ("jamie-redis", "redis-url"),
+        str(config.auth.users_file): ("jamie-users", "users.yaml"),
+    } | {str(s.token_file): ("jamie-secrets", f"{s.name}-token") for s in config.servers}
+    assert {s.name: s.url for s in config.servers} == {
+        server: f"http://{_name(server)}.autodevops.svc.cluster.local:8080/mcp"
+        for server in SERVERS
+    }
+    assert config.host == "0.0.0.0"
+    assert (config.ports.portal, config.ports.api, config.ports.health) == (3000, 8000, 9000)
+    assert config.model.host == "http://ollama.ollama.svc:11434"
+    assert config.auth.proxy is not None
+    assert config.auth.proxy.trusted_proxies == values["auth"]["proxy"]["trustedProxies"]
+    assert config.auth.proxy.group_roles == values["auth"]["proxy"]["groupRoles"]
+    # TLS ends at the ingress: the session cookie is always Secure behind it.
+    assert config.auth.cookie_secure == "always"
+    annotations = _find(all_docs, "Deployment", _name("jamie"))["spec"]["template"]["metadata"]
+    assert annotations["annotations"]["checksum/config"]
+
+
+def test_jamie_defaults_use_one_secret_and_local_users(tools: Tools, tmp_path: Path) -> None:
+    docs = _docs(_template(tools, "autodevops", "jamie.enabled=true"))
+    data = _find(docs, "ConfigMap", f"{_name('jamie')}-config")["data"]["jamie.yaml"]
+    (tmp_path / "jamie.yaml").write_text(data)
+    config = load_jamie_config(tmp_path / "jamie.yaml", environ={})
+    assert config.auth.proxy is None and config.auth.cookie_secure == "auto"
+    pod = _pod_specs(docs)["jamie"]
+    [source] = {v["name"]: v for v in pod["volumes"]}["secrets"]["projected"]["sources"]
+    assert source["secret"]["name"] == _name("jamie")
+    assert {i["key"] for i in source["secret"]["items"]} == {
+        "kubernetes-token",
+        "prometheus-token",
+        "mongodb-url",
+        "redis-url",
+        "users.yaml",
+    }
+
+
+def _rendered_policy(docs: list[Doc], server: str, tmp_path: Path) -> Any:
+    data = _find(docs, "ConfigMap", f"{_name(server)}-policy")["data"]["policy.yaml"]
+    path = tmp_path / f"{server}.yaml"
+    path.write_text(data)
+    return load_policy(path, KubernetesScope if server == "kubernetes" else None)
+
+
+def test_policy_configmaps_embed_the_policies(all_docs: list[Doc], tmp_path: Path) -> None:
+    """The shipped policy, word for word (comments too), then Jamie's `delegates` entry."""
+    values = yaml.safe_load(ALL_VALUES.read_text())["jamie"]["delegateRoles"]
     for server in SERVERS:
         data = _find(all_docs, "ConfigMap", f"{_name(server)}-policy")["data"]["policy.yaml"]
-        assert data.rstrip("\n") == (POLICIES / f"{server}.yaml").read_text().rstrip("\n")
+        shipped = (POLICIES / f"{server}.yaml").read_text().rstrip("\n")
+        assert data.startswith(shipped + "\n")
+        assert yaml.safe_load(data[len(shipped) :]) == {
+            "delegates": [{"subject": "jamie", "roles": values[server]}]
+        }
+        policy = _rendered_policy(all_docs, server, tmp_path)
+        assert policy.delegable_roles("jamie") == tuple(values[server])
+        assert policy.delegable_roles("scarlet") == ()
         deployment = _find(all_docs, "Deployment", _name(server))
         assert deployment["spec"]["template"]["metadata"]["annotations"]["checksum/policy"]
+
+
+def test_jamie_delegates_read_only_roles_by_default(
+    tools: Tools, default_docs: list[Doc], tmp_path: Path
+) -> None:
+    docs = _docs(_template(tools, "autodevops", "jamie.enabled=true"))
+    read_only = {"prometheus": ("viewer", "team"), "kubernetes": ("viewer",)}
+    for server in SERVERS:
+        policy = _rendered_policy(docs, server, tmp_path)
+        assert policy.delegable_roles("jamie") == read_only[server]
+        # The token file as the chart README writes it: Jamie's entry is accepted.
+        tokens = tmp_path / "tokens.yaml"
+        tokens.write_text(
+            f"- {{token: {'s' * 32}, subject: scarlet, roles: [viewer]}}\n"
+            f"- {{token: {'j' * 32}, subject: jamie, roles: [viewer]}}\n"
+        )
+        principal = TokenStore.load(tokens, policy).resolve("j" * 32)
+        assert principal is not None and principal.subject == "jamie"
+        # A changed delegation rolls the server's pods.
+        annotation = "checksum/policy"
+        rolled = _find(docs, "Deployment", _name(server))["spec"]["template"]["metadata"]
+        before = _find(default_docs, "Deployment", _name(server))["spec"]["template"]["metadata"]
+        assert rolled["annotations"][annotation] != before["annotations"][annotation]
+    kubernetes = _rendered_policy(docs, "kubernetes", tmp_path)
+    for role in read_only["kubernetes"]:
+        assert set(kubernetes.roles[role].scope["verbs"]) <= {"get", "list", "watch"}
+    # No roles take Jamie's delegation away on that server.
+    none = _docs(
+        _template(tools, "autodevops", "jamie.enabled=true", "jamie.delegateRoles.kubernetes=null")
+    )
+    assert _rendered_policy(none, "kubernetes", tmp_path).delegable_roles("jamie") == ()
 
 
 # ---------------------------------------------------------------------------- drift
@@ -641,6 +850,114 @@ def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> No
     assert ide not in [r["from"] for r in _policy(all_docs, "kubernetes")["ingress"]]
 
 
+# What the release's NetworkPolicies allow between pods, evaluated as the API defines it: a
+# pod that no policy selects (for a direction) is open; otherwise some rule of a selecting
+# policy must match the peer and the TCP port. Pods are (namespace labels, pod labels); the
+# chart's selectors use matchLabels only, and ipBlocks never match a pod here.
+Pod = tuple[dict[str, str], dict[str, str]]
+HOME = {"kubernetes.io/metadata.name": "autodevops"}
+
+
+def _pod(component: str) -> Pod:
+    return HOME, {
+        "app.kubernetes.io/name": "autodevops",
+        "app.kubernetes.io/instance": RELEASE,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def _matches(selector: Doc | None, labels: dict[str, str]) -> bool:
+    assert set(selector or {}) <= {"matchLabels"}, selector
+    return all(labels.get(k) == v for k, v in (selector or {}).get("matchLabels", {}).items())
+
+
+def _peer_matches(peer: Doc, pod: Pod, home: dict[str, str]) -> bool:
+    if "ipBlock" in peer:
+        return False
+    namespace, labels = pod
+    if "namespaceSelector" in peer:
+        in_namespace = _matches(peer["namespaceSelector"], namespace)
+    else:
+        in_namespace = namespace == home
+    return in_namespace and _matches(peer.get("podSelector"), labels)
+
+
+def _allowed(docs: list[Doc], direction: str, subject: Pod, peer: Pod, port: int) -> bool:
+    """May `subject` receive from (Ingress) or send to (Egress) `peer` on TCP `port`?"""
+    rules_key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = [
+        d["spec"]
+        for d in docs
+        if d["kind"] == "NetworkPolicy"
+        and subject[0] == HOME
+        and direction in d["spec"]["policyTypes"]
+        and _matches(d["spec"]["podSelector"], subject[1])
+    ]
+    if not selecting:
+        return True
+    for spec in selecting:
+        for rule in spec.get(rules_key, []):
+            port_ok = "ports" not in rule or any(
+                p.get("protocol", "TCP") == "TCP" and p["port"] == port for p in rule["ports"]
+            )
+            peer_ok = peers_key not in rule or any(
+                _peer_matches(p, peer, subject[0]) for p in rule[peers_key]
+            )
+            if port_ok and peer_ok:
+                return True
+    return False
+
+
+def _flows(docs: list[Doc], source: Pod, target: Pod, port: int) -> bool:
+    """Both ends agree: the source may send and the target may receive."""
+    return _allowed(docs, "Egress", source, target, port) and _allowed(
+        docs, "Ingress", target, source, port
+    )
+
+
+def test_jamie_network_paths(all_docs: list[Doc], tools: Tools) -> None:
+    jamie = _pod("jamie")
+    controller = INGRESS_NGINX
+    assert _flows(all_docs, controller, jamie, 3000)
+    assert not _flows(all_docs, controller, jamie, 8000)
+    assert not _flows(all_docs, controller, jamie, 9000)
+    team_a = {"kubernetes.io/metadata.name": "team-a"}
+    strangers: list[Pod] = [
+        _pod("scarlet"),
+        _pod("kubernetes"),
+        (HOME, {"app": "web"}),
+        (team_a, {}),
+        (INGRESS_NGINX[0], {"app.kubernetes.io/name": "cert-manager-solver"}),
+        (team_a, INGRESS_NGINX[1]),  # the controller's labels, in another namespace
+    ]
+    for stranger in strangers:
+        assert not _flows(all_docs, stranger, jamie, 3000), stranger
+    # The API alone (8000): only jamie.apiFrom.
+    bridge = (HOME, {"app.kubernetes.io/name": "chatops-bridge"})
+    assert _flows(all_docs, bridge, jamie, 8000)
+    assert not _flows(all_docs, bridge, jamie, 3000)
+    assert not _flows(all_docs, _pod("scarlet"), jamie, 8000)
+    for server in SERVERS:
+        assert _flows(all_docs, jamie, _pod(server), 8080), server
+        assert not _flows(all_docs, controller, _pod(server), 8080), server
+    mongodb = ({"kubernetes.io/metadata.name": "databases"}, {"app.kubernetes.io/name": "mongodb"})
+    redis = (HOME, {"app.kubernetes.io/name": "redis"})
+    ollama = ({"kubernetes.io/metadata.name": "ollama"}, {"app": "ollama"})
+    for backend, port in ((mongodb, 27017), (redis, 6379), (ollama, 11434)):
+        assert _allowed(all_docs, "Egress", jamie, backend, port), backend
+        assert not _allowed(all_docs, "Egress", jamie, backend, port + 1), backend
+    assert not _allowed(all_docs, "Egress", jamie, (HOME, {"app.kubernetes.io/name": "x"}), 27017)
+    assert not _flows(all_docs, jamie, _pod("scarlet"), 8001)
+    dns = ({"kubernetes.io/metadata.name": "kube-system"}, {"k8s-app": "kube-dns"})
+    assert _allowed(all_docs, "Egress", jamie, dns, 53)
+    # The evaluator itself: Scarlet reaches the servers, and without Jamie nothing lets Jamie's
+    # pods reach them (the default deny still selects them).
+    assert _flows(all_docs, _pod("scarlet"), _pod("kubernetes"), 8080)
+    without = _docs(_template(tools, "autodevops", str(ALL_VALUES), "jamie.enabled=false"))
+    assert not _flows(without, jamie, _pod("kubernetes"), 8080)
+    assert not _flows(without, controller, jamie, 3000)
+
+
 def test_network_policies_can_be_turned_off(tools: Tools) -> None:
     docs = _docs(_template(tools, "autodevops", "networkPolicy.enabled=false"))
     assert not [d for d in docs if d["kind"] == "NetworkPolicy"]
@@ -697,7 +1014,7 @@ def test_install_admits_the_release_and_creates_its_pods(
         "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments?labelSelector={selector}"
     )["items"]
     assert {d["metadata"]["name"] for d in deployments} == {
-        _name(c, release) for c in (*SERVERS, "scarlet")
+        _name(c, release) for c in (*SERVERS, "scarlet", "jamie")
     }
     pods = cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")[
         "items"
@@ -765,12 +1082,15 @@ def test_kubernetes_server_account_has_exactly_its_policy(
         ), (verb, resource, target)
 
 
-def test_prometheus_server_and_scarlet_accounts_are_least_privilege(
+def test_prometheus_server_scarlet_and_jamie_accounts_are_least_privilege(
     cluster: KubeHandle, installed: tuple[str, str]
 ) -> None:
     namespace, release = installed
     prometheus = _name("prometheus", release)
     scarlet = _name("scarlet", release)
+    jamie = _name("jamie", release)
+    account = cluster.request("GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/{jamie}")
+    assert account["automountServiceAccountToken"] is False
     lease = f"{scarlet}-schedules"
     coordination = "coordination.k8s.io"
     for verb, name in (("create", ""), ("get", lease), ("update", lease)):
@@ -798,7 +1118,7 @@ def test_prometheus_server_and_scarlet_accounts_are_least_privilege(
         ("patch", "nodes", "", "", ""),
     ]
     for verb, resource, group, target, name in refused:
-        for account in (scarlet, prometheus):
+        for account in (scarlet, prometheus, jamie):
             assert not _sar(
                 cluster,
                 namespace,
@@ -809,16 +1129,17 @@ def test_prometheus_server_and_scarlet_accounts_are_least_privilege(
                 target_namespace=target,
                 name=name,
             ), (account, verb, resource, target, name)
-    # The Prometheus server calls no API at all: not even its namespace's Lease.
-    assert not _sar(
-        cluster,
-        namespace,
-        prometheus,
-        "create",
-        "leases",
-        group=coordination,
-        target_namespace=namespace,
-    )
+    # The Prometheus server and Jamie call no API at all: not even their namespace's Lease.
+    for account in (prometheus, jamie):
+        assert not _sar(
+            cluster,
+            namespace,
+            account,
+            "create",
+            "leases",
+            group=coordination,
+            target_namespace=namespace,
+        ), account
 
 
 # ---------------------------------------------------------------------------- image
