@@ -65,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     scarlet.add_argument("--config", type=Path, required=True, help="Scarlet's YAML config")
     scarlet.set_defaults(run=_scarlet)
 
+    jamie = commands.add_parser("jamie", help="the chat assistant: API, portal and health")
+    jamie.add_argument("--config", type=Path, help="Jamie's YAML config")
+    jamie.add_argument(
+        "action",
+        nargs="?",
+        choices=["serve", "hash-password"],
+        default="serve",
+        help="serve (default), or hash-password: read a password, print its hash for users.yaml",
+    )
+    jamie.set_defaults(run=_jamie)
+
     demo = commands.add_parser("demo", help="a local Prometheus, the server, real MCP calls")
     demo.set_defaults(run=_demo)
     return parser
@@ -162,6 +173,40 @@ def _scarlet(options: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     asyncio.run(serve(config))
+    return 0
+
+
+def _jamie(options: argparse.Namespace) -> int:
+    from autodevops.servers.core.policy import PolicyError
+
+    if options.action == "hash-password":
+        import getpass
+
+        from autodevops.clients.jamie.people import hash_password
+
+        interactive = sys.stdin.isatty()
+        password = getpass.getpass("Password: ") if interactive else sys.stdin.readline()
+        password = password.rstrip("\n")
+        if not password:
+            print("an empty password cannot be used", file=sys.stderr)
+            return 1
+        print(hash_password(password))
+        return 0
+    if options.config is None:
+        print("autodevops jamie: --config FILE is required to serve", file=sys.stderr)
+        return 2
+    from autodevops.clients.jamie.config import load_config
+    from autodevops.clients.jamie.service import serve
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        config = load_config(options.config)
+        asyncio.run(serve(config))
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-pytest_plugins = ["autodevops.stack.pytest_plugin"]
+pytest_plugins = ["autodevops.stack.pytest_plugin", "tests.jamie_harness"]
 
 TEST_POLICY = {
     "server": "prometheus",

@@ -268,6 +268,9 @@ class ConversationMemory:
     async def close(self) -> None:
         await self._client.close()
 
+    async def ping(self) -> None:
+        await self._db(self._client.admin.command("ping"))
+
     async def _db(self, operation: Awaitable[T]) -> T:
         try:
             return await operation
@@ -574,3 +577,41 @@ def _hit(doc: Doc, vector: list[float] | None, model: str, terms: tuple[str, ...
         matched,
         similar + exact,
     )
+
+
+class LazyMemory:
+    """The memory, connected on first use: Jamie starts while MongoDB is down and serves as
+    soon as it is back. Once connected, the driver reconnects by itself."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        ollama: AsyncClient,
+        settings: MemorySettings,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self._connect = (url, database, ollama, settings)
+        self._retry_seconds = retry_seconds
+        self._memory: ConversationMemory | None = None
+        self._failed: tuple[float, MemoryUnavailable] | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> ConversationMemory:
+        """The connected memory, or `MemoryUnavailable` (the last reason, retried every few s)."""
+        async with self._lock:
+            if self._memory is not None:
+                return self._memory
+            if self._failed and time.monotonic() - self._failed[0] < self._retry_seconds:
+                raise self._failed[1]
+            try:
+                self._memory = await open_memory(*self._connect)
+            except MemoryUnavailable as exc:
+                self._failed = (time.monotonic(), exc)
+                raise
+            self._failed = None
+            return self._memory
+
+    async def close(self) -> None:
+        if self._memory is not None:
+            await self._memory.close()

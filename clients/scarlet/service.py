@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-import signal
 import socket
-from collections.abc import Iterator
-
-import uvicorn
 
 from autodevops.clients.core.endpoints import HttpEndpoint
+from autodevops.clients.core.serving import serve_until_stopped
 
 from .api import Metrics, agent_api, health_app, metrics_app
 from .auth import load_api_tokens
@@ -25,14 +20,6 @@ from .store import OpsStore
 from .worker import Worker
 
 log = logging.getLogger("autodevops.scarlet")
-
-
-class _Server(uvicorn.Server):
-    """Three servers share one process: the process, not each server, owns the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _elector(config: ScarletConfig, identity: str) -> LeaseElector | None:
@@ -79,22 +66,6 @@ async def serve(config: ScarletConfig) -> None:
         (metrics_app(metrics), config.ports.metrics),
         (health_app(store, pool), config.ports.health),
     ]
-    servers = [
-        _Server(
-            uvicorn.Config(app, host=config.host, port=port, log_level="warning", access_log=False)
-        )
-        for app, port in apps
-    ]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     async with pool:
-        tasks = [asyncio.create_task(s.serve()) for s in servers]
-        tasks.append(asyncio.create_task(worker.run(stop)))
-        await stop.wait()
-        for server in servers:
-            server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
+        await serve_until_stopped(apps, config.host, [worker.run])
     await store.close()

@@ -42,6 +42,7 @@ class Reply:
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     delay: float = 0.0
     pieces: int = 3
+    gap: float = 0.0  # seconds between pieces, so a stream can be watched arriving
     garbage: str | None = None  # sent as the whole body instead: a model server gone wrong
 
     def message(self, content: str, with_calls: bool) -> dict[str, Any]:
@@ -85,6 +86,7 @@ class FakeOllama:
         self.received: list[Received] = []
         self.problems: list[str] = []
         self._script: list[_Step] = []
+        self._standing: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
@@ -124,6 +126,13 @@ class FakeOllama:
         self._add(_Step("POST", "/api/embed", body, check))
 
     def expect_tags(self) -> None:
+        self._add(_Step("GET", "/api/tags", self._tags(), None))
+
+    def always_answer_tags(self) -> None:
+        """Answer every model listing, outside the script: for services that poll it."""
+        self._standing[("GET", "/api/tags")] = self._tags()
+
+    def _tags(self) -> dict[str, Any]:
         model = {
             "name": self.model,
             "model": self.model,
@@ -132,7 +141,7 @@ class FakeOllama:
             "digest": "0" * 64,
             "details": _details(),
         }
-        self._add(_Step("GET", "/api/tags", {"models": [model]}, None))
+        return {"models": [model]}
 
     def expect_show(self, context_length: int = 8192, check: Check | None = None) -> None:
         body = {
@@ -172,6 +181,9 @@ class FakeOllama:
             body = json.loads(raw) if raw else {}
         except ValueError:
             body = {"unparsed": raw.decode(errors="replace")}
+        standing = self._standing.get((request.method, path))
+        if standing is not None:
+            return JSONResponse(standing)
         with self._lock:
             self.received.append(Received(request.method, path, body))
             step = self._script[0] if self._script else None
@@ -209,6 +221,7 @@ class FakeOllama:
         async def lines() -> AsyncIterator[bytes]:
             for piece in _pieces(reply.content, reply.pieces):
                 yield self._chunk(reply.message(piece, False))
+                await asyncio.sleep(reply.gap)
             if reply.tool_calls:
                 yield self._chunk(reply.message("", True))
             yield _line({**final, "message": {"role": "assistant", "content": ""}})

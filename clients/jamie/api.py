@@ -1,0 +1,318 @@
+"""Jamie's HTTP faces: the API (8000), the portal with the same API under /api (3000), and
+health (9000).
+
+No `from __future__ import annotations` here: FastAPI reads the dependency annotations at
+run time, and they name closures.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+
+from .chat import Chat, ModelUnavailable
+from .config import JamieConfig
+from .confirmations import Confirmations
+from .keyvalue import RedisUnavailable, ping
+from .memory import ConversationNotFound, LazyMemory, MemoryUnavailable
+from .model_status import ModelProbe
+from .people import Person, ProxyIdentity, UsersFile
+from .ratelimit import RateLimiter
+from .sessions import Session, Sessions
+from .tools import PeoplesTools
+
+COOKIE = "jamie_session"
+PORTAL = Path(__file__).with_name("portal")
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class Jamie:
+    """Everything a request may need; built once by the service, shared by the three apps."""
+
+    config: JamieConfig
+    redis: Redis
+    sessions: Sessions
+    limiter: RateLimiter
+    users: UsersFile | None
+    proxy: ProxyIdentity | None
+    memory: LazyMemory
+    tools: PeoplesTools
+    confirmations: Confirmations
+    probe: ModelProbe
+    chat: Chat
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignIn(_Body):
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class NewConversation(_Body):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class Rename(_Body):
+    title: str = Field(min_length=1, max_length=200)
+
+
+class Question(_Body):
+    content: str = Field(min_length=1, max_length=8000)
+
+
+class Confirmation(_Body):
+    approve: bool
+
+
+def api_app(jamie: Jamie) -> FastAPI:
+    app = FastAPI(title="Jamie API", version="1", docs_url=None, redoc_url=None)
+    _add_error_handlers(app)
+    app.middleware("http")(_json_only)
+    config = jamie.config
+
+    def bearer(request: Request) -> str | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+    async def signed_in(request: Request, response: Response) -> Person:
+        token = request.cookies.get(COOKIE) or bearer(request)
+        session = await jamie.sessions.get(token) if token else None
+        behind_proxy = None
+        if jamie.proxy is not None:
+            peer = request.client.host if request.client else None
+            behind_proxy = jamie.proxy.person(peer, request.headers)
+        if behind_proxy is not None and (session is None or session.person != behind_proxy):
+            session = await jamie.sessions.create(behind_proxy)
+            _set_cookie(response, request, session, config)
+        if session is None:
+            raise HTTPException(401, "not signed in, or the session expired: sign in again")
+        request.state.session = session
+        return session.person
+
+    Who = Annotated[Person, Depends(signed_in)]
+
+    @app.post("/api/session")
+    async def sign_in(body: SignIn, request: Request, response: Response) -> dict[str, Any]:
+        wait = await jamie.limiter.hit("login", body.username, config.limits.login_per_minute)
+        if wait is not None:
+            raise _too_many("sign-in attempts", body.username, wait)
+        if jamie.users is None:
+            raise HTTPException(400, "password sign-in is not configured; use the sign-in proxy")
+        person = await asyncio.to_thread(jamie.users.verify, body.username, body.password)
+        if person is None:
+            raise HTTPException(401, "wrong user name or password")
+        session = await jamie.sessions.create(person)
+        _set_cookie(response, request, session, config)
+        return {**_person(person), "expires_at": session.expires_at, "token": session.token}
+
+    @app.delete("/api/session", status_code=204)
+    async def sign_out(request: Request, response: Response) -> None:
+        token = request.cookies.get(COOKIE) or bearer(request)
+        if token:
+            await jamie.sessions.delete(token)
+        response.delete_cookie(COOKIE, path="/")
+
+    @app.get("/api/me")
+    async def me(person: Who) -> dict[str, Any]:
+        return _person(person)
+
+    @app.get("/api/status")
+    async def status(person: Who) -> dict[str, Any]:
+        model = await jamie.probe.status()
+        pool = await jamie.tools.pool_for(person)
+        await pool.refresh()
+        return {
+            "model": {
+                "host": model.host,
+                "name": model.name,
+                "up": model.up,
+                "detail": model.detail,
+            },
+            "servers": [
+                {"name": s.name, "up": s.up, "reason": s.reason, "tools": s.tools}
+                for s in pool.status()
+            ],
+        }
+
+    @app.get("/api/conversations")
+    async def conversations(person: Who) -> list[dict[str, Any]]:
+        memory = await jamie.memory.get()
+        return [vars(c) for c in await memory.list_conversations(person.user)]
+
+    @app.post("/api/conversations", status_code=201)
+    async def new_conversation(body: NewConversation, person: Who) -> dict[str, Any]:
+        memory = await jamie.memory.get()
+        return vars(await memory.create_conversation(person.user, body.title or "New conversation"))
+
+    @app.get("/api/conversations/{conversation_id}")
+    async def conversation(conversation_id: str, person: Who) -> dict[str, Any]:
+        memory = await jamie.memory.get()
+        found, messages = await memory.reopen(person.user, conversation_id)
+        return {"conversation": vars(found), "messages": [vars(m) for m in messages]}
+
+    @app.patch("/api/conversations/{conversation_id}")
+    async def rename(conversation_id: str, body: Rename, person: Who) -> dict[str, Any]:
+        memory = await jamie.memory.get()
+        return vars(await memory.rename(person.user, conversation_id, body.title))
+
+    @app.delete("/api/conversations/{conversation_id}", status_code=204)
+    async def delete(conversation_id: str, person: Who) -> None:
+        memory = await jamie.memory.get()
+        await memory.delete(person.user, conversation_id)
+
+    @app.post("/api/conversations/{conversation_id}/messages")
+    async def ask(conversation_id: str, body: Question, person: Who) -> StreamingResponse:
+        wait = await jamie.limiter.hit("chat", person.user, config.limits.chat_per_minute)
+        if wait is not None:
+            raise _too_many("questions", person.user, wait)
+        turn = await jamie.chat.prepare(person, conversation_id, body.content)
+
+        async def stream() -> AsyncIterator[str]:
+            async for kind, data in turn.events():
+                yield ": ping\n\n" if kind == "ping" else _sse(kind, data)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.post("/api/confirmations/{confirmation_id}")
+    async def confirm(confirmation_id: str, body: Confirmation, person: Who) -> dict[str, Any]:
+        result = await jamie.confirmations.decide(person.user, confirmation_id, body.approve)
+        if result == "unknown":
+            raise HTTPException(404, f"no confirmation {confirmation_id} waits for you")
+        if result == "already_decided":
+            raise HTTPException(409, f"confirmation {confirmation_id} was already decided")
+        return {"id": confirmation_id, "approved": body.approve}
+
+    return app
+
+
+def portal_app(jamie: Jamie) -> FastAPI:
+    """The page and its API on one origin, so the session cookie can be SameSite=Strict."""
+    app = api_app(jamie)
+    app.mount("/", StaticFiles(directory=PORTAL, html=True), name="portal")
+    return app
+
+
+def health_app(jamie: Jamie) -> FastAPI:
+    app = FastAPI(title="Jamie health", docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        down = []
+        try:
+            await ping(jamie.redis)
+            checks["redis"] = "ok"
+        except RedisUnavailable as exc:
+            checks["redis"] = str(exc)
+            down.append("redis")
+        try:
+            await (await jamie.memory.get()).ping()
+            checks["mongodb"] = "ok"
+        except MemoryUnavailable as exc:
+            checks["mongodb"] = str(exc)
+            down.append("mongodb")
+        model = await jamie.probe.status()
+        checks["model"] = "ok" if model.up else model.detail
+        body: dict[str, Any] = {"status": "ready", "checks": checks}
+        if down:
+            body = {"status": "unavailable", "down": down, "checks": checks}
+        elif not model.up:
+            body = {"status": "degraded", "down": ["model"], "checks": checks}
+        return JSONResponse(body, status_code=503 if down else 200)
+
+    return app
+
+
+async def _json_only(request: Request, call_next: Any) -> Any:
+    """A cross-site form cannot send JSON, and a foreign page cannot pass the Origin check."""
+    if request.method in MUTATING and request.url.path.startswith("/api/"):
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            return JSONResponse({"detail": "send Content-Type: application/json"}, 415)
+        origin = request.headers.get("origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
+            return JSONResponse({"detail": f"requests from {origin} are not accepted"}, 403)
+    return await call_next(request)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"] if p != "body") or "body"
+            problems.append(f"{where}: {error['msg']}")
+        return JSONResponse({"detail": "; ".join(problems)}, 422)
+
+    @app.exception_handler(ConversationNotFound)
+    async def missing(_: Request, exc: ConversationNotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"no conversation {exc.args[0]}"}, 404)
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 503)
+
+    for kind in (RedisUnavailable, MemoryUnavailable, ModelUnavailable):
+        app.add_exception_handler(kind, unavailable)
+
+
+def _set_cookie(
+    response: Response, request: Request, session: Session, config: JamieConfig
+) -> None:
+    mode = config.auth.cookie_secure
+    https = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    response.set_cookie(
+        COOKIE,
+        session.token,
+        max_age=config.auth.session_seconds,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=mode == "always" or (mode == "auto" and https),
+    )
+
+
+def _too_many(what: str, who: str, wait: float) -> HTTPException:
+    seconds = max(1, round(wait))
+    return HTTPException(
+        429,
+        f"too many {what} for {who}; retry in {seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def _person(person: Person) -> dict[str, Any]:
+    return {
+        "user": person.user,
+        "display_name": person.display_name,
+        "roles": list(person.roles),
+        "auth": person.auth,
+    }
+
+
+def _sse(kind: str, data: Any) -> str:
+    def default(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+
+    return f"event: {kind}\ndata: {json.dumps(data, default=default)}\n\n"

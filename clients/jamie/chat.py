@@ -1,0 +1,232 @@
+"""One question and its answer: memory in, the model loop with the person's tools, memory out.
+
+`Chat.prepare` checks everything a question needs before anything streams (the conversation
+is the person's, the model answers, the memory is reachable), so those failures are plain HTTP
+errors. `Turn.events` then streams what happens; a write in the middle waits for the person's
+confirmation, and if the person goes away the turn is cancelled and the write never runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ollama import AsyncClient
+
+from autodevops.clients.core.approval import ApprovalDecision, ApprovalRequest
+from autodevops.clients.core.budget import Budgets
+from autodevops.clients.core.events import FinalAnswer, to_dict
+from autodevops.clients.core.loop import LoopSettings, ModelLoop
+
+from .config import JamieConfig
+from .confirmations import Confirmations
+from .keyvalue import RedisUnavailable
+from .memory import Conversation, ConversationMemory, LazyMemory, MemoryUnavailable, Message
+from .model_status import ModelProbe
+from .people import Person
+from .tools import PeoplesTools
+
+HISTORY_MESSAGES = 20
+RECALL_HITS = 3
+# Similarity is (1 + cosine) / 2; below this, a past exchange is more noise than help.
+RECALL_MIN_SCORE = 0.8
+RECALL_CHARS = 600
+HEARTBEAT_SECONDS = 15.0
+UNTITLED = "New conversation"
+
+ChatEvent = tuple[str, dict[str, Any]]
+
+
+class ModelUnavailable(Exception):
+    """No model answers at the configured address; the message says how to fix it."""
+
+
+@dataclass
+class Turn:
+    chat: Chat
+    person: Person
+    memory: ConversationMemory
+    conversation: Conversation
+    history: list[Message]
+    question: str
+    id: str
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        """Every event of the turn, then `done`; a `ping` when nothing happened for a while."""
+        queue: asyncio.Queue[ChatEvent | None] = asyncio.Queue()
+        yield "turn", {"turn_id": self.id, "conversation_id": self.conversation.id}
+        task = asyncio.create_task(self._run(queue))
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield "ping", {}
+                    continue
+                if item is None:
+                    break
+                yield item
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self, queue: asyncio.Queue[ChatEvent | None]) -> None:
+        try:
+            messages = [{"role": "system", "content": self.chat.config.system_prompt}]
+            recalled = await self._recall(queue)
+            if recalled:
+                messages.append({"role": "system", "content": recalled})
+            messages += [{"role": m.role, "content": m.content} for m in self.history]
+            messages.append({"role": "user", "content": self.question})
+            loop = ModelLoop(
+                self.chat.ollama,
+                await self.chat.tools.pool_for(self.person),
+                self.chat.settings,
+                approver=self._approve_with(queue),
+            )
+            final: FinalAnswer | None = None
+            async for event in loop.run(messages):
+                data = to_dict(event)
+                queue.put_nowait((data.pop("kind"), data))
+                if isinstance(event, FinalAnswer):
+                    final = event
+            if final is not None and final.stop_reason != "model_error":
+                await self._remember(final.text, queue)
+        except (MemoryUnavailable, RedisUnavailable) as exc:
+            queue.put_nowait(("error", {"detail": str(exc)}))
+        finally:
+            queue.put_nowait(None)
+
+    async def _recall(self, queue: asyncio.Queue[ChatEvent | None]) -> str:
+        """Past exchanges from the person's other conversations that bear on the question."""
+        recall = await self.memory.recall(self.person.user, self.question, k=RECALL_HITS + 2)
+        hits = [
+            hit
+            for hit in recall.hits
+            if hit.conversation_id != self.conversation.id
+            and (hit.score >= RECALL_MIN_SCORE or hit.matched)
+        ][:RECALL_HITS]
+        queue.put_nowait(
+            (
+                "recall",
+                {
+                    "mode": recall.mode,
+                    "notice": recall.notice,
+                    "hits": [
+                        {
+                            "conversation_id": hit.conversation_id,
+                            "question": hit.question,
+                            "score": round(hit.score, 3),
+                            "matched": list(hit.matched),
+                        }
+                        for hit in hits
+                    ],
+                },
+            )
+        )
+        if not hits:
+            return ""
+        lines = ["Earlier exchanges with this person that may help (from memory):"]
+        for hit in hits:
+            lines.append(
+                f"- {hit.created_at:%Y-%m-%d}: asked {hit.question[:RECALL_CHARS]!r}; "
+                f"answered {hit.answer[:RECALL_CHARS]!r}"
+            )
+        return "\n".join(lines)
+
+    def _approve_with(self, queue: asyncio.Queue[ChatEvent | None]) -> Any:
+        confirmations = self.chat.confirmations
+        user = self.person.user
+
+        async def approve(request: ApprovalRequest) -> ApprovalDecision:
+            try:
+                confirmation = await confirmations.open(user, request.tool.name, request.arguments)
+            except RedisUnavailable as exc:
+                return ApprovalDecision(False, "jamie", f"no confirmation possible: {exc}")
+            queue.put_nowait(
+                (
+                    "confirm",
+                    {
+                        "id": confirmation,
+                        "tool": request.tool.name,
+                        "arguments": request.arguments,
+                        "step": request.step,
+                    },
+                )
+            )
+            try:
+                decision = await confirmations.wait(confirmation)
+            except asyncio.CancelledError:
+                with contextlib.suppress(RedisUnavailable):
+                    await asyncio.shield(confirmations.cancel(confirmation))
+                raise
+            except RedisUnavailable as exc:
+                return ApprovalDecision(False, "jamie", f"confirmation lost: {exc}")
+            queue.put_nowait(
+                (
+                    "confirmed",
+                    {"id": confirmation, "approved": decision.approved, "by": decision.by},
+                )
+            )
+            return ApprovalDecision(decision.approved, decision.by, decision.reason)
+
+        return approve
+
+    async def _remember(self, answer: str, queue: asyncio.Queue[ChatEvent | None]) -> None:
+        user, conversation = self.person.user, self.conversation
+        exchange = await self.memory.add_exchange(user, conversation.id, self.question, answer)
+        if conversation.message_count == 0 and conversation.title == UNTITLED:
+            await self.memory.rename(user, conversation.id, _title_from(self.question))
+        queue.put_nowait(("done", {"exchange_id": exchange.id, "notice": exchange.notice}))
+
+
+class Chat:
+    def __init__(
+        self,
+        config: JamieConfig,
+        ollama: AsyncClient,
+        memory: LazyMemory,
+        tools: PeoplesTools,
+        confirmations: Confirmations,
+        probe: ModelProbe,
+    ) -> None:
+        self.config = config
+        self.ollama = ollama
+        self.memory = memory
+        self.tools = tools
+        self.confirmations = confirmations
+        self.probe = probe
+        model = config.model
+        self.settings = LoopSettings(
+            model=model.name,
+            budgets=Budgets(
+                num_ctx=model.num_ctx, max_steps=model.max_steps, max_seconds=model.max_seconds
+            ),
+        )
+
+    async def prepare(self, person: Person, conversation_id: str, question: str) -> Turn:
+        """Raises `ConversationNotFound`, `MemoryUnavailable` or `ModelUnavailable`."""
+        memory = await self.memory.get()
+        conversation, history = await memory.reopen(person.user, conversation_id)
+        status = await self.probe.status()
+        if not status.up:
+            raise ModelUnavailable(status.detail)
+        return Turn(
+            self,
+            person,
+            memory,
+            conversation,
+            history[-HISTORY_MESSAGES:],
+            question,
+            secrets.token_urlsafe(8),
+        )
+
+
+def _title_from(question: str) -> str:
+    line = " ".join(question.split())
+    return line if len(line) <= 60 else line[:59] + "…"

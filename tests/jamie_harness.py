@@ -1,0 +1,283 @@
+"""Jamie as users run it (`autodevops jamie --config`), with real Redis, FerretDB, Kubernetes
+and Prometheus MCP servers from the local stack, and the fake model.
+
+The MCP servers know Jamie by its own token and let it act for people with the roles
+`viewer` and `operator`; `ana` is an operator (she may scale in the shop namespace), `ben`
+only a viewer.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from autodevops.clients.jamie.people import hash_password
+from autodevops.servers.registry import load_spec
+
+from .conftest import free_port
+from .fakes.fake_ollama import FakeOllama
+
+NAMESPACE = "jamie-shop"
+PASSWORDS = {"ana": "ana-password-1", "ben": "ben-password-1", "carl": "carl-password-1"}
+ROLES = {"ana": ["operator", "viewer"], "ben": ["viewer"], "carl": ["viewer"]}
+KUBE_READ = [t.name for t in load_spec("kubernetes").tools if t.read_only]
+CLUSTER = f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {NAMESPACE}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {NAMESPACE}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      nodeSelector: {{type: kwok}}
+      tolerations: [{{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}}]
+      containers: [{{name: web, image: "web:1"}}]
+"""
+
+
+@dataclass
+class Jamie:
+    api_url: str
+    portal_url: str
+    health_url: str
+    fake_ollama: FakeOllama | None
+    process: subprocess.Popen[bytes]
+    log: Path
+    audit_logs: dict[str, Path]
+    sign_in_user: str = "ana"
+    sign_in_password: str = PASSWORDS["ana"]
+    _clients: dict[str, httpx.Client] = field(default_factory=dict)
+
+    def client(self, user: str) -> httpx.Client:
+        """A signed-in client for `user` (one sign-in per user and service)."""
+        if user not in self._clients:
+            client = httpx.Client(base_url=self.api_url, timeout=30)
+            response = client.post(
+                "/api/session", json={"username": user, "password": PASSWORDS[user]}
+            )
+            assert response.status_code == 200, response.text
+            self._clients[user] = client
+        return self._clients[user]
+
+    def new_conversation(self, user: str, title: str | None = None) -> str:
+        body = {"title": title} if title else {}
+        response = self.client(user).post("/api/conversations", json=body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def ask(
+        self,
+        user: str,
+        conversation: str,
+        question: str,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Every event of the answer, in order; `on_event` sees each as it arrives."""
+        events: list[tuple[str, dict[str, Any]]] = []
+        path = f"/api/conversations/{conversation}/messages"
+        with self.client(user).stream("POST", path, json={"content": question}) as response:
+            assert response.status_code == 200, response.read().decode()
+            assert response.headers["content-type"].startswith("text/event-stream")
+            kind = None
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: ") and kind is not None:
+                    event = (kind, json.loads(line.removeprefix("data: ")))
+                    events.append(event)
+                    if on_event is not None:
+                        on_event(*event)
+                    kind = None
+        return events
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+def wait_healthy(process: subprocess.Popen[bytes], log: Path, url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(log.read_text())
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{url} did not answer in 30 s:\n{log.read_text()}")
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "autodevops.servers.cli", *args]
+
+
+def _mcp_server(
+    workdir: Path, server: str, roles: dict[str, Any], token: str, *extra: str
+) -> tuple[str, Path, subprocess.Popen[bytes]]:
+    port = free_port()
+    policy = {
+        "server": server,
+        "roles": roles,
+        "delegates": [{"subject": "jamie", "roles": ["viewer", "operator"]}],
+    }
+    (workdir / f"{server}-policy.yaml").write_text(yaml.safe_dump(policy))
+    (workdir / f"{server}-tokens.yaml").write_text(
+        yaml.safe_dump([{"token": token, "subject": "jamie", "roles": ["viewer"]}])
+    )
+    audit = workdir / f"{server}-audit.jsonl"
+    command = _cli(
+        "serve",
+        server,
+        "--transport",
+        "http",
+        "--port",
+        str(port),
+        "--policy",
+        str(workdir / f"{server}-policy.yaml"),
+        "--tokens-file",
+        str(workdir / f"{server}-tokens.yaml"),
+        "--audit-log",
+        str(audit),
+        *extra,
+    )
+    log = workdir / f"{server}.log"
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(process, log, f"{url}/healthz")
+    return f"{url}/mcp", audit, process
+
+
+@dataclass
+class Deployment:
+    """What Jamie needs besides its own process; `start` runs one Jamie on it."""
+
+    workdir: Path
+    servers: list[dict[str, Any]]
+    audit_logs: dict[str, Path]
+    processes: list[subprocess.Popen[bytes]]
+
+    def start(
+        self,
+        name: str,
+        fake: FakeOllama | None,
+        redis_url: str,
+        mongodb_url: str,
+        model_host: str | None = None,
+        **overrides: Any,
+    ) -> Jamie:
+        workdir = self.workdir
+        (workdir / f"{name}-redis-url").write_text(redis_url)
+        (workdir / f"{name}-mongodb-url").write_text(mongodb_url)
+        ports = {"api": free_port(), "portal": free_port(), "health": free_port()}
+        config = {
+            "ports": ports,
+            "model": {
+                "host": model_host or (fake.url if fake else ""),
+                "name": fake.model if fake else "fake-model:latest",
+                "embed_name": "fake-embed",
+                "probe_seconds": 1,
+                "max_seconds": 60,
+            },
+            "mongodb": {
+                "url_file": f"{name}-mongodb-url",
+                "database": f"jamie_{name}_{secrets.token_hex(3)}",
+                "timeout_seconds": 2,
+            },
+            "redis": {"url_file": f"{name}-redis-url", "timeout_seconds": 2},
+            "servers": self.servers,
+            "auth": {"users_file": "users.yaml", "cookie_secure": "never"},
+            "limits": {"login_per_minute": 8, "chat_per_minute": 20, "confirm_seconds": 60},
+            **overrides,
+        }
+        path = workdir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        log = workdir / f"{name}.log"
+        process = subprocess.Popen(
+            _cli("jamie", "--config", str(path)), stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        self.processes.append(process)
+        health = f"http://127.0.0.1:{ports['health']}"
+        wait_healthy(process, log, f"{health}/healthz")
+        return Jamie(
+            f"http://127.0.0.1:{ports['api']}",
+            f"http://127.0.0.1:{ports['portal']}",
+            health,
+            fake,
+            process,
+            log,
+            self.audit_logs,
+        )
+
+
+@pytest.fixture(scope="module")
+def jamie_deployment(
+    kube: Any, prometheus: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    workdir = tmp_path_factory.mktemp("jamie")
+    kube.kubectl("apply", "-f", "-", input=CLUSTER)
+    users = [
+        {"username": user, "password_hash": hash_password(password), "roles": ROLES[user]}
+        for user, password in PASSWORDS.items()
+    ]
+    (workdir / "users.yaml").write_text(yaml.safe_dump(users))
+    scope = {"namespaces": {"allow": [NAMESPACE]}, "verbs": ["get", "list", "patch"]}
+    kube_roles = {
+        "viewer": {"tools": KUBE_READ, "scope": scope},
+        "operator": {"tools": [*KUBE_READ, "scale"], "scope": scope},
+    }
+    prom_roles = {"viewer": {"tools": ["*"]}, "operator": {"tools": ["*"]}}
+    processes: list[subprocess.Popen[bytes]] = []
+    servers, audits = [], {}
+    for server, roles, extra in (
+        ("kubernetes", kube_roles, ("--kubeconfig", str(kube.kubeconfig))),
+        ("prometheus", prom_roles, ("--prometheus-url", prometheus.url)),
+    ):
+        token = secrets.token_urlsafe(24)
+        (workdir / f"{server}-token").write_text(token)
+        url, audit, process = _mcp_server(workdir, server, roles, token, *extra)
+        processes.append(process)
+        audits[server] = audit
+        servers.append({"name": server, "url": url, "token_file": f"{server}-token"})
+    deployment = Deployment(workdir, servers, audits, processes)
+    yield deployment
+    for process in deployment.processes:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def jamie_service(jamie_deployment: Deployment, redis: Any, ferretdb: Any) -> Iterator[Jamie]:
+    """The Jamie most tests share; its fake model answers every model listing."""
+    with FakeOllama() as fake:
+        fake.always_answer_tags()
+        jamie = jamie_deployment.start("main", fake, redis.url, ferretdb.url)
+        yield jamie
+        jamie.close()
+    fake.verify()
+
+
+def replicas(kube: Any) -> int:
+    deployment = kube.request("GET", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/web")
+    return int(deployment["spec"]["replicas"])
