@@ -406,3 +406,20 @@ def test_hash_password_command_makes_a_hash_the_users_file_accepts() -> None:
     assert check_password(encoded, "correct horse")
     assert not check_password(encoded, "wrong horse")
     assert json.dumps(encoded)
+
+
+def test_a_session_ends_after_its_idle_time(
+    jamie_deployment: Deployment, redis: Any, ferretdb: Any
+) -> None:
+    auth = {"users_file": "users.yaml", "cookie_secure": "never", "session_seconds": 2}
+    jamie = jamie_deployment.start("short", None, redis.url, ferretdb.url, auth=auth)
+    try:
+        client = jamie.client("ben")
+        for _ in range(3):  # each use slides the expiry
+            time.sleep(1)
+            assert client.get("/api/me").status_code == 200
+        time.sleep(3)
+        expired = client.get("/api/me")
+        assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+    finally:
+        jamie.close()

@@ -282,10 +282,11 @@ def _set_cookie(
 ) -> None:
     mode = config.auth.cookie_secure
     https = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    # No Max-Age: the session slides on every use in Redis, and a browser cookie with a fixed
+    # lifetime would end an active session anyway.
     response.set_cookie(
         COOKIE,
         session.token,
-        max_age=config.auth.session_seconds,
         path="/",
         httponly=True,
         samesite="strict",

@@ -77,7 +77,7 @@ class Proxy(_Section):
 class Auth(_Section):
     users_file: Path | None = Field(default=None, description="local users with hashed passwords")
     proxy: Proxy | None = None
-    session_seconds: int = Field(default=8 * 3600, ge=60)
+    session_seconds: int = Field(default=8 * 3600, ge=1, description="idle time before sign-out")
     cookie_secure: Literal["auto", "always", "never"] = Field(
         default="auto", description="auto: Secure when the request came over HTTPS"
     )
