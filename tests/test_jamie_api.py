@@ -423,3 +423,58 @@ def test_a_session_ends_after_its_idle_time(
         assert expired.status_code == 401 and "expired" in expired.json()["detail"]
     finally:
         jamie.close()
+
+
+def test_read_results_are_reused_within_a_scope_and_never_across(jamie_service: Jamie) -> None:
+    fake = jamie_service.fake_ollama
+    assert fake is not None
+    query = {"query": "count(up)"}
+
+    def ask(user: str) -> None:
+        fake.expect_embed([vector(7)])
+        fake.expect_chat(call(("prometheus__query", query)))
+        fake.expect_chat(say("counted"))
+        fake.expect_embed([vector(7)])
+        events = jamie_service.ask(user, jamie_service.new_conversation(user), "how many?")
+        assert first(events, "tool_call_finished")["outcome"] == "ok"
+
+    def served() -> list[str]:
+        lines = audit_lines(jamie_service.audit_logs["prometheus"])
+        return [r["subject"] for r in lines if r["arguments"] == query]
+
+    ask("ben")
+    ask("ben")
+    ask("carl")  # the same roles as ben: the same scope
+    assert served() == ["ben"]
+    ask("ana")  # other roles: her own call
+    assert served() == ["ben", "ana"]
+
+
+def test_people_signed_in_by_a_trusted_proxy(
+    jamie_deployment: Deployment, redis: Any, ferretdb: Any
+) -> None:
+    auth = {
+        "cookie_secure": "never",
+        "proxy": {
+            "trusted_proxies": ["127.0.0.0/8"],
+            "group_roles": {"sre": ["operator", "viewer"]},
+        },
+    }
+    jamie = jamie_deployment.start("proxied", None, redis.url, ferretdb.url, auth=auth)
+    try:
+        headers = {"X-Forwarded-User": "dana", "X-Forwarded-Groups": "devs, sre"}
+        with httpx.Client(base_url=jamie.api_url) as client:
+            me = client.get("/api/me", headers=headers)
+            assert me.status_code == 200
+            assert me.json() == {
+                "user": "dana",
+                "display_name": "dana",
+                "roles": ["operator", "viewer"],
+                "auth": "proxy",
+            }
+            assert "jamie_session" in me.headers["set-cookie"]
+            assert client.get("/api/me").json()["user"] == "dana"  # the session, no headers
+            password = client.post("/api/session", json={"username": "ana", "password": "x"})
+            assert password.status_code == 400 and "proxy" in password.json()["detail"]
+    finally:
+        jamie.close()
