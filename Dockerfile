@@ -1,4 +1,5 @@
-# One image for every part: `autodevops serve <server> ...`, `autodevops scarlet --config ...`.
+# One image for every part: `autodevops serve <server> ...`, `autodevops scarlet --config ...`,
+# `autodevops jamie --config ...`.
 # Build: docker build -t autodevops:0.1.0 .
 
 FROM python:3.11-slim-bookworm AS build
@@ -28,6 +29,6 @@ ENV PATH=/opt/autodevops/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp
 USER 10001:10001
-EXPOSE 8080 8001 9001
+EXPOSE 8080 8001 9001 3000 8000 9000
 ENTRYPOINT ["autodevops"]
 CMD ["--help"]
