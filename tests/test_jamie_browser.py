@@ -118,6 +118,7 @@ async def test_sign_in_ask_and_confirm_a_write(jamie_service: Any) -> None:
             await _sign_in(page, jamie_service)
             await _ask_and_confirm(page)
             await _keep_screenshot(page)
+            await _rename_delete_and_sign_out(page)
         finally:
             await browser.close()
     assert not problems, "\n".join(problems)
@@ -173,6 +174,22 @@ async def _ask_and_confirm(page: Page) -> None:
     # `done` (the exchange is stored) refreshes the list: the new conversation has messages.
     stored = re.compile(r"[1-9]\d* messages")
     await expect(page.locator("#conversation-list")).to_contain_text(stored)
+
+
+async def _rename_delete_and_sign_out(page: Page) -> None:
+    """The other calls that change something: each must pass the API's JSON-only rule."""
+    entries = page.locator("#conversation-list li.conversation")
+    before = await entries.count()
+    page.once("dialog", lambda dialog: dialog.accept("Scaling web"))
+    await page.locator(".rename-conversation").first.click()
+    await expect(page.locator("#conversation-list")).to_contain_text("Scaling web")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.locator(".delete-conversation").first.click()
+    await expect(entries).to_have_count(before - 1)
+    await page.click("#sign-out")
+    await expect(page.locator("#login-form")).to_be_visible()
+    await page.reload()
+    await expect(page.locator("#login-form")).to_be_visible()
 
 
 async def _keep_screenshot(page: Page) -> None:

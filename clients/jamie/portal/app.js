@@ -27,14 +27,12 @@ class ApiError extends Error {
   }
 }
 
-// Every call is same-origin with the session cookie; a body is always JSON, because the API
-// refuses mutating calls without `Content-Type: application/json` (a cross-site form can't send it).
+// Every call is same-origin with the session cookie; every mutating call says JSON, even without
+// a body, because the API refuses them otherwise (a cross-site form cannot send that header).
 async function request(method, path, body) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
+  if (method !== "GET") init.headers["Content-Type"] = "application/json";
+  if (body !== undefined) init.body = JSON.stringify(body);
   let response;
   try {
     response = await fetch(path, init);
