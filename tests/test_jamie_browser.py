@@ -203,3 +203,41 @@ def _console(message: ConsoleMessage, problems: list[str]) -> None:
     # The browser logs every non-2xx answer as an error; the wrong password's 401 is expected.
     if message.type == "error" and "status of 401" not in message.text:
         problems.append(f"console: {message.text}")
+
+
+async def test_the_portal_on_a_phone_and_by_keyboard(jamie_service: Any) -> None:
+    _require_chromium()
+    problems: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            await page.goto(jamie_service.portal_url.rstrip("/") + "/")
+            # Signed in with the keyboard alone: Tab to each field, Enter to send.
+            await expect(page.locator("#username")).to_be_visible()
+            await page.focus("#username")
+            await page.keyboard.type("ben")
+            await page.keyboard.press("Tab")
+            await expect(page.locator("#password")).to_be_focused()
+            await page.keyboard.type("ben-password-1")
+            await page.keyboard.press("Enter")
+            await expect(page.locator("#composer")).to_be_visible()
+            toggle = page.locator("#toggle-conversations")
+            await expect(toggle).to_be_visible()
+            await toggle.click()
+            await expect(toggle).to_have_attribute("aria-expanded", "true")
+            await expect(page.locator("#conversation-list")).to_be_visible()
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
+            phone = SCREENSHOT.with_name("jamie-portal-phone.png")
+            await page.screenshot(path=str(phone), full_page=True)
+            assert phone.stat().st_size > 0
+        finally:
+            await browser.close()
+    assert not problems, "\n".join(problems)
