@@ -365,6 +365,11 @@ def cluster(kube: Any) -> Iterator[Any]:
         "api's rollout to miss its deadline",
     )
     wait_for(lambda: _ready_slice(kube), "a ready endpoint for Service served")
+    # Until kwok reports its pod running, `served` is a rollout with unavailable replicas.
+    wait_for(
+        lambda: _deployment(kube, SVC, "served")["status"].get("availableReplicas") == 1,
+        "served's pod to be available",
+    )
     yield kube
     for namespace in NAMESPACES:
         kube.kubectl("-n", namespace, "delete", "pods", "--all", "--force", "--grace-period=0")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from .memory import Conversation, ConversationMemory, LazyMemory, MemoryUnavaila
 from .model_status import ModelProbe
 from .people import Person
 from .tools import PeoplesTools
+
+log = logging.getLogger("autodevops.jamie.chat")
 
 HISTORY_MESSAGES = 20
 RECALL_HITS = 3
@@ -99,6 +102,10 @@ class Turn:
                 await self._remember(final.text, queue)
         except (MemoryUnavailable, RedisUnavailable) as exc:
             queue.put_nowait(("error", {"detail": str(exc)}))
+        except Exception:
+            log.exception("turn %s of %s failed", self.id, self.person.user)
+            detail = f"Jamie failed on this question (turn {self.id}); the details are in its log"
+            queue.put_nowait(("error", {"detail": detail}))
         finally:
             queue.put_nowait(None)
 
