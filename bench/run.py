@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import kube_pagination, prometheus_overhead
+from bench import jamie_turn, kube_pagination, prometheus_overhead
 
-BENCHMARKS = {"prometheus": prometheus_overhead.main, "kubernetes": kube_pagination.main}
+BENCHMARKS = {
+    "prometheus": prometheus_overhead.main,
+    "kubernetes": kube_pagination.main,
+    "jamie": jamie_turn.main,
+}
 
 
 def main() -> int:
