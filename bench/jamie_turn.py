@@ -12,19 +12,15 @@ tool-cache TTL, sign-in, cold start and peak RSS. Run: `make bench`.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import secrets
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import httpx
 import pymongo
@@ -35,7 +31,6 @@ from autodevops.clients.jamie.people import check_password, hash_password
 from autodevops.stack import ferretdb as ferretdb_stack
 from autodevops.stack import redis as redis_stack
 from autodevops.stack.prometheus import start_prometheus
-from tests.fakes import fake_ollama
 from tests.fakes.fake_ollama import FakeOllama, call, say
 from tests.jamie_harness import PASSWORDS, ROLES, Deployment, Jamie, _cli, _mcp_server
 from tests.mcp_helpers import audit_lines
@@ -97,7 +92,7 @@ def measure(
     servers = [{"name": "prometheus", "url": url, "token_file": "prometheus-token"}]
     deployment = Deployment(workdir, servers, {"prometheus": audit}, [server])
     try:
-        with _fake_model() as fake:
+        with FakeOllama() as fake:
             fake.always_answer_tags()
             report = _with_jamie(deployment, fake, redis_url, mongodb_url, options)
             report["cold_start_to_healthz_s"] = _cold_starts(
@@ -109,19 +104,6 @@ def measure(
         for process in deployment.processes:
             _stop(process)
     return report
-
-
-def _fake_model() -> FakeOllama:
-    """The tests' fake model, with TCP_NODELAY on its connections.
-
-    The fake binds a socket made with protocol 0, and asyncio sets TCP_NODELAY only on
-    connections whose protocol is IPPROTO_TCP. Without it, every answer on a kept-alive
-    connection (headers, then body) waits about 40 ms for a delayed ACK, which would be
-    counted as Jamie's time. Ollama itself (Go) sets TCP_NODELAY.
-    """
-    tcp = functools.partial(socket.socket, socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    with mock.patch.object(fake_ollama, "socket", types.SimpleNamespace(socket=tcp)):
-        return FakeOllama()
 
 
 def _with_jamie(

@@ -178,6 +178,8 @@ async def test_conversations_list_reopen_rename_delete(
         (2, "user", CRASH[0]),
         (3, "assistant", CRASH[1]),
     ]
+    _, newest = await memory.reopen("ana", first.id, last=2)
+    assert [(m.seq, m.content) for m in newest] == [(2, CRASH[0]), (3, CRASH[1])]
 
     renamed = await memory.rename("ana", first.id, "  Evictions on   the blue pool ")
     assert renamed.title == "Evictions on the blue pool"

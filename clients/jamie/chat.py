@@ -20,13 +20,14 @@ from ollama import AsyncClient
 
 from autodevops.clients.core.approval import ApprovalDecision, ApprovalRequest
 from autodevops.clients.core.budget import Budgets
-from autodevops.clients.core.events import FinalAnswer, to_dict
+from autodevops.clients.core.events import FinalAnswer, ToolCallFinished, to_dict
 from autodevops.clients.core.loop import LoopSettings, ModelLoop
 
 from .config import JamieConfig
 from .confirmations import Confirmations
 from .keyvalue import RedisUnavailable
 from .memory import Conversation, ConversationMemory, LazyMemory, MemoryUnavailable, Message
+from .metrics import JamieMetrics
 from .model_status import ModelProbe
 from .people import Person
 from .tools import PeoplesTools
@@ -93,11 +94,17 @@ class Turn:
                 approver=self._approve_with(queue),
             )
             final: FinalAnswer | None = None
+            metrics = self.chat.metrics
             async for event in loop.run(messages):
                 data = to_dict(event)
                 queue.put_nowait((data.pop("kind"), data))
+                if isinstance(event, ToolCallFinished):
+                    server = event.tool.partition("__")[0]
+                    metrics.tool_calls.labels(server, event.outcome).inc()
                 if isinstance(event, FinalAnswer):
                     final = event
+                    metrics.questions.labels(event.stop_reason).inc()
+                    metrics.turn_seconds.observe(event.seconds)
             if final is not None and final.stop_reason != "model_error":
                 await self._remember(final.text, queue)
         except (MemoryUnavailable, RedisUnavailable) as exc:
@@ -148,6 +155,7 @@ class Turn:
 
     def _approve_with(self, queue: asyncio.Queue[ChatEvent | None]) -> Any:
         confirmations = self.chat.confirmations
+        counted = self.chat.metrics.confirmations
         user = self.person.user
 
         async def approve(request: ApprovalRequest) -> ApprovalDecision:
@@ -169,11 +177,16 @@ class Turn:
             try:
                 decision = await confirmations.wait(confirmation)
             except asyncio.CancelledError:
+                counted.labels("abandoned").inc()
                 with contextlib.suppress(RedisUnavailable):
                     await asyncio.shield(confirmations.cancel(confirmation))
                 raise
             except RedisUnavailable as exc:
                 return ApprovalDecision(False, "jamie", f"confirmation lost: {exc}")
+            expired = not decision.approved and decision.by == "jamie"
+            counted.labels(
+                "approved" if decision.approved else "expired" if expired else "cancelled"
+            ).inc()
             queue.put_nowait(
                 (
                     "confirmed",
@@ -201,8 +214,10 @@ class Chat:
         tools: PeoplesTools,
         confirmations: Confirmations,
         probe: ModelProbe,
+        metrics: JamieMetrics,
     ) -> None:
         self.config = config
+        self.metrics = metrics
         self.ollama = ollama
         self.memory = memory
         self.tools = tools
@@ -219,7 +234,9 @@ class Chat:
     async def prepare(self, person: Person, conversation_id: str, question: str) -> Turn:
         """Raises `ConversationNotFound`, `MemoryUnavailable` or `ModelUnavailable`."""
         memory = await self.memory.get()
-        conversation, history = await memory.reopen(person.user, conversation_id)
+        conversation, history = await memory.reopen(
+            person.user, conversation_id, last=HISTORY_MESSAGES
+        )
         status = await self.probe.status()
         if not status.up:
             raise ModelUnavailable(status.detail)
@@ -228,7 +245,7 @@ class Chat:
             person,
             memory,
             conversation,
-            history[-HISTORY_MESSAGES:],
+            history,
             question,
             secrets.token_urlsafe(8),
         )

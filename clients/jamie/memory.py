@@ -362,17 +362,23 @@ class ConversationMemory:
         cursor = self._conversations.find({"user": user}).sort("updated_at", -1).limit(limit)
         return [_conversation(doc) for doc in await self._db(cursor.to_list())]
 
-    async def reopen(self, user: str, conversation_id: str) -> tuple[Conversation, list[Message]]:
-        """A conversation and its messages in the order they were said."""
+    async def reopen(
+        self, user: str, conversation_id: str, last: int | None = None
+    ) -> tuple[Conversation, list[Message]]:
+        """A conversation and its messages in the order they were said; with `last`, only the
+        newest ones (what a model is given), read without the rest."""
         await self._upkeep()
         found = await self._db(self._conversations.find_one(_owned(user, conversation_id)))
         if found is None:
             raise ConversationNotFound(conversation_id)
         query = {"user": user, "conversation_id": found["_id"]}
-        cursor = self._messages.find(query, _WITHOUT_EMBEDDING).sort("seq", 1)
+        cursor = self._messages.find(query, _WITHOUT_EMBEDDING).sort("seq", -1)
+        if last is not None:
+            cursor = cursor.limit(last)
+        newest_first = await self._db(cursor.to_list())
         messages = [
             Message(doc["seq"], doc["role"], doc["content"], doc["created_at"])
-            for doc in await self._db(cursor.to_list())
+            for doc in reversed(newest_first)
         ]
         return _conversation(found), messages
 

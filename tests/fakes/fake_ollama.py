@@ -88,7 +88,9 @@ class FakeOllama:
         self._script: list[_Step] = []
         self._standing: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._socket = socket.socket()
+        # IPPROTO_TCP, so asyncio sets TCP_NODELAY on its connections: without it, each answer
+        # on a kept-alive connection waits ~40 ms for a delayed ACK, as Ollama's (Go) never do.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
