@@ -29,8 +29,13 @@ from .conftest import free_port
 from .fakes.fake_ollama import FakeOllama
 
 NAMESPACE = "jamie-shop"
-PASSWORDS = {"ana": "ana-password-1", "ben": "ben-password-1", "carl": "carl-password-1"}
-ROLES = {"ana": ["operator", "viewer"], "ben": ["viewer"], "carl": ["viewer"]}
+PASSWORDS = {
+    "ana": "ana-password-1",
+    "ben": "ben-password-1",
+    "carl": "carl-password-1",
+    "cleo": "cleo-password-1",
+}
+ROLES = {"ana": ["operator", "viewer"], "ben": ["viewer"], "carl": ["viewer"], "cleo": ["viewer"]}
 KUBE_READ = [t.name for t in load_spec("kubernetes").tools if t.read_only]
 CLUSTER = f"""
 apiVersion: v1

@@ -444,7 +444,7 @@ def test_read_results_are_reused_within_a_scope_and_never_across(jamie_service: 
 
     ask("ben")
     ask("ben")
-    ask("carl")  # the same roles as ben: the same scope
+    ask("cleo")  # the same roles as ben: the same scope
     assert served() == ["ben"]
     ask("ana")  # other roles: her own call
     assert served() == ["ben", "ana"]
@@ -478,3 +478,39 @@ def test_people_signed_in_by_a_trusted_proxy(
             assert password.status_code == 400 and "proxy" in password.json()["detail"]
     finally:
         jamie.close()
+
+
+def _samples(jamie: Jamie) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{jamie.health_url}/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_sign_ins_questions_tool_calls_and_the_cache(jamie_service: Jamie) -> None:
+    fake = jamie_service.fake_ollama
+    assert fake is not None
+    before = _samples(jamie_service)
+    with httpx.Client(base_url=jamie_service.api_url) as client:
+        client.post("/api/session", json={"username": "ben", "password": "not-it"})
+    query = {"query": "sum(up)"}
+    fake.expect_embed([vector(1)])
+    fake.expect_chat(call(("prometheus__query", query)))
+    fake.expect_chat(say("one"))
+    fake.expect_embed([vector(1)])
+    jamie_service.ask("ben", jamie_service.new_conversation("ben"), "sum of up?")
+    after = _samples(jamie_service)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("jamie_sign_ins_total", result="wrong") == 1
+    assert grew("jamie_questions_total", stop_reason="answer") == 1
+    assert grew("jamie_tool_calls_total", server="prometheus", outcome="ok") == 1
+    assert grew("jamie_tool_cache_total", result="miss") == 1
+    assert grew("jamie_turn_seconds_count") == 1

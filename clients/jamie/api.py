@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
@@ -25,6 +25,7 @@ from .config import JamieConfig
 from .confirmations import Confirmations
 from .keyvalue import RedisUnavailable, ping
 from .memory import ConversationNotFound, LazyMemory, MemoryUnavailable
+from .metrics import JamieMetrics
 from .model_status import ModelProbe
 from .people import Person, ProxyIdentity, UsersFile
 from .ratelimit import RateLimiter
@@ -51,6 +52,7 @@ class Jamie:
     confirmations: Confirmations
     probe: ModelProbe
     chat: Chat
+    metrics: JamieMetrics
 
 
 class _Body(BaseModel):
@@ -109,12 +111,15 @@ def api_app(jamie: Jamie) -> FastAPI:
     async def sign_in(body: SignIn, request: Request, response: Response) -> dict[str, Any]:
         wait = await jamie.limiter.hit("login", body.username, config.limits.login_per_minute)
         if wait is not None:
+            jamie.metrics.sign_ins.labels("limited").inc()
             raise _too_many("sign-in attempts", body.username, wait)
         if jamie.users is None:
             raise HTTPException(400, "password sign-in is not configured; use the sign-in proxy")
         person = await asyncio.to_thread(jamie.users.verify, body.username, body.password)
         if person is None:
+            jamie.metrics.sign_ins.labels("wrong").inc()
             raise HTTPException(401, "wrong user name or password")
+        jamie.metrics.sign_ins.labels("ok").inc()
         session = await jamie.sessions.create(person)
         _set_cookie(response, request, session, config)
         return {**_person(person), "expires_at": session.expires_at, "token": session.token}
@@ -211,7 +216,14 @@ def portal_app(jamie: Jamie) -> FastAPI:
 
 
 def health_app(jamie: Jamie) -> FastAPI:
+    """Probes and the Prometheus scrape share the internal port; neither needs a session."""
     app = FastAPI(title="Jamie health", docs_url=None, redoc_url=None)
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(
+            jamie.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

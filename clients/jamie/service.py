@@ -19,6 +19,7 @@ from .config import JamieConfig
 from .confirmations import Confirmations
 from .keyvalue import open_redis
 from .memory import LazyMemory, MemorySettings
+from .metrics import JamieMetrics
 from .model_status import ModelProbe
 from .people import ProxyIdentity, UsersFile
 from .ratelimit import RateLimiter
@@ -43,7 +44,8 @@ def build(config: JamieConfig) -> Jamie:
             timeout_seconds=config.mongodb.timeout_seconds,
         ),
     )
-    tools = PeoplesTools(config, ToolCache(redis, config.limits.tool_cache_seconds))
+    metrics = JamieMetrics()
+    tools = PeoplesTools(config, ToolCache(redis, config.limits.tool_cache_seconds), metrics)
     confirmations = Confirmations(redis, config.limits.confirm_seconds)
     probe = ModelProbe(ollama, config.model)
     auth = config.auth
@@ -58,7 +60,8 @@ def build(config: JamieConfig) -> Jamie:
         tools=tools,
         confirmations=confirmations,
         probe=probe,
-        chat=Chat(config, ollama, memory, tools, confirmations, probe),
+        chat=Chat(config, ollama, memory, tools, confirmations, probe, metrics),
+        metrics=metrics,
     )
 
 

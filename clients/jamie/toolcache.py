@@ -27,6 +27,10 @@ class ToolCache:
         self._redis = redis
         self._ttl_ms = max(1, round(ttl_seconds * 1000)) if ttl_seconds > 0 else 0
 
+    @property
+    def enabled(self) -> bool:
+        return self._ttl_ms > 0
+
     @staticmethod
     def key(tool: str, arguments: Mapping[str, Any], scope: Sequence[str]) -> str:
         """The entry for a call by someone with these roles (order and repeats do not count)."""

@@ -18,6 +18,7 @@ from autodevops.clients.core.pool import CallResult, McpPool
 
 from .config import JamieConfig
 from .keyvalue import RedisUnavailable
+from .metrics import JamieMetrics
 from .people import Person
 from .toolcache import ToolCache
 
@@ -36,24 +37,29 @@ class CachingPool(McpPool):
         endpoints: Sequence[HttpEndpoint],
         cache: ToolCache,
         scope: Sequence[str],
+        metrics: JamieMetrics,
         **options: float,
     ) -> None:
         super().__init__(endpoints, **options)
         self.cache = cache
         self.scope = tuple(scope)
+        self.metrics = metrics
 
     async def call(
         self, name: str, arguments: dict[str, Any], *, time_limit: float | None = None
     ) -> CallResult:
         tool = self.tool(name)
-        if tool is None or not tool.read_only:
+        if tool is None or not tool.read_only or not self.cache.enabled:
             return await super().call(name, arguments, time_limit=time_limit)
         started = time.monotonic()
         try:
             cached = await self.cache.get(name, arguments, self.scope)
         except RedisUnavailable as exc:
             log.warning("tool cache skipped: %s", exc)
+            self.metrics.tool_cache.labels("unavailable").inc()
             cached = None
+        else:
+            self.metrics.tool_cache.labels("miss" if cached is None else "hit").inc()
         if cached is not None:
             return CallResult(name, "ok", cached, time.monotonic() - started)
         result = await super().call(name, arguments, time_limit=time_limit)
@@ -68,9 +74,16 @@ class CachingPool(McpPool):
 class PeoplesTools:
     """Opens, hands out and closes the per-person pools."""
 
-    def __init__(self, config: JamieConfig, cache: ToolCache, idle_seconds: float = 900) -> None:
+    def __init__(
+        self,
+        config: JamieConfig,
+        cache: ToolCache,
+        metrics: JamieMetrics,
+        idle_seconds: float = 900,
+    ) -> None:
         self.config = config
         self.cache = cache
+        self.metrics = metrics
         self.idle_seconds = idle_seconds
         self._pools: dict[tuple[str, tuple[str, ...]], tuple[CachingPool, float]] = {}
         self._lock = asyncio.Lock()
@@ -93,6 +106,7 @@ class PeoplesTools:
                     ],
                     self.cache,
                     person.roles,
+                    self.metrics,
                     call_timeout=self.config.limits.call_timeout_seconds,
                 )
             else:
