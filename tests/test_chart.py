@@ -353,20 +353,22 @@ def test_all_components_render_every_part(all_docs: list[Doc]) -> None:
     assert deployments == {_name(c) for c in (*SERVERS, "scarlet", "jamie")}
     monitors = [d for d in all_docs if d["kind"] == "ServiceMonitor"]
     ports = {d["metadata"]["name"]: d["spec"]["endpoints"][0]["port"] for d in monitors}
-    assert ports == {_name("prometheus"): "http", _name("kubernetes"): "http"} | {
-        _name("scarlet"): "metrics"
+    assert ports == {
+        _name("prometheus"): "http",
+        _name("kubernetes"): "http",
+        _name("scarlet"): "metrics",
+        _name("jamie"): "health",
     }
     for monitor in monitors:
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     _find(all_docs, "ConfigMap", f"{_name('scarlet')}-config")
     _find(all_docs, "Role", f"{_name('scarlet')}-leader")
     _find(all_docs, "ConfigMap", f"{_name('jamie')}-config")
-    # Jamie exposes no metrics yet: no ServiceMonitor, no metrics port.
-    assert _name("jamie") not in ports
     service = _find(all_docs, "Service", _name("jamie"))["spec"]
     assert [(p["name"], p["port"], p["targetPort"]) for p in service["ports"]] == [
         ("portal", 3000, "portal"),
         ("api", 8000, "api"),
+        ("health", 9000, "health"),
     ]
 
 
@@ -937,6 +939,11 @@ def test_jamie_network_paths(all_docs: list[Doc], tools: Tools) -> None:
     assert _flows(all_docs, bridge, jamie, 8000)
     assert not _flows(all_docs, bridge, jamie, 3000)
     assert not _flows(all_docs, _pod("scarlet"), jamie, 8000)
+    # Metrics (9000): the monitoring namespace's scrapers, nobody else.
+    scraper = ({"kubernetes.io/metadata.name": "monitoring"}, {"app": "prometheus"})
+    assert _flows(all_docs, scraper, jamie, 9000)
+    assert not _flows(all_docs, scraper, jamie, 3000)
+    assert not _flows(all_docs, bridge, jamie, 9000)
     for server in SERVERS:
         assert _flows(all_docs, jamie, _pod(server), 8080), server
         assert not _flows(all_docs, controller, _pod(server), 8080), server
