@@ -4,6 +4,7 @@ the local control plane."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -401,6 +402,30 @@ async def test_an_approver_decides_on_writes(
     ]
     assert (servers.replicas("web"), servers.replicas("db")) == (2, 1)
     assert servers.kube_calls() == [("scale", web[1], "allow")]
+
+
+async def test_time_waiting_for_an_approver_is_not_taken_from_the_budget(
+    fake_ollama: FakeOllama, pool: McpPool, servers: Servers
+) -> None:
+    async def slow_person(request: ApprovalRequest) -> ApprovalDecision:
+        await asyncio.sleep(3)
+        return ApprovalDecision(True, "alice")
+
+    web = {"kind": "Deployment", "name": "web", "namespace": LOOP_NS, "replicas": 2}
+    fake_ollama.expect_chat(call(("kube__scale", web)))
+
+    def tools_still_offered(body: dict[str, Any]) -> None:
+        assert body.get("tools"), "the wait made this a forced last step"
+
+    fake_ollama.expect_chat(say("Scaled web to 2."), check=tools_still_offered)
+    events = await run(loop_for(fake_ollama, pool, approver=slow_person, max_seconds=2.0))
+    (approved,) = finished(events)
+    assert (approved.outcome, approved.approved_by) == ("ok", "alice")
+    final = events[-1]
+    assert isinstance(final, FinalAnswer)
+    assert (final.stop_reason, final.text) == ("answer", "Scaled web to 2.")
+    assert final.seconds >= 3, "the answer's seconds are the real time, the wait included"
+    assert not [e for e in events if isinstance(e, BudgetNotice)]
 
 
 async def test_an_approved_write_outside_the_policy_is_still_refused_by_the_server(

@@ -103,12 +103,13 @@ class _Run:
         self.history = history
         self.budgets = loop.settings.budgets
         self.started = time.monotonic()
+        self.waited = 0.0  # for approvers, not counted against the time budget
         self.seen: dict[str, int] = {}
         self.executed = 0
         self.offered: list[dict[str, Any]] = []
 
     def remaining(self) -> float:
-        return self.budgets.max_seconds - (time.monotonic() - self.started)
+        return self.budgets.max_seconds - (time.monotonic() - self.started - self.waited)
 
     async def events(self) -> AsyncIterator[Event]:
         await self.loop.pool.refresh()
@@ -278,7 +279,11 @@ class _Run:
             )
         approved_by = None
         if self.loop.needs_approval(tool):
+            asked = time.monotonic()
             decision = await self._decide(tool, arguments, step)
+            # The budget bounds the model's work, not a person's decision: a slow click must
+            # not leave the approved call, or the answer after it, without time.
+            self.waited += time.monotonic() - asked
             if not decision.approved:
                 return finished("refused", decision.reason)
             approved_by = decision.by
