@@ -131,3 +131,43 @@ ports anywhere.
 {{- end -}}
 {{- toYaml (list $rule) -}}
 {{- end -}}
+
+{{/* "true" when the clients authenticate with projected ServiceAccount tokens, else "". */}}
+{{- define "autodevops.serviceAccountTokens" -}}
+{{- if eq .Values.serverAuth.mode "serviceAccountTokens" }}true{{ end -}}
+{{- end -}}
+
+{{/* The audience a server's ServiceAccount tokens are issued for: its own name,
+<fullname>-<server>. Args: (list $ "server"). */}}
+{{- define "autodevops.serverAudience" -}}
+{{- include "autodevops.componentName" . -}}
+{{- end -}}
+
+{{/* The user name the API server gives a component's ServiceAccount. Args: (list $ "c"). */}}
+{{- define "autodevops.serviceAccountUser" -}}
+{{- printf "system:serviceaccount:%s:%s" (index . 0).Release.Namespace (include "autodevops.componentName" .) -}}
+{{- end -}}
+
+{{/* Where Scarlet and Jamie find their projected ServiceAccount tokens, one per server. */}}
+{{- define "autodevops.serverTokensDir" -}}
+/var/run/secrets/tokens
+{{- end -}}
+
+{{/*
+A client's projected volume `server-tokens`: one ServiceAccount token per enabled server,
+for that server's audience, renewed by the kubelet (the clients reread the file at every
+connection). Args: $.
+*/}}
+{{- define "autodevops.serverTokensVolume" -}}
+- name: server-tokens
+  projected:
+    sources:
+      {{- range $server := list "kubernetes" "prometheus" }}
+      {{- if (index $.Values $server).enabled }}
+      - serviceAccountToken:
+          audience: {{ include "autodevops.serverAudience" (list $ $server) }}
+          expirationSeconds: {{ $.Values.serverAuth.tokenExpirationSeconds }}
+          path: {{ $server }}-token
+      {{- end }}
+      {{- end }}
+{{- end -}}

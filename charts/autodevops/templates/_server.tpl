@@ -1,54 +1,97 @@
 {{/*
-The policy text with Jamie's `delegates` entry when Jamie is enabled: the roles of
-jamie.delegateRoles.<server> Jamie may hand on to the person it acts for. Appended to the
-file as it is (comments kept); a policy with its own `delegates` list is rendered merged.
+The policy text with what the chart adds for the release's clients: with serverAuth.mode
+serviceAccountTokens, `bindings` of Scarlet's and Jamie's ServiceAccounts to their
+serverRoles; when Jamie is enabled, its `delegates` entry (jamie.delegateRoles.<server>, the
+roles Jamie may hand on to the person it acts for) for subject jamie, or for its
+ServiceAccount with serviceAccountTokens. Appended to the file as it is (comments kept); a
+policy with its own `bindings` or `delegates` list is rendered merged.
 Args: (list $ "server" policyText).
 */}}
-{{- define "autodevops.delegates" -}}
+{{- define "autodevops.serverPolicy" -}}
 {{- $ := index . 0 -}}
 {{- $component := index . 1 -}}
 {{- $policy := index . 2 -}}
-{{- $roles := list -}}
-{{- if $.Values.jamie.enabled -}}
-{{- $roles = index $.Values.jamie.delegateRoles $component | default list -}}
-{{- end -}}
-{{- if not $roles -}}
-{{- $policy -}}
-{{- else -}}
+{{- $sat := include "autodevops.serviceAccountTokens" $ -}}
 {{- $parsed := fromYaml $policy -}}
 {{- $known := keys (default dict $parsed.roles) | sortAlpha -}}
+{{- $bindings := list -}}
+{{- $delegates := list -}}
+{{- range $client := list "scarlet" "jamie" -}}
+{{- $v := index $.Values $client -}}
+{{- if $v.enabled -}}
+{{- $subject := $client -}}
+{{- if $sat -}}
+{{- $subject = include "autodevops.serviceAccountUser" (list $ $client) -}}
+{{- $roles := index (default dict $v.serverRoles) $component | default list -}}
+{{- range $roles -}}
+{{- if not (has . $known) -}}
+{{- fail (printf "%s.serverRoles.%s: %s is not a role of files/policies/%s.yaml (it has %s)" $client $component . $component (join ", " $known)) -}}
+{{- end -}}
+{{- end -}}
+{{- if $roles -}}
+{{- $bindings = append $bindings (dict "subject" $subject "roles" $roles) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq $client "jamie" -}}
+{{- $roles := index $v.delegateRoles $component | default list -}}
 {{- range $roles -}}
 {{- if not (has . $known) -}}
 {{- fail (printf "jamie.delegateRoles.%s: %s is not a role of files/policies/%s.yaml (it has %s)" $component . $component (join ", " $known)) -}}
 {{- end -}}
 {{- end -}}
-{{- $entry := dict "subject" "jamie" "roles" $roles -}}
-{{- if hasKey $parsed "delegates" -}}
-{{- $_ := set $parsed "delegates" (append (default list $parsed.delegates) $entry) -}}
+{{- if $roles -}}
+{{- $delegates = append $delegates (dict "subject" $subject "roles" $roles) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if not (or $bindings $delegates) -}}
+{{- $policy -}}
+{{- else if or (hasKey $parsed "bindings") (hasKey $parsed "delegates") -}}
+{{- if $bindings -}}
+{{- $_ := set $parsed "bindings" (concat (default list $parsed.bindings) $bindings) -}}
+{{- end -}}
+{{- if $delegates -}}
+{{- $_ := set $parsed "delegates" (concat (default list $parsed.delegates) $delegates) -}}
+{{- end -}}
 {{- toYaml $parsed -}}
 {{- else -}}
 {{- $policy | trimSuffix "\n" }}
+{{- if $bindings }}
+# The clients' ServiceAccounts, verified with TokenReview (serverAuth.mode
+# serviceAccountTokens), and their roles (scarlet.serverRoles, jamie.serverRoles).
+bindings:
+{{- range $bindings }}
+  - subject: {{ .subject }}
+    roles: {{ toJson .roles }}
+{{- end }}
+{{- end }}
+{{- range $delegates }}
 # Jamie acts for people with at most these roles (jamie.delegateRoles.{{ $component }}).
 delegates:
-  - subject: jamie
-    roles: {{ toJson $roles }}
-{{- end -}}
+  - subject: {{ .subject }}
+    roles: {{ toJson .roles }}
+{{- end }}
 {{- end -}}
 {{- end -}}
 
 {{/*
-One MCP server: ServiceAccount, policy ConfigMap, Service, Deployment. Args: (list $ "name").
-Only the Kubernetes server calls the API server, so only its pods get a ServiceAccount token.
+One MCP server: ServiceAccount, policy ConfigMap, Service, Deployment and, with
+serverAuth.mode serviceAccountTokens, its TokenReview RBAC. Args: (list $ "name").
+Only a server that calls the API server gets a ServiceAccount token: the Kubernetes server
+(its tools), and every server with serviceAccountTokens (its TokenReviews).
 */}}
 {{- define "autodevops.server" -}}
 {{- $ := index . 0 -}}
 {{- $component := index . 1 -}}
 {{- $v := index $.Values $component -}}
 {{- $name := include "autodevops.componentName" . -}}
-{{- $callsApi := eq $component "kubernetes" -}}
+{{- $sat := include "autodevops.serviceAccountTokens" $ -}}
+{{- $callsApi := or (eq $component "kubernetes") (eq $sat "true") -}}
+{{- $tokensFile := or (not $sat) $.Values.serverAuth.keepTokensFiles -}}
 {{- $policy := $.Files.Get (printf "files/policies/%s.yaml" $component) -}}
 {{- if not $policy }}{{ fail (printf "files/policies/%s.yaml is missing: run `make chart-rbac`" $component) }}{{ end -}}
-{{- $policy = include "autodevops.delegates" (list $ $component $policy) -}}
+{{- $policy = include "autodevops.serverPolicy" (list $ $component $policy) -}}
 apiVersion: v1
 kind: ServiceAccount
 metadata:
@@ -129,7 +172,14 @@ spec:
             - --host=0.0.0.0
             - --port=8080
             - --policy=/etc/autodevops/policy.yaml
+            {{- if $tokensFile }}
             - --tokens-file=/var/run/secrets/autodevops/tokens.yaml
+            {{- end }}
+            {{- if $sat }}
+            # Callers' ServiceAccount tokens, checked with a TokenReview for this audience.
+            - --token-review
+            - --token-audience={{ include "autodevops.serverAudience" . }}
+            {{- end }}
             {{- range list $name (printf "%s.%s" $name $.Release.Namespace) (printf "%s.%s.svc" $name $.Release.Namespace) (printf "%s.%s.svc.%s" $name $.Release.Namespace $.Values.clusterDomain) }}
             - --allowed-host={{ . }}
             {{- end }}
@@ -161,18 +211,22 @@ spec:
             {{- include "autodevops.containerSecurityContext" $ | nindent 12 }}
           volumeMounts:
             - {name: policy, mountPath: /etc/autodevops, readOnly: true}
+            {{- if $tokensFile }}
             - {name: tokens, mountPath: /var/run/secrets/autodevops, readOnly: true}
+            {{- end }}
             - {name: tmp, mountPath: /tmp}
       volumes:
         - name: policy
           configMap:
             name: {{ $name }}-policy
+        {{- if $tokensFile }}
         # The whole Secret as a directory (not subPath), so a rotated Secret reaches the pod.
         - name: tokens
           secret:
             secretName: {{ include "autodevops.secretName" . }}
             items:
               - {key: {{ $v.tokensKey }}, path: tokens.yaml}
+        {{- end }}
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
@@ -188,4 +242,23 @@ spec:
       affinity:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+{{- if $sat }}
+---
+# TokenReviews as the server's own identity (system:auth-delegator: create tokenreviews and
+# subjectaccessreviews, nothing else), to verify its callers' ServiceAccount tokens.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {{ $name }}-auth-delegator
+  labels:
+    {{- include "autodevops.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:auth-delegator
+subjects:
+  - kind: ServiceAccount
+    name: {{ $name }}
+    namespace: {{ $.Release.Namespace }}
+{{- end }}
 {{- end -}}
