@@ -4,6 +4,8 @@ helm renders and lints the chart; the local control plane validates every object
 dry run), admits the release into a namespace that enforces Pod Security `restricted`, creates
 its pods, and answers SubjectAccessReviews for the ServiceAccounts the chart creates. The
 generated RBAC and the chart's copies of the policies are compared with their sources.
+With `serverAuth.mode: serviceAccountTokens`, a real TokenReview server checks a token issued
+for the chart's Jamie ServiceAccount, with the policy the chart rendered.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
+from autodevops.clients.core.endpoints import HttpEndpoint
+from autodevops.clients.core.pool import McpPool
 from autodevops.clients.jamie.config import load_config as load_jamie_config
 from autodevops.clients.scarlet.config import load_config
 from autodevops.servers.cli import _parser
@@ -30,6 +34,10 @@ from autodevops.servers.kubernetes.rbac import grants
 from autodevops.servers.kubernetes.scope import KubernetesScope
 from autodevops.stack.kube import FAKE_NODE, KubeError, KubeHandle
 from autodevops.stack.tools import Tools
+
+from .conftest import HttpServer
+from .mcp_helpers import audit_lines
+from .test_token_review import initialize, review_args
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "autodevops"
@@ -44,6 +52,11 @@ INGRESS_NGINX = (
 )
 # The namespaces the shipped Kubernetes policy's operator role names (it gets Roles there).
 TEAM_NAMESPACES = ("team-a", "team-b")
+# Scarlet and Jamie authenticate with projected ServiceAccount tokens.
+SA_TOKENS = "serverAuth.mode=serviceAccountTokens"
+CLIENTS = ("scarlet", "jamie")
+# The groups the API server gives every ServiceAccount of the namespace `autodevops`.
+SA_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:autodevops", "system:authenticated")
 
 Doc = dict[str, Any]
 
@@ -91,6 +104,11 @@ def _name(component: str, release: str = RELEASE) -> str:
     # The release name holds the chart name, so the chart's prefix is the release name.
     prefix = release if "autodevops" in release else f"{release}-autodevops"
     return f"{prefix}-{component}"
+
+
+def _user(component: str, namespace: str = "autodevops", release: str = RELEASE) -> str:
+    """The user name of a component's ServiceAccount, as TokenReview reports it."""
+    return f"system:serviceaccount:{namespace}:{_name(component, release)}"
 
 
 def _strip_labels(doc: Doc) -> Doc:
@@ -287,21 +305,23 @@ def restricted_namespace(cluster: KubeHandle) -> Iterator[str]:
     cluster.request("DELETE", f"/api/v1/namespaces/{name}")
 
 
-@pytest.fixture(scope="module")
-def installed(
-    tools: Tools, cluster: KubeHandle, restricted_namespace: str
+def _install(
+    tools: Tools, cluster: KubeHandle, namespace: str, *settings: str
 ) -> Iterator[tuple[str, str]]:
-    """The chart with every component, installed by helm; (namespace, release)."""
+    """The chart with every component (and `settings`), installed by helm; (namespace,
+    release), uninstalled afterwards."""
     release = f"adv-{uuid.uuid4().hex[:6]}"
-    namespace = ["--namespace", restricted_namespace]
+    where = ["--namespace", namespace]
+    sets = [a for setting in settings for a in ("--set", setting)]
     out = _helm(
         tools,
         "install",
         release,
         str(CHART),
-        *namespace,
+        *where,
         "--values",
         str(ALL_VALUES),
+        *sets,
         "--wait",
         "--timeout",
         "60s",
@@ -310,10 +330,31 @@ def installed(
     )
     if "STATUS: deployed" not in out:
         # Its cluster-wide objects and the Roles in the team namespaces must not stay behind.
-        _helm(tools, "uninstall", release, *namespace, kube=cluster, check=False)
+        _helm(tools, "uninstall", release, *where, kube=cluster, check=False)
         pytest.fail(f"helm install failed:\n{out}")
-    yield restricted_namespace, release
-    _helm(tools, "uninstall", release, *namespace, kube=cluster)
+    yield namespace, release
+    _helm(tools, "uninstall", release, *where, kube=cluster)
+
+
+@pytest.fixture(scope="module")
+def installed(
+    tools: Tools, cluster: KubeHandle, restricted_namespace: str
+) -> Iterator[tuple[str, str]]:
+    """The chart with every component, installed by helm; (namespace, release)."""
+    yield from _install(tools, cluster, restricted_namespace)
+
+
+@pytest.fixture(scope="module")
+def installed_sa(
+    tools: Tools, cluster: KubeHandle, restricted_namespace: str
+) -> Iterator[tuple[str, str]]:
+    """The same with serverAuth.mode serviceAccountTokens, next to it; (namespace, release)."""
+    yield from _install(tools, cluster, restricted_namespace, SA_TOKENS)
+
+
+@pytest.fixture(scope="module")
+def sa_docs(tools: Tools) -> list[Doc]:
+    return _docs(_template(tools, "autodevops", str(ALL_VALUES), SA_TOKENS))
 
 
 @pytest.fixture(scope="module")
@@ -328,7 +369,11 @@ def hadolint() -> Path:
 
 
 def test_helm_lint_default_and_all_components(tools: Tools) -> None:
-    for values in ([], ["--values", str(ALL_VALUES)]):
+    for values in (
+        [],
+        ["--values", str(ALL_VALUES)],
+        ["--values", str(ALL_VALUES), "--set", SA_TOKENS],
+    ):
         out = _helm(tools, "lint", "--strict", str(CHART), *values)
         assert "0 chart(s) failed" in out and "[ERROR]" not in out, out
 
@@ -390,6 +435,11 @@ def test_all_components_render_every_part(all_docs: list[Doc]) -> None:
         ("jamie.ingress.controllerPodSelector=null", "controllerPodSelector"),
         ("jamie.delegateRoles.scarlet[0]=viewer", "'scarlet' not allowed"),
         ("jamie.config.model.host=ollama:11434", "/jamie/config/model/host"),
+        ("serverAuth.mode=serviceAccounts", "/serverAuth/mode"),
+        ("serverAuth.tokenExpirationSeconds=60", "/serverAuth/tokenExpirationSeconds"),
+        ("serverAuth.keepTokensFiles=yes", "/serverAuth/keepTokensFiles"),
+        ("scarlet.serverRoles.jamie[0]=viewer", "'jamie' not allowed"),
+        ("jamie.serverRoles.kubernetes[0]=", "/jamie/serverRoles/kubernetes/0"),
     ],
 )
 def test_schema_refuses_wrong_values(tools: Tools, setting: str, complaint: str) -> None:
@@ -976,7 +1026,7 @@ def test_network_policies_can_be_turned_off(tools: Tools) -> None:
 def test_every_object_passes_server_side_dry_run(
     tools: Tools, cluster: KubeHandle, restricted_namespace: str
 ) -> None:
-    for values in ((), (str(ALL_VALUES),)):
+    for values in ((), (str(ALL_VALUES),), (str(ALL_VALUES), SA_TOKENS)):
         manifest = _template(tools, restricted_namespace, *values, release="dry")
         result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest)
         applied = [line for line in result.stdout.splitlines() if "(server dry run)" in line]
@@ -989,8 +1039,9 @@ def test_rendered_pods_pass_restricted_admission(
     tools: Tools, cluster: KubeHandle, restricted_namespace: str
 ) -> None:
     """Each Deployment's pod, created as a bare Pod (dry run) where `restricted` is enforced;
-    a weakened copy is refused, so the check can fail."""
+    a weakened copy is refused, so the check can fail. Both ways the clients authenticate."""
     docs = _docs(_template(tools, restricted_namespace, str(ALL_VALUES), release="pods"))
+    docs += _docs(_template(tools, restricted_namespace, str(ALL_VALUES), SA_TOKENS))
     path = f"/api/v1/namespaces/{restricted_namespace}/pods?dryRun=All"
     for deployment in (d for d in docs if d["kind"] == "Deployment"):
         template = deployment["spec"]["template"]
@@ -1089,6 +1140,25 @@ def test_kubernetes_server_account_has_exactly_its_policy(
         ), (verb, resource, target)
 
 
+def _refused(namespace: str, lease: str) -> list[tuple[str, str, str, str, str]]:
+    """(verb, resource, group, namespace, name) that no client and no Prometheus server may."""
+    coordination = "coordination.k8s.io"
+    return [
+        ("get", "leases", coordination, namespace, "another-lease"),
+        ("update", "leases", coordination, namespace, "another-lease"),
+        ("delete", "leases", coordination, namespace, lease),
+        ("create", "leases", coordination, "team-a", ""),
+        ("list", "pods", "", namespace, ""),
+        ("get", "secrets", "", namespace, ""),
+        ("create", "pods/exec", "", namespace, ""),
+        ("impersonate", "users", "", "", ""),
+        ("bind", "clusterroles", "rbac.authorization.k8s.io", "", ""),
+        ("create", "clusterrolebindings", "rbac.authorization.k8s.io", "", ""),
+        ("patch", "nodes", "", "", ""),
+        ("create", "serviceaccounts/token", "", namespace, ""),
+    ]
+
+
 def test_prometheus_server_scarlet_and_jamie_accounts_are_least_privilege(
     cluster: KubeHandle, installed: tuple[str, str]
 ) -> None:
@@ -1111,20 +1181,7 @@ def test_prometheus_server_scarlet_and_jamie_accounts_are_least_privilege(
             target_namespace=namespace,
             name=name,
         ), (verb, name)
-    refused = [
-        ("get", "leases", coordination, namespace, "another-lease"),
-        ("update", "leases", coordination, namespace, "another-lease"),
-        ("delete", "leases", coordination, namespace, lease),
-        ("create", "leases", coordination, "team-a", ""),
-        ("list", "pods", "", namespace, ""),
-        ("get", "secrets", "", namespace, ""),
-        ("create", "pods/exec", "", namespace, ""),
-        ("impersonate", "users", "", "", ""),
-        ("bind", "clusterroles", "rbac.authorization.k8s.io", "", ""),
-        ("create", "clusterrolebindings", "rbac.authorization.k8s.io", "", ""),
-        ("patch", "nodes", "", "", ""),
-    ]
-    for verb, resource, group, target, name in refused:
+    for verb, resource, group, target, name in _refused(namespace, lease):
         for account in (scarlet, prometheus, jamie):
             assert not _sar(
                 cluster,
@@ -1147,6 +1204,311 @@ def test_prometheus_server_scarlet_and_jamie_accounts_are_least_privilege(
             group=coordination,
             target_namespace=namespace,
         ), account
+
+
+# ---------------------------------------------------------------- service account tokens
+
+
+def _server_tokens(pod: Doc) -> Doc:
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    projected: Doc = volumes["server-tokens"]["projected"]
+    return projected
+
+
+def _secret_keys(pod: Doc) -> set[str]:
+    """The keys a client's pod mounts from Secrets (Scarlet: a secret volume; Jamie: projected)."""
+    secrets = {v["name"]: v for v in pod["volumes"]}["secrets"]
+    if "secret" in secrets:
+        return {item["key"] for item in secrets["secret"]["items"]}
+    return {
+        item["key"]
+        for source in secrets["projected"]["sources"]
+        for item in source["secret"]["items"]
+    }
+
+
+def test_service_account_tokens_are_projected_into_the_clients(
+    sa_docs: list[Doc], all_docs: list[Doc], tools: Tools, tmp_path: Path
+) -> None:
+    pods = _pod_specs(sa_docs)
+    for client in CLIENTS:
+        pod = pods[client]
+        assert _server_tokens(pod)["sources"] == [
+            {
+                "serviceAccountToken": {
+                    "audience": _name(server),
+                    "expirationSeconds": 3600,
+                    "path": f"{server}-token",
+                }
+            }
+            for server in ("kubernetes", "prometheus")
+        ]
+        [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "server-tokens"]
+        assert mount["readOnly"] is True
+        data = _find(sa_docs, "ConfigMap", f"{_name(client)}-config")["data"][f"{client}.yaml"]
+        path = tmp_path / f"{client}.yaml"
+        path.write_text(data)
+        config = load_config(path) if client == "scarlet" else load_jamie_config(path, environ={})
+        assert {s.name: str(s.token_file) for s in config.servers} == {
+            server: f"{mount['mountPath']}/{server}-token" for server in SERVERS
+        }
+        # The static tokens are no longer read from the client's Secret.
+        assert not {key for key in _secret_keys(pod) if key.endswith("-token")}
+        assert {f"{s}-token" for s in SERVERS} <= _secret_keys(_pod_specs(all_docs)[client])
+        assert "server-tokens" not in {v["name"] for v in _pod_specs(all_docs)[client]["volumes"]}
+    # A projected token needs no automounted API token: Jamie still has none, nor Scarlet
+    # without its Lease.
+    accounts = {d["metadata"]["name"]: d for d in sa_docs if d["kind"] == "ServiceAccount"}
+    assert accounts[_name("jamie")]["automountServiceAccountToken"] is False
+    assert pods["jamie"]["automountServiceAccountToken"] is False
+    docs = _docs(
+        _template(
+            tools,
+            "autodevops",
+            str(ALL_VALUES),
+            SA_TOKENS,
+            "scarlet.leaderElection.enabled=false",
+            "serverAuth.tokenExpirationSeconds=7200",
+            "kubernetes.enabled=false",
+        )
+    )
+    for client in CLIENTS:
+        pod = _pod_specs(docs)[client]
+        assert _server_tokens(pod)["sources"] == [
+            {
+                "serviceAccountToken": {
+                    "audience": _name("prometheus"),
+                    "expirationSeconds": 7200,
+                    "path": "prometheus-token",
+                }
+            }
+        ]
+        assert pod["automountServiceAccountToken"] is False
+
+
+def test_service_account_tokens_are_reviewed_by_the_servers(
+    sa_docs: list[Doc], all_docs: list[Doc], tools: Tools
+) -> None:
+    values = yaml.safe_load(ALL_VALUES.read_text())
+    pods = _pod_specs(sa_docs)
+    accounts = {d["metadata"]["name"]: d for d in sa_docs if d["kind"] == "ServiceAccount"}
+    for server in SERVERS:
+        pod = pods[server]
+        options = _parser().parse_args(pod["containers"][0]["args"])
+        assert options.token_review is True
+        # The audience the clients' projected tokens are issued for.
+        assert options.token_audience == [_name(server)]
+        assert options.tokens_file is None
+        assert "tokens" not in {v["name"] for v in pod["volumes"]}
+        assert "tokens" not in {m["name"] for m in pod["containers"][0]["volumeMounts"]}
+        # Its own API token, for the TokenReviews, and the RBAC to create them.
+        assert pod["automountServiceAccountToken"] is True
+        assert accounts[_name(server)]["automountServiceAccountToken"] is True
+        binding = _find(sa_docs, "ClusterRoleBinding", f"{_name(server)}-auth-delegator")
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "system:auth-delegator",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": _name(server), "namespace": "autodevops"}
+        ]
+        default = _parser().parse_args(_pod_specs(all_docs)[server]["containers"][0]["args"])
+        assert default.token_review is False and not default.token_audience
+    assert not [d for d in all_docs if d["metadata"]["name"].endswith("auth-delegator")]
+    # The Prometheus server now reaches the API server; with static tokens it does not.
+    api_server = [{"ipBlock": {"cidr": c}} for c in values["networkPolicy"]["apiServer"]["cidrs"]]
+    egress = [(r.get("to"), _ports(r)) for r in _policy(sa_docs, "prometheus")["egress"]]
+    assert (api_server, {("TCP", 6443)}) in egress and len(egress) == 3
+    assert len(_policy(all_docs, "prometheus")["egress"]) == 2
+    # keepTokensFiles: the static token files stay too, for other callers.
+    keep = _docs(
+        _template(
+            tools, "autodevops", str(ALL_VALUES), SA_TOKENS, "serverAuth.keepTokensFiles=true"
+        )
+    )
+    for server in SERVERS:
+        pod = _pod_specs(keep)[server]
+        options = _parser().parse_args(pod["containers"][0]["args"])
+        assert options.token_review is True
+        assert options.tokens_file == Path("/var/run/secrets/autodevops/tokens.yaml")
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["tokens"]["secret"]["secretName"] == f"mcp-{server}-tokens"
+
+
+def test_service_account_tokens_bind_the_clients_in_the_policies(
+    sa_docs: list[Doc], tools: Tools, tmp_path: Path
+) -> None:
+    delegated = yaml.safe_load(ALL_VALUES.read_text())["jamie"]["delegateRoles"]
+    # The roles of the chart README's static token entries.
+    scarlet = {"kubernetes": ("viewer", "operator"), "prometheus": ("viewer",)}
+    for server in SERVERS:
+        data = _find(sa_docs, "ConfigMap", f"{_name(server)}-policy")["data"]["policy.yaml"]
+        assert data.startswith((POLICIES / f"{server}.yaml").read_text())
+        policy = _rendered_policy(sa_docs, server, tmp_path)
+        assert policy.bound_roles(_user("scarlet"), SA_GROUPS) == scarlet[server]
+        assert policy.bound_roles(_user("jamie"), SA_GROUPS) == ("viewer",)
+        assert policy.delegable_roles(_user("jamie")) == tuple(delegated[server])
+        # Nobody else: not the bare subjects of the static tokens, not another ServiceAccount
+        # of the namespace, not the same names in another namespace.
+        for stranger in (
+            "jamie",
+            "scarlet",
+            "system:serviceaccount:autodevops:default",
+            _user("jamie", namespace="team-a"),
+        ):
+            assert policy.bound_roles(stranger, SA_GROUPS) == (), stranger
+            assert policy.delegable_roles(stranger) == (), stranger
+        assert policy.delegable_roles(_user("scarlet")) == ()
+    docs = _docs(
+        _template(
+            tools,
+            "autodevops",
+            str(ALL_VALUES),
+            SA_TOKENS,
+            "scarlet.serverRoles.kubernetes={viewer}",
+            "jamie.serverRoles.prometheus=null",
+        )
+    )
+    kubernetes = _rendered_policy(docs, "kubernetes", tmp_path)
+    assert kubernetes.bound_roles(_user("scarlet"), SA_GROUPS) == ("viewer",)
+    prometheus = _rendered_policy(docs, "prometheus", tmp_path)
+    assert prometheus.bound_roles(_user("jamie"), SA_GROUPS) == ()
+    assert prometheus.delegable_roles(_user("jamie")) == tuple(delegated["prometheus"])
+
+
+def test_service_account_tokens_refuse_unknown_roles(tools: Tools) -> None:
+    settings = [SA_TOKENS, "scarlet.enabled=true", "scarlet.serverRoles.kubernetes={viewer,admin}"]
+    args = ["template", RELEASE, str(CHART)] + [a for s in settings for a in ("--set", s)]
+    complaint = "scarlet.serverRoles.kubernetes: admin is not a role of files/policies/kubernetes"
+    assert complaint in _helm_refuses(tools, *args)
+
+
+def test_service_account_tokens_release_runs_with_auth_delegator_only(
+    cluster: KubeHandle, installed: tuple[str, str], installed_sa: tuple[str, str]
+) -> None:
+    """Installed, each server's ServiceAccount may create TokenReviews (and only with
+    serviceAccountTokens); the clients' ServiceAccounts gain nothing."""
+    authn = "authentication.k8s.io"
+    for (namespace, release), expected in ((installed, False), (installed_sa, True)):
+        for server in SERVERS:
+            account = _name(server, release)
+            assert _sar(cluster, namespace, account, "create", "tokenreviews", group=authn) is (
+                expected
+            ), (release, server)
+        for client in CLIENTS:
+            account = _name(client, release)
+            assert not _sar(cluster, namespace, account, "create", "tokenreviews", group=authn)
+    namespace, release = installed_sa
+    lease = f"{_name('scarlet', release)}-schedules"
+    for verb, resource, group, target, name in _refused(namespace, lease):
+        for account in (*(_name(c, release) for c in CLIENTS), _name("prometheus", release)):
+            assert not _sar(
+                cluster,
+                namespace,
+                account,
+                verb,
+                resource,
+                group=group,
+                target_namespace=target,
+                name=name,
+            ), (account, verb, resource, target, name)
+    jamie = cluster.request(
+        "GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/{_name('jamie', release)}"
+    )
+    assert jamie["automountServiceAccountToken"] is False
+    # The pods, with their projected token volumes, are admitted and run.
+    selector = f"app.kubernetes.io/instance={release}"
+    pods = cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")
+    for pod in pods["items"]:
+        assert pod["status"]["phase"] == "Running", pod["metadata"]["name"]
+        component = pod["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component in CLIENTS:
+            audiences = {
+                s["serviceAccountToken"]["audience"] for s in _server_tokens(pod["spec"])["sources"]
+            }
+            assert audiences == {_name(server, release) for server in SERVERS}
+
+
+@pytest.fixture
+def policy_path(tmp_path: Path, cluster: KubeHandle, installed_sa: tuple[str, str]) -> Path:
+    """For conftest's start_http_server: the Prometheus server's policy exactly as the chart
+    rendered it for the serviceAccountTokens release (its ConfigMap on the cluster)."""
+    namespace, release = installed_sa
+    configmap = cluster.request(
+        "GET", f"/api/v1/namespaces/{namespace}/configmaps/{_name('prometheus', release)}-policy"
+    )
+    path = tmp_path / "policy.yaml"
+    path.write_text(configmap["data"]["policy.yaml"])
+    return path
+
+
+@pytest.fixture
+def tokens_path(tmp_path: Path) -> Path:
+    """For conftest's start_http_server: no static tokens at all."""
+    path = tmp_path / "tokens.yaml"
+    path.write_text("[]\n")
+    return path
+
+
+async def test_jamie_service_account_token_acts_for_a_person(
+    cluster: KubeHandle,
+    installed_sa: tuple[str, str],
+    prometheus: Any,
+    start_http_server: Any,
+    tmp_path: Path,
+) -> None:
+    """The chart's Prometheus server, run as users run it with the chart's arguments and its
+    own ServiceAccount (which holds only the chart's auth-delegator binding), verifies a token
+    of the chart's Jamie ServiceAccount issued for its audience, as the kubelet would project
+    it, and lets Jamie act for a person within the delegated roles."""
+    namespace, release = installed_sa
+    audience = _name("prometheus", release)
+    jamie = _name("jamie", release)
+    own_token = cluster.create_token(namespace, _name("prometheus", release))
+    kubeconfig = cluster.kubeconfig_for_token(own_token, tmp_path / "server.kubeconfig")
+    server: HttpServer = start_http_server(prometheus.url, *review_args(kubeconfig, audience))
+
+    def token_file(account: str, audiences: list[str], name: str) -> Path:
+        path = tmp_path / name
+        path.write_text(cluster.create_token(namespace, account, audiences=audiences) + "\n")
+        return path
+
+    jamie_file = token_file(jamie, [audience], "jamie-prometheus-token")
+    scarlet_file = token_file(_name("scarlet", release), [audience], "scarlet-prometheus-token")
+    async with McpPool(
+        [HttpEndpoint("prometheus", server.mcp_url, token_file=scarlet_file)]
+    ) as pool:
+        as_viewer = {tool.remote_name for tool in pool.tools()}
+    assert "query" in as_viewer
+    ana = HttpEndpoint(
+        "prometheus", server.mcp_url, token_file=jamie_file, on_behalf_of=("ana", ("viewer",))
+    )
+    async with McpPool([ana]) as pool:
+        assert {tool.remote_name for tool in pool.tools()} == as_viewer
+        assert (await pool.call("prometheus__query", {"query": "up"})).outcome == "ok"
+    record = audit_lines(server.audit_log)[-1]
+    assert (record["subject"], record["actor"]) == (
+        "ana",
+        f"system:serviceaccount:{namespace}:{jamie}",
+    )
+    assert record["roles"] == ["viewer"] and record["decision"] == "allow"
+    # A token for another audience (the Kubernetes server's, the API server's) is 401.
+    for audiences in ([_name("kubernetes", release)], []):
+        wrong = cluster.create_token(namespace, jamie, audiences=audiences)
+        assert initialize(server, wrong).status_code == 401, audiences
+    # Another ServiceAccount of the namespace, with the right audience, is bound to nothing.
+    stranger = token_file("default", [audience], "default-prometheus-token")
+    async with McpPool([HttpEndpoint("prometheus", server.mcp_url, token_file=stranger)]) as pool:
+        assert pool.tools() == []
+    # Jamie rereads the file at every connection: a token for the wrong audience there is 401.
+    jamie_file.write_text(
+        cluster.create_token(namespace, jamie, audiences=[_name("kubernetes", release)])
+    )
+    async with McpPool([ana]) as pool:
+        assert pool.tools() == []
+        [status] = pool.status()
+        assert "HTTP 401" in status.reason, status.reason
 
 
 # ---------------------------------------------------------------------------- image

@@ -158,11 +158,11 @@ def policy_path(tmp_path: Path, cluster: Cluster) -> Path:
     return path
 
 
-def review_args(kubeconfig: Path) -> list[str]:
+def review_args(kubeconfig: Path, audience: str = AUDIENCE) -> list[str]:
     return [
         "--token-review",
         "--token-audience",
-        AUDIENCE,
+        audience,
         "--token-review-kubeconfig",
         str(kubeconfig),
     ]
