@@ -32,6 +32,7 @@ class TcpRelay:
 
     def close(self) -> None:
         self.stop()
+        self._run(self._drain())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
 
@@ -52,6 +53,13 @@ class TcpRelay:
         for writer in list(self._writers):
             writer.close()
         self._writers.clear()
+
+    async def _drain(self) -> None:
+        """Let the relaying tasks end with their closed connections."""
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
