@@ -66,6 +66,7 @@ class Jamie:
     process: subprocess.Popen[bytes]
     log: Path
     audit_logs: dict[str, Path]
+    database: str
     sign_in_user: str = "ana"
     sign_in_password: str = PASSWORDS["ana"]
     _clients: dict[str, httpx.Client] = field(default_factory=dict)
@@ -187,12 +188,15 @@ class Deployment:
         redis_url: str,
         mongodb_url: str,
         model_host: str | None = None,
+        database: str | None = None,
         **overrides: Any,
     ) -> Jamie:
+        """`database`: another Jamie's, to run a second replica of it."""
         workdir = self.workdir
         (workdir / f"{name}-redis-url").write_text(redis_url)
         (workdir / f"{name}-mongodb-url").write_text(mongodb_url)
         ports = {"api": free_port(), "portal": free_port(), "health": free_port()}
+        database = database or f"jamie_{name}_{secrets.token_hex(3)}"
         config = {
             "ports": ports,
             "model": {
@@ -204,7 +208,7 @@ class Deployment:
             },
             "mongodb": {
                 "url_file": f"{name}-mongodb-url",
-                "database": f"jamie_{name}_{secrets.token_hex(3)}",
+                "database": database,
                 "timeout_seconds": 2,
             },
             "redis": {"url_file": f"{name}-redis-url", "timeout_seconds": 2},
@@ -230,6 +234,7 @@ class Deployment:
             process,
             log,
             self.audit_logs,
+            database,
         )
 
 

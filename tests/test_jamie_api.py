@@ -514,3 +514,42 @@ def test_metrics_count_sign_ins_questions_tool_calls_and_the_cache(jamie_service
     assert grew("jamie_tool_calls_total", server="prometheus", outcome="ok") == 1
     assert grew("jamie_tool_cache_total", result="miss") == 1
     assert grew("jamie_turn_seconds_count") == 1
+
+
+def test_any_replica_serves_any_person_and_takes_the_click(
+    jamie_deployment: Deployment, jamie_service: Jamie, redis: Any, ferretdb: Any, kube: Any
+) -> None:
+    fake = jamie_service.fake_ollama
+    assert fake is not None
+    other = jamie_deployment.start(
+        "replica", fake, redis.url, ferretdb.url, database=jamie_service.database
+    )
+    try:
+        here = jamie_service.client("ana")
+        there = httpx.Client(base_url=other.api_url, cookies=here.cookies, timeout=30)
+        assert there.get("/api/me").json()["user"] == "ana"
+        kube.request(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/web",
+            {"spec": {"replicas": 1}},
+            content_type="application/merge-patch+json",
+        )
+        conversation = jamie_service.new_conversation("ana")
+        _scale_script(fake, "Scaled web to 3.")
+        clicks = []
+
+        def on_event(kind: str, data: dict[str, Any]) -> None:
+            if kind == "confirm":
+                clicks.append(
+                    there.post(f"/api/confirmations/{data['id']}", json={"approve": True})
+                )
+
+        events = jamie_service.ask("ana", conversation, "Scale web to 3 replicas", on_event)
+        assert [c.status_code for c in clicks] == [200]
+        assert first(events, "tool_call_finished")["approved_by"] == "ana"
+        assert replicas(kube) == 3
+        listed = [c["id"] for c in there.get("/api/conversations").json()]
+        assert conversation in listed
+        there.close()
+    finally:
+        other.close()
