@@ -159,6 +159,13 @@ async def test_jamie_acting_for_a_person_lists_and_calls_only_the_persons_tools(
     assert record["decision"] == "allow" and record["transport"] == "http"
 
 
+async def test_a_name_beyond_ascii_arrives_whole(server: HttpServer) -> None:
+    async with jamie_for(server, "josé.müller@example.com", "query-only") as pool:
+        result = await pool.call("prometheus__query", {"query": "up"})
+        assert result.outcome == "ok", result.text
+    assert audit_lines(server.audit_log)[-1]["subject"] == "josé.müller@example.com"
+
+
 async def test_roles_jamie_may_not_hand_on_are_dropped(server: HttpServer) -> None:
     async with jamie_for(server, "bob", "viewer") as pool:
         assert pool.tools() == []
@@ -234,3 +241,13 @@ async def test_rate_limit_is_per_person(server: HttpServer) -> None:
             assert (await dave.call("prometheus__query", {"query": "up"})).outcome == "ok"
     denied = [line for line in audit_lines(server.audit_log) if line["decision"] == "deny"]
     assert [(line["subject"], line["reason"]) for line in denied] == [("alice", "rate_limited")]
+
+
+def test_a_person_that_is_not_percent_encoded_utf8_is_400(server: HttpServer) -> None:
+    response = httpx.post(
+        server.mcp_url,
+        json={},
+        headers={"Authorization": f"Bearer {JAMIE_TOKEN}", ON_BEHALF_OF_HEADER: "jos%E9"},
+    )
+    assert response.status_code == 400
+    assert "not percent-encoded UTF-8" in response.json()["detail"]

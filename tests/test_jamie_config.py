@@ -11,7 +11,7 @@ import yaml
 from autodevops.clients.jamie.config import load_config
 from autodevops.servers.core.policy import PolicyError
 
-MINIMAL = {
+MINIMAL: dict[str, object] = {
     "mongodb": {"url_file": "secrets/mongodb-url"},
     "redis": {"url_file": "secrets/redis-url"},
     "auth": {"users_file": "users.yaml"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from fastmcp.client.transports import ClientTransport, StdioTransport, StreamableHttpTransport
@@ -76,7 +77,7 @@ class HttpEndpoint:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if self.on_behalf_of is not None:
             person, roles = self.on_behalf_of
-            headers[ON_BEHALF_OF_HEADER] = person
+            headers[ON_BEHALF_OF_HEADER] = quote(person, safe="")
             headers[ON_BEHALF_OF_ROLES_HEADER] = ", ".join(roles)
         return headers
 

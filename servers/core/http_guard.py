@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 from .identity import (
     ON_BEHALF_OF_HEADER,
@@ -88,6 +89,14 @@ class HttpGuard:
             await _refuse(send, 401, "unauthorized", "a valid bearer token is required")
             return
         person = headers.get(ON_BEHALF_OF_HEADER.lower())
+        if person is not None:
+            try:
+                person = unquote(person, errors="strict")
+            except UnicodeDecodeError:
+                await _refuse(
+                    send, 400, "bad request", f"{ON_BEHALF_OF_HEADER}: not percent-encoded UTF-8"
+                )
+                return
         asserted = headers.get(ON_BEHALF_OF_ROLES_HEADER.lower())
         if person is not None:
             try:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .policy import Policy, PolicyError, format_validation_error, read_yaml
 
+# The person's name is percent-encoded UTF-8 (header values are ASCII on the wire).
 ON_BEHALF_OF_HEADER = "X-Autodevops-On-Behalf-Of"
 ON_BEHALF_OF_ROLES_HEADER = "X-Autodevops-On-Behalf-Of-Roles"
 MAX_PERSON_LENGTH = 256
