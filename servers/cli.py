@@ -131,6 +131,11 @@ def _policy_check(options: argparse.Namespace) -> int:
     for name, role in policy.roles.items():
         allowed = sorted(t for t in tools if role.allows(t))
         print(f"role {name}: {', '.join(allowed) or 'no tools'}")
+    for binding in policy.bindings:
+        who = f"subject {binding.subject}" if binding.subject else f"group {binding.group}"
+        print(f"binding {who}: {', '.join(binding.roles)}")
+    for delegate in policy.delegates:
+        print(f"delegate {delegate.subject} may act for people with: {', '.join(delegate.roles)}")
     print(f"{options.file}: valid policy for the {policy.server} server")
     return 0
 

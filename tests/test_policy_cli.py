@@ -31,6 +31,20 @@ def test_shipped_policy_is_valid() -> None:
     assert "role team: alerts, label_names" in result.stdout
 
 
+def test_check_lists_bindings_and_delegates(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "server: prometheus\n"
+        "roles:\n  viewer: {tools: ['*']}\n  team: {tools: [query]}\n"
+        "bindings:\n  - {group: 'oidc:sre', roles: [viewer]}\n"
+        "delegates:\n  - {subject: jamie, roles: [team, viewer]}\n"
+    )
+    result = check(path)
+    assert result.returncode == 0, result.stderr
+    assert "binding group oidc:sre: viewer" in result.stdout
+    assert "delegate jamie may act for people with: team, viewer" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
