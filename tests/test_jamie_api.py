@@ -211,6 +211,13 @@ def test_a_write_waits_for_the_persons_click_then_runs(jamie_service: Jamie, kub
         r for r in audit_lines(jamie_service.audit_logs["kubernetes"]) if r["tool"] == "scale"
     ][-1]
     assert (record["subject"], record["actor"], record["role"]) == ("ana", "jamie", "operator")
+    decision = _confirmation_log(jamie_service, first(events, "turn")["turn_id"])
+    assert (decision["user"], decision["tool"], decision["decision"]) == (
+        "ana",
+        "kubernetes__scale",
+        "approved",
+    )
+    assert decision["arguments"]["replicas"] == 3
 
 
 def test_a_cancelled_write_never_runs(jamie_service: Jamie, kube: Any) -> None:
@@ -240,6 +247,16 @@ def test_a_cancelled_write_never_runs(jamie_service: Jamie, kube: Any) -> None:
     assert replicas(kube) == 1
     later = audit_lines(jamie_service.audit_logs["kubernetes"])[audited:]
     assert not [r for r in later if r["tool"] == "scale"]
+    decision = _confirmation_log(jamie_service, first(events, "turn")["turn_id"])
+    assert (decision["user"], decision["decision"]) == ("ana", "cancelled")
+
+
+def _confirmation_log(jamie: Jamie, turn: str) -> dict[str, Any]:
+    """The audit logger's line for a turn's confirmation, from Jamie's own log."""
+    lines = [line for line in jamie.log.read_text().splitlines() if '"confirmation"' in line]
+    entries: list[dict[str, Any]] = [json.loads(line[line.index("{") :]) for line in lines]
+    (entry,) = [e for e in entries if e["turn"] == turn]
+    return entry
 
 
 def test_recall_finds_earlier_exchanges_by_meaning_and_by_exact_error(jamie_service: Jamie) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from autodevops.clients.core.approval import ApprovalDecision, ApprovalRequest
 from autodevops.clients.core.budget import Budgets
 from autodevops.clients.core.events import FinalAnswer, ToolCallFinished, to_dict
 from autodevops.clients.core.loop import LoopSettings, ModelLoop
+from autodevops.servers.core.redact import redact_value
 
 from .config import JamieConfig
 from .confirmations import Confirmations
@@ -33,6 +35,9 @@ from .people import Person
 from .tools import PeoplesTools
 
 log = logging.getLogger("autodevops.jamie.chat")
+# One JSON line per decision on a write: who confirmed or refused what (the servers audit
+# the call itself, as the person, with Jamie as the actor).
+audit = logging.getLogger("autodevops.jamie.audit")
 
 HISTORY_MESSAGES = 20
 RECALL_HITS = 3
@@ -174,19 +179,32 @@ class Turn:
                     },
                 )
             )
+
+            def record(outcome: str) -> None:
+                counted.labels(outcome).inc()
+                entry = {
+                    "event": "confirmation",
+                    "user": user,
+                    "tool": request.tool.name,
+                    "arguments": redact_value(request.arguments),
+                    "decision": outcome,
+                    "turn": self.id,
+                    "conversation": self.conversation.id,
+                }
+                audit.info(json.dumps(entry, default=str))
+
             try:
                 decision = await confirmations.wait(confirmation)
             except asyncio.CancelledError:
-                counted.labels("abandoned").inc()
+                record("abandoned")
                 with contextlib.suppress(RedisUnavailable):
                     await asyncio.shield(confirmations.cancel(confirmation))
                 raise
             except RedisUnavailable as exc:
+                record("lost")
                 return ApprovalDecision(False, "jamie", f"confirmation lost: {exc}")
             expired = not decision.approved and decision.by == "jamie"
-            counted.labels(
-                "approved" if decision.approved else "expired" if expired else "cancelled"
-            ).inc()
+            record("approved" if decision.approved else "expired" if expired else "cancelled")
             queue.put_nowait(
                 (
                     "confirmed",

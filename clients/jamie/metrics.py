@@ -37,7 +37,8 @@ class JamieMetrics:
         )
         self.confirmations = Counter(
             "jamie_confirmations",
-            "Writes that asked a person, by decision (approved, cancelled, expired, abandoned).",
+            "Writes that asked a person, by decision "
+            "(approved, cancelled, expired, abandoned, lost).",
             ["decision"],
             registry=self.registry,
         )
