@@ -570,3 +570,44 @@ def test_any_replica_serves_any_person_and_takes_the_click(
         there.close()
     finally:
         other.close()
+
+
+class _LeftThePage(Exception):
+    pass
+
+
+def test_leaving_the_page_refuses_the_waiting_write(jamie_service: Jamie, kube: Any) -> None:
+    fake = jamie_service.fake_ollama
+    assert fake is not None
+    kube.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/web",
+        {"spec": {"replicas": 1}},
+        content_type="application/merge-patch+json",
+    )
+    fake.expect_embed([vector(5)])
+    fake.expect_chat(
+        call(("kubernetes__scale", {"namespace": NAMESPACE, "name": "web", "replicas": 4}))
+    )
+    conversation = jamie_service.new_conversation("ana")
+    waiting: dict[str, Any] = {}
+
+    def leave(kind: str, data: dict[str, Any]) -> None:
+        waiting.update(data)  # the turn's id, then the confirmation's
+        if kind == "confirm":
+            raise _LeftThePage
+
+    with pytest.raises(_LeftThePage):
+        jamie_service.ask("ana", conversation, "Scale web to 4", leave)
+    ana = jamie_service.client("ana")
+    time.sleep(1)  # the server notices the closed stream
+
+    def abandoned() -> bool:
+        late = ana.post(f"/api/confirmations/{waiting['id']}", json={"approve": False})
+        assert late.status_code in (200, 409), late.text
+        return late.status_code == 409
+
+    _eventually(abandoned, timeout=10)
+    assert replicas(kube) == 1
+    decision = _confirmation_log(jamie_service, waiting["turn_id"])
+    assert decision["decision"] == "abandoned"
