@@ -241,3 +241,40 @@ async def test_the_portal_on_a_phone_and_by_keyboard(jamie_service: Any) -> None
         finally:
             await browser.close()
     assert not problems, "\n".join(problems)
+
+
+async def test_stop_ends_an_answer_that_takes_too_long(jamie_service: Any) -> None:
+    _require_chromium()
+    fake: FakeOllama | None = jamie_service.fake_ollama
+    assert fake is not None
+    fake.expect_embed([_vector(3)])
+    fake.expect_chat(Reply(content="too late", delay=3))
+    asked = len(fake.chat_bodies())
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            await page.goto(jamie_service.portal_url.rstrip("/") + "/")
+            await page.fill("#username", "ben")
+            await page.fill("#password", "ben-password-1")
+            await page.press("#password", "Enter")
+            await page.fill("#composer", "Why is everything so slow?")
+            await page.press("#composer", "Enter")
+            stop = page.locator("#stop")
+            await expect(stop).to_be_visible()
+            for _ in range(100):  # the model has the question: stopping now ends a live turn
+                if len(fake.chat_bodies()) > asked:
+                    break
+                await page.wait_for_timeout(50)
+            await stop.click()
+            answer = page.locator(".assistant-message").last
+            await expect(answer).to_contain_text("Stopped.")
+            await expect(stop).to_be_hidden()
+            await expect(page.locator("#send")).to_be_enabled()
+            await page.wait_for_timeout(3500)  # the model's late answer reaches nobody
+            await expect(answer).not_to_contain_text("too late")
+        finally:
+            await browser.close()

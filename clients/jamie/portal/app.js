@@ -413,7 +413,10 @@ function stopTurn() {
   setBusy(false);
 }
 
+// Stop closes the answer's stream: Jamie then cancels the turn, and a write still waiting for
+// confirmation is refused.
 function setBusy(busy) {
+  $("#stop").hidden = !busy;
   $("#send").disabled = busy;
   $("#composer").setAttribute("aria-busy", String(busy));
   $("#send").textContent = busy ? "Answering…" : "Send";
@@ -780,6 +783,7 @@ function scrollToEnd(force = false) {
 function wireEvents() {
   $("#login-form").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
+  $("#stop").addEventListener("click", stopTurn);
   $("#new-conversation").addEventListener("click", () => {
     startNewConversation();
     collapseConversationsOnPhone();
