@@ -358,6 +358,21 @@ def test_rejected_action_never_runs(scarlet: Scarlet, kube: Any) -> None:
     assert restarted_at(kube) == before
 
 
+def test_a_resolved_alert_refuses_the_writes_still_waiting(scarlet: Scarlet, kube: Any) -> None:
+    before = restarted_at(kube)
+    run_id, detail = waiting_run(scarlet, "fp-resolved")
+    [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
+    resolved = scarlet.post("/v1/alerts", alert("fp-resolved", status="resolved"))
+    assert resolved.status_code == 202 and resolved.json()["resolved_runs"] == [run_id]
+    detail = scarlet.wait_run(run_id, {"completed"})
+    [refused] = detail["actions"]
+    assert (refused["status"], refused["decided_by"]) == ("rejected", "scarlet")
+    late = scarlet.post(f"/v1/actions/{action['id']}/approve", {}, who="alice")
+    assert late.status_code == 409 and "rejected by scarlet" in late.text
+    time.sleep(1)
+    assert restarted_at(kube) == before
+
+
 def test_repeated_alerts_join_the_open_run(scarlet: Scarlet) -> None:
     first = scarlet.post("/v1/alerts", alert("fp-dedupe")).json()["runs"][0]
     second = scarlet.post("/v1/alerts", alert("fp-dedupe")).json()["runs"][0]

@@ -75,6 +75,7 @@ def agent_api(
     dedupe_seconds: float,
     metrics: Metrics,
     settle: Callable[[int], Awaitable[None]],
+    after_resolve: Callable[[int], Awaitable[None]],
 ) -> FastAPI:
     app = FastAPI(title="Scarlet agent API", version="1")
     window = timedelta(seconds=dedupe_seconds)
@@ -108,7 +109,10 @@ def agent_api(
         for alert in webhook.alerts:
             payload = alert.model_dump(mode="json")
             if alert.status == "resolved":
-                closed += await store.resolve_alert(alert.fingerprint, payload)
+                resolved = await store.resolve_alert(alert.fingerprint, payload)
+                for run_id in resolved:
+                    await after_resolve(run_id)
+                closed += resolved
                 continue
             name = alert.labels.get("alertname", "alert")
             summary = alert.annotations.get("summary") or alert.annotations.get("description", "")

@@ -8,6 +8,7 @@ executor runs approved ones. So no text in a tool result can make Scarlet write 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import asdict
@@ -234,6 +235,19 @@ class Engine:
         )
         await self.settle_after_actions(action.run_id)
         return True
+
+    async def refuse_after_resolve(self, run_id: int) -> None:
+        """The alert of a run waiting for approval resolved: its waiting writes are refused, so
+        a late approval changes nothing, and the run completes with what it found."""
+        run = await self.store.get_run(run_id)
+        if run is None or run.status != "waiting_approval":
+            return
+        for action in await self.store.pending_actions(run_id):
+            with contextlib.suppress(ValueError):  # a person decided it meanwhile
+                await self.store.decide_action(
+                    action.id, False, "scarlet", "the alert resolved before anyone approved it"
+                )
+        await self.settle_after_actions(run_id)
 
     async def settle_after_actions(self, run_id: int) -> None:
         """A waiting run completes once none of its actions is pending any more."""

@@ -59,7 +59,12 @@ async def serve(config: ScarletConfig) -> None:
     apps = [
         (
             agent_api(
-                store, tokens, config.dedupe_window_seconds, metrics, engine.settle_after_actions
+                store,
+                tokens,
+                config.dedupe_window_seconds,
+                metrics,
+                engine.settle_after_actions,
+                engine.refuse_after_resolve,
             ),
             config.ports.api,
         ),
