@@ -8,6 +8,7 @@ only a viewer.
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import subprocess
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -29,6 +31,7 @@ from .conftest import free_port
 from .fakes.fake_ollama import FakeOllama
 
 NAMESPACE = "jamie-shop"
+_REDIS_DBS = itertools.cycle(range(1, 16))
 PASSWORDS = {
     "ana": "ana-password-1",
     "ben": "ben-password-1",
@@ -180,6 +183,9 @@ class Deployment:
     servers: list[dict[str, Any]]
     audit_logs: dict[str, Path]
     processes: list[subprocess.Popen[bytes]]
+    # The Redis database its Jamies use, whatever URL they are given: test modules share one
+    # Redis, and one module's sign-ins must not count against another's rate limits.
+    redis_db: int = 0
 
     def start(
         self,
@@ -193,7 +199,8 @@ class Deployment:
     ) -> Jamie:
         """`database`: another Jamie's, to run a second replica of it."""
         workdir = self.workdir
-        (workdir / f"{name}-redis-url").write_text(redis_url)
+        in_db = urlsplit(redis_url)._replace(path=f"/{self.redis_db}")
+        (workdir / f"{name}-redis-url").write_text(urlunsplit(in_db))
         (workdir / f"{name}-mongodb-url").write_text(mongodb_url)
         ports = {"api": free_port(), "portal": free_port(), "health": free_port()}
         database = database or f"jamie_{name}_{secrets.token_hex(3)}"
@@ -267,7 +274,7 @@ def jamie_deployment(
         processes.append(process)
         audits[server] = audit
         servers.append({"name": server, "url": url, "token_file": f"{server}-token"})
-    deployment = Deployment(workdir, servers, audits, processes)
+    deployment = Deployment(workdir, servers, audits, processes, next(_REDIS_DBS))
     yield deployment
     for process in deployment.processes:
         process.terminate()
