@@ -31,9 +31,18 @@ from autodevops.clients.jamie.people import check_password, hash_password
 from autodevops.stack import ferretdb as ferretdb_stack
 from autodevops.stack import redis as redis_stack
 from autodevops.stack.prometheus import start_prometheus
+from tests.conftest import cli
 from tests.fakes.fake_ollama import FakeOllama, call, say
-from tests.jamie_harness import PASSWORDS, ROLES, Deployment, Jamie, _cli, _mcp_server
+from tests.jamie_harness import (
+    PASSWORDS,
+    ROLES,
+    Deployment,
+    Jamie,
+    jamie_policy,
+    jamie_token,
+)
 from tests.mcp_helpers import audit_lines
+from tests.services import start_mcp_server
 
 DIM = 768  # nomic-embed-text, the default embedding model
 QUESTION = "Is everything healthy right now?"
@@ -86,11 +95,16 @@ def measure(
     token = secrets.token_urlsafe(24)
     (workdir / "prometheus-token").write_text(token)
     roles = {"viewer": {"tools": ["*"]}, "operator": {"tools": ["*"]}}
-    url, audit, server = _mcp_server(
-        workdir, "prometheus", roles, token, "--prometheus-url", prometheus_url
+    started = start_mcp_server(
+        workdir,
+        "prometheus",
+        jamie_policy("prometheus", roles),
+        jamie_token(token),
+        "--prometheus-url",
+        prometheus_url,
     )
-    servers = [{"name": "prometheus", "url": url, "token_file": "prometheus-token"}]
-    deployment = Deployment(workdir, servers, {"prometheus": audit}, [server])
+    servers = [{"name": "prometheus", "url": started.url, "token_file": "prometheus-token"}]
+    deployment = Deployment(workdir, servers, {"prometheus": started.audit_log}, [started.process])
     try:
         with FakeOllama() as fake:
             fake.always_answer_tags()
@@ -268,7 +282,9 @@ def _cold_starts(config: Path, log: Path, starts: int) -> float:
     for _ in range(starts):
         began = time.perf_counter()
         process = subprocess.Popen(
-            _cli("jamie", "--config", str(config)), stdout=log.open("wb"), stderr=subprocess.STDOUT
+            [*cli(), "jamie", "--config", str(config)],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         try:
             _until(lambda: _answers(url), process, log)

@@ -12,8 +12,6 @@ import itertools
 import json
 import secrets
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +25,9 @@ import yaml
 from autodevops.clients.jamie.people import hash_password
 from autodevops.servers.registry import load_spec
 
-from .conftest import free_port
+from .conftest import cli, free_port
 from .fakes.fake_ollama import FakeOllama
+from .services import start_mcp_server, start_service
 
 NAMESPACE = "jamie-shop"
 _REDIS_DBS = itertools.cycle(range(1, 16))
@@ -73,6 +72,12 @@ class Jamie:
     sign_in_user: str = "ana"
     sign_in_password: str = PASSWORDS["ana"]
     _clients: dict[str, httpx.Client] = field(default_factory=dict)
+
+    @property
+    def fake(self) -> FakeOllama:
+        """The scripted model; only a Jamie started with one has it."""
+        assert self.fake_ollama is not None, "this Jamie runs without the fake model"
+        return self.fake_ollama
 
     def client(self, user: str) -> httpx.Client:
         """A signed-in client for `user` (one sign-in per user and service)."""
@@ -121,58 +126,18 @@ class Jamie:
             client.close()
 
 
-def wait_healthy(process: subprocess.Popen[bytes], log: Path, url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(log.read_text())
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{url} did not answer in 30 s:\n{log.read_text()}")
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "autodevops.servers.cli", *args]
-
-
-def _mcp_server(
-    workdir: Path, server: str, roles: dict[str, Any], token: str, *extra: str
-) -> tuple[str, Path, subprocess.Popen[bytes]]:
-    port = free_port()
-    policy = {
+def jamie_policy(server: str, roles: dict[str, Any]) -> dict[str, Any]:
+    """A server's policy that lets Jamie act for people with the roles viewer and operator."""
+    return {
         "server": server,
         "roles": roles,
         "delegates": [{"subject": "jamie", "roles": ["viewer", "operator"]}],
     }
-    (workdir / f"{server}-policy.yaml").write_text(yaml.safe_dump(policy))
-    (workdir / f"{server}-tokens.yaml").write_text(
-        yaml.safe_dump([{"token": token, "subject": "jamie", "roles": ["viewer"]}])
-    )
-    audit = workdir / f"{server}-audit.jsonl"
-    command = _cli(
-        "serve",
-        server,
-        "--transport",
-        "http",
-        "--port",
-        str(port),
-        "--policy",
-        str(workdir / f"{server}-policy.yaml"),
-        "--tokens-file",
-        str(workdir / f"{server}-tokens.yaml"),
-        "--audit-log",
-        str(audit),
-        *extra,
-    )
-    log = workdir / f"{server}.log"
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(process, log, f"{url}/healthz")
-    return f"{url}/mcp", audit, process
+
+
+def jamie_token(token: str) -> list[dict[str, Any]]:
+    """A server's tokens file that knows Jamie (its own role: viewer)."""
+    return [{"token": token, "subject": "jamie", "roles": ["viewer"]}]
 
 
 @dataclass
@@ -227,12 +192,9 @@ class Deployment:
         path = workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config))
         log = workdir / f"{name}.log"
-        process = subprocess.Popen(
-            _cli("jamie", "--config", str(path)), stdout=log.open("wb"), stderr=subprocess.STDOUT
-        )
-        self.processes.append(process)
         health = f"http://127.0.0.1:{ports['health']}"
-        wait_healthy(process, log, f"{health}/healthz")
+        process = start_service([*cli(), "jamie", "--config", str(path)], log, f"{health}/healthz")
+        self.processes.append(process)
         return Jamie(
             f"http://127.0.0.1:{ports['api']}",
             f"http://127.0.0.1:{ports['portal']}",
@@ -270,10 +232,12 @@ def jamie_deployment(
     ):
         token = secrets.token_urlsafe(24)
         (workdir / f"{server}-token").write_text(token)
-        url, audit, process = _mcp_server(workdir, server, roles, token, *extra)
-        processes.append(process)
-        audits[server] = audit
-        servers.append({"name": server, "url": url, "token_file": f"{server}-token"})
+        started = start_mcp_server(
+            workdir, server, jamie_policy(server, roles), jamie_token(token), *extra
+        )
+        processes.append(started.process)
+        audits[server] = started.audit_log
+        servers.append({"name": server, "url": started.url, "token_file": f"{server}-token"})
     deployment = Deployment(workdir, servers, audits, processes, next(_REDIS_DBS))
     yield deployment
     for process in deployment.processes:
@@ -293,6 +257,16 @@ def jamie_service(jamie_deployment: Deployment, redis: Any, ferretdb: Any) -> It
         yield jamie
         jamie.close()
     fake.verify()
+
+
+def reset_replicas(kube: Any) -> None:
+    """`web` back to one replica, so a test sees whether its own write ran."""
+    kube.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/web",
+        {"spec": {"replicas": 1}},
+        content_type="application/merge-patch+json",
+    )
 
 
 def replicas(kube: Any) -> int:

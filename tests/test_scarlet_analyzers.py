@@ -8,15 +8,12 @@ node kwok does not manage, and Events are created the way the kubelet and schedu
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -30,9 +27,10 @@ from autodevops.clients.scarlet.analyzers import (
 )
 from autodevops.servers.kubernetes.tools import READ_TOOLS
 
-from .conftest import TOKENS, cli, free_port, write_policy
+from .conftest import TEST_POLICY, TOKENS
 from .kube_helpers import wait_for
 from .mcp_helpers import audit_lines
+from .services import McpServer, start_mcp_server
 
 NODE = "sc-an-node"
 CRASH, PODS, ROLL, SVC = "sc-an-crash", "sc-an-pods", "sc-an-roll", "sc-an-svc"
@@ -382,99 +380,49 @@ def _unschedulable(kube: Any, name: str) -> bool:
     return _condition(pod, "PodScheduled").get("status") == "False"
 
 
-@dataclass
-class Served:
-    url: str
-    audit_log: Path
-
-
-def _serve(server: str, workdir: Path, *extra: str) -> Iterator[Served]:
+def _serve(
+    server: str, workdir: Path, policy: dict[str, Any], tokens: list[dict[str, Any]], *extra: str
+) -> Iterator[McpServer]:
     """`autodevops serve <server> --transport http`, as users run it; stopped afterwards."""
-    port = free_port()
-    audit, log = workdir / f"audit-{server}.jsonl", workdir / f"{server}.log"
-    command = [
-        *cli(),
-        "serve",
-        server,
-        "--transport",
-        "http",
-        "--port",
-        str(port),
-        "--audit-log",
-        str(audit),
-        *extra,
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    started = start_mcp_server(workdir, server, policy, tokens, *extra)
+    yield started
+    started.process.terminate()
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while not _healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{server} server did not start:\n{log.read_text()}")
-            time.sleep(0.05)
-        yield Served(f"{url}/mcp", audit)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+        started.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        started.process.kill()
 
 
 @pytest.fixture(scope="module")
-def kubernetes_server(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    workdir = tmp_path_factory.mktemp("scarlet-kubernetes")
-    policy, tokens = workdir / "policy.yaml", workdir / "tokens.yaml"
-    policy.write_text(yaml.safe_dump(KUBE_POLICY), encoding="utf-8")
+def kubernetes_server(
+    cluster: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[McpServer]:
     entries = [
         {"token": SCARLET, "subject": "scarlet", "roles": ["scarlet"]},
         {"token": NO_EVENTS, "subject": "scarlet-no-events", "roles": ["no-events"]},
         {"token": SMALL, "subject": "scarlet-small-pages", "roles": ["small-pages"]},
     ]
-    tokens.write_text(yaml.safe_dump(entries), encoding="utf-8")
+    workdir = tmp_path_factory.mktemp("scarlet-kubernetes")
     yield from _serve(
-        "kubernetes",
-        workdir,
-        "--policy",
-        str(policy),
-        "--tokens-file",
-        str(tokens),
-        "--kubeconfig",
-        str(cluster.kubeconfig),
+        "kubernetes", workdir, KUBE_POLICY, entries, "--kubeconfig", str(cluster.kubeconfig)
     )
 
 
 @pytest.fixture(scope="module")
 def prometheus_server(
     prometheus: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    workdir = tmp_path_factory.mktemp("scarlet-prometheus")
-    tokens = workdir / "tokens.yaml"
-    tokens.write_text(
-        yaml.safe_dump([{"token": TOKENS["viewer"], "subject": "scarlet", "roles": ["viewer"]}]),
-        encoding="utf-8",
-    )
+) -> Iterator[McpServer]:
     yield from _serve(
         "prometheus",
-        workdir,
-        "--policy",
-        str(write_policy(workdir / "policy.yaml")),
-        "--tokens-file",
-        str(tokens),
+        tmp_path_factory.mktemp("scarlet-prometheus"),
+        dict(TEST_POLICY, stdio_role="viewer"),
+        [{"token": TOKENS["viewer"], "subject": "scarlet", "roles": ["viewer"]}],
         "--prometheus-url",
         prometheus.url,
     )
 
 
-def _pool(kubernetes: Served, prometheus: Served, token: str = SCARLET) -> McpPool:
+def _pool(kubernetes: McpServer, prometheus: McpServer, token: str = SCARLET) -> McpPool:
     return McpPool(
         [
             HttpEndpoint("kubernetes", kubernetes.url, token),
@@ -484,7 +432,9 @@ def _pool(kubernetes: Served, prometheus: Served, token: str = SCARLET) -> McpPo
 
 
 @pytest.fixture
-async def pool(kubernetes_server: Served, prometheus_server: Served) -> AsyncIterator[McpPool]:
+async def pool(
+    kubernetes_server: McpServer, prometheus_server: McpServer
+) -> AsyncIterator[McpPool]:
     async with _pool(kubernetes_server, prometheus_server) as pool:
         yield pool
 
@@ -500,7 +450,7 @@ def by_subject(findings: list[Finding], analyzer: str) -> dict[str, Finding]:
 
 
 async def test_a_crash_looping_deployment_gets_evidence_and_a_restart_proposal(
-    pool: McpPool, kubernetes_server: Served
+    pool: McpPool, kubernetes_server: McpServer
 ) -> None:
     findings, notes = await analyze(pool, CRASH)
     assert notes == []
@@ -620,7 +570,7 @@ async def test_a_service_without_ready_endpoints(pool: McpPool) -> None:
 
 
 async def test_firing_alerts_and_the_series_behind_an_alertmanager_alert(
-    pool: McpPool, prometheus_server: Served
+    pool: McpPool, prometheus_server: McpServer
 ) -> None:
     payload = {
         "version": "4",
@@ -709,7 +659,7 @@ async def test_alerts_outside_the_namespaces_are_left_out_unless_they_started_th
 
 
 async def test_refused_tools_become_notes_not_crashes(
-    kubernetes_server: Served, prometheus_server: Served
+    kubernetes_server: McpServer, prometheus_server: McpServer
 ) -> None:
     async with _pool(kubernetes_server, prometheus_server, NO_EVENTS) as pool:
         findings, notes = await analyze(pool, PODS, "kube-system")
@@ -728,7 +678,7 @@ async def test_refused_tools_become_notes_not_crashes(
 
 
 async def test_pages_cut_by_the_byte_limit_are_asked_again_smaller(
-    pool: McpPool, kubernetes_server: Served, prometheus_server: Served
+    pool: McpPool, kubernetes_server: McpServer, prometheus_server: McpServer
 ) -> None:
     whole, _ = await analyze(pool, PODS)
     async with _pool(kubernetes_server, prometheus_server, SMALL) as small:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ import psycopg
 import pytest
 import yaml
 
-from .conftest import free_port
+from .conftest import cli, free_port
 from .kube_helpers import wait_for
+from .services import start_mcp_server, start_service
 
 NAMESPACE = "sc-e2e"
 NODE = "scarlet-ghost"
@@ -125,49 +125,12 @@ def fresh_database(server_url: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo(server_url, dbname=database)
 
 
-def _start(command: list[str], log: Path, health: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(log.read_text())
-        try:
-            if httpx.get(health, timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{command[3:5]} did not become healthy:\n{log.read_text()}")
-
-
 def _mcp_server(
     workdir: Path, server: str, policy: dict[str, Any], token: str, *extra: str
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
-    (workdir / f"{server}-policy.yaml").write_text(yaml.safe_dump(policy))
-    (workdir / f"{server}-tokens.yaml").write_text(
-        yaml.safe_dump([{"token": token, "subject": "scarlet", "roles": ["scarlet"]}])
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "autodevops.servers.cli",
-        "serve",
-        server,
-        "--transport",
-        "http",
-        "--port",
-        str(port),
-        "--policy",
-        str(workdir / f"{server}-policy.yaml"),
-        "--tokens-file",
-        str(workdir / f"{server}-tokens.yaml"),
-        "--audit-log",
-        str(workdir / f"{server}-audit.jsonl"),
-        *extra,
-    ]
-    url = f"http://127.0.0.1:{port}"
-    return f"{url}/mcp", _start(command, workdir / f"{server}.log", f"{url}/healthz")
+    tokens = [{"token": token, "subject": "scarlet", "roles": ["scarlet"]}]
+    started = start_mcp_server(workdir, server, policy, tokens, *extra)
+    return started.url, started.process
 
 
 def _crash_the_pods(kube: Any) -> None:
@@ -282,10 +245,8 @@ def scarlet_factory(
         path.write_text(yaml.safe_dump(config))
         log = workdir / f"{name}.log"
         health_url = f"http://127.0.0.1:{health}"
-        process = _start(
-            [sys.executable, "-m", "autodevops.servers.cli", "scarlet", "--config", str(path)],
-            log,
-            f"{health_url}/healthz",
+        process = start_service(
+            [*cli(), "scarlet", "--config", str(path)], log, f"{health_url}/healthz"
         )
         processes.append(process)
         return Scarlet(f"http://127.0.0.1:{api}", health_url, tokens, process, log, dsn)
