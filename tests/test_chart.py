@@ -558,22 +558,15 @@ def test_probes_on_the_health_ports(all_docs: list[Doc]) -> None:
         assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    scarlet = pods["scarlet"]["containers"][0]
-    assert {p["name"]: p["containerPort"] for p in scarlet["ports"]} == {
-        "health": 8080,
-        "api": 8001,
-        "metrics": 9001,
+    agents = {
+        "scarlet": {"health": 8080, "api": 8001, "metrics": 9001},
+        "jamie": {"portal": 3000, "api": 8000, "health": 9000},
     }
-    assert scarlet["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert scarlet["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
-    jamie = pods["jamie"]["containers"][0]
-    assert {p["name"]: p["containerPort"] for p in jamie["ports"]} == {
-        "portal": 3000,
-        "api": 8000,
-        "health": 9000,
-    }
-    assert jamie["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert jamie["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    for agent, ports in agents.items():
+        container = pods[agent]["containers"][0]
+        assert {p["name"]: p["containerPort"] for p in container["ports"]} == ports
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
 
 
 def test_default_sizing_follows_the_design(default_docs: list[Doc], tools: Tools) -> None:

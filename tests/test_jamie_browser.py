@@ -101,8 +101,7 @@ def _require_chromium() -> None:
 
 async def test_sign_in_ask_and_confirm_a_write(jamie_service: Any) -> None:
     _require_chromium()
-    fake: FakeOllama | None = jamie_service.fake_ollama
-    assert fake is not None, "the browser test needs the service to run on the fake Ollama"
+    fake: FakeOllama = jamie_service.fake
     script_the_model(fake)
     problems: list[str] = []
     async with async_playwright() as playwright:
@@ -245,8 +244,7 @@ async def test_the_portal_on_a_phone_and_by_keyboard(jamie_service: Any) -> None
 
 async def test_stop_ends_an_answer_that_takes_too_long(jamie_service: Any) -> None:
     _require_chromium()
-    fake: FakeOllama | None = jamie_service.fake_ollama
-    assert fake is not None
+    fake: FakeOllama = jamie_service.fake
     fake.expect_embed([_vector(3)])
     fake.expect_chat(Reply(content="too late", delay=3))
     asked = len(fake.chat_bodies())
