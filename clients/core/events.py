@@ -4,7 +4,9 @@ client may want to see (Jamie's portal streams them; Scarlet records them)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from .pool import Outcome
@@ -96,3 +98,12 @@ Event = (
 def to_dict(event: Event) -> dict[str, Any]:
     """A JSON-ready form, e.g. for server-sent events."""
     return dataclasses.asdict(event)
+
+
+def sse(kind: str, data: Any) -> str:
+    """One server-sent event, `data` as JSON (times in ISO 8601): how Jamie and Scarlet stream."""
+
+    def default(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+
+    return f"event: {kind}\ndata: {json.dumps(data, default=default)}\n\n"

@@ -6,10 +6,8 @@ run time, and they name closures.
 """
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +17,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
+
+from autodevops.clients.core.events import sse
 
 from .chat import Chat, ModelUnavailable
 from .config import JamieConfig
@@ -188,7 +188,7 @@ def api_app(jamie: Jamie) -> FastAPI:
 
         async def stream() -> AsyncIterator[str]:
             async for kind, data in turn.events():
-                yield ": ping\n\n" if kind == "ping" else _sse(kind, data)
+                yield ": ping\n\n" if kind == "ping" else sse(kind, data)
 
         return StreamingResponse(
             stream(),
@@ -322,10 +322,3 @@ def _person(person: Person) -> dict[str, Any]:
         "roles": list(person.roles),
         "auth": person.auth,
     }
-
-
-def _sse(kind: str, data: Any) -> str:
-    def default(value: Any) -> Any:
-        return value.isoformat() if isinstance(value, datetime) else str(value)
-
-    return f"event: {kind}\ndata: {json.dumps(data, default=default)}\n\n"

@@ -5,7 +5,6 @@ run time, and they name closures.
 """
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -15,6 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
+from autodevops.clients.core.events import sse
 from autodevops.clients.core.pool import McpPool
 from autodevops.servers.core.identity import Principal, TokenStore
 
@@ -225,21 +225,17 @@ async def _run_events(store: OpsStore, run_id: int, request: Request) -> AsyncIt
     while not await request.is_disconnected():
         for step in await store.steps_after(run_id, last_step):
             last_step = step["id"]
-            yield _sse("step", step)
+            yield sse("step", step)
         run = await store.get_run(run_id)
         if run is None:
             return
         if run.status != last_status:
             last_status = run.status
-            yield _sse("status", {"run": run_id, "status": run.status, "reason": run.reason})
+            yield sse("status", {"run": run_id, "status": run.status, "reason": run.reason})
         if run.status in FINAL_STATUSES:
-            yield _sse("end", {"run": run_id, "status": run.status})
+            yield sse("end", {"run": run_id, "status": run.status})
             return
         await asyncio.sleep(EVENTS_POLL_SECONDS)
-
-
-def _sse(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
 def metrics_app(metrics: Metrics) -> FastAPI:
