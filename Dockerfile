@@ -8,11 +8,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 # A virtualenv at the path it keeps in the final image, so its scripts' shebangs stay valid.
 RUN python -m venv /opt/autodevops
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY common ./common
 COPY servers ./servers
 COPY clients ./clients
 COPY policies ./policies
-COPY tests/stack ./tests/stack
 # A regular (not editable) install, bytecode compiled now: the final image needs no sources
 # and writes nothing at run time.
 RUN /opt/autodevops/bin/pip install .

@@ -8,18 +8,20 @@ PY := $(VENV)/bin/python
 
 .PHONY: install demo test lint typecheck pytest bench stack-up stack-down clean
 
-$(VENV)/.installed: pyproject.toml
+# setuptools announces every editable install of a mapped layout as a warning ("information
+# only", in its own words): that one is silenced, real packaging warnings still show.
+$(VENV)/.installed: pyproject.toml setup.py devstack/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install --quiet -e '.[dev]' -e ./devstack
 	touch $@
 
 install: $(VENV)/.installed
-	$(PY) -m autodevops.stack install
+	$(PY) -m devstack install
 
 demo: install
-	$(PY) -m autodevops.servers.cli demo
+	$(PY) -m devstack demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -28,8 +30,7 @@ lint: $(VENV)/.installed
 # mypy reads the packages through a tree of links named as they are imported (autodevops.*).
 typecheck: $(VENV)/.installed
 	mkdir -p build/typecheck/autodevops
-	for d in servers clients policies; do ln -sfn ../../../$$d build/typecheck/autodevops/$$d; done
-	ln -sfn ../../../tests/stack build/typecheck/autodevops/stack
+	for d in common servers clients policies; do ln -sfn ../../../$$d build/typecheck/autodevops/$$d; done
 	$(VENV)/bin/mypy
 
 pytest: install
@@ -41,10 +42,10 @@ bench: install
 	$(PY) -m bench.run
 
 stack-up: install
-	$(PY) -m autodevops.stack up
+	$(PY) -m devstack up
 
 stack-down: $(VENV)/.installed
-	$(PY) -m autodevops.stack down
+	$(PY) -m devstack down
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -28,10 +28,10 @@ import redis
 import yaml
 
 from autodevops.clients.jamie.people import check_password, hash_password
-from autodevops.stack import ferretdb as ferretdb_stack
-from autodevops.stack import redis as redis_stack
-from autodevops.stack.prometheus import start_prometheus
-from tests.conftest import cli
+from devstack import ferretdb as ferretdb_stack
+from devstack import redis as redis_stack
+from devstack.prometheus import start_prometheus
+from devstack.services import cli, start_mcp_server
 from tests.fakes.fake_ollama import FakeOllama, call, say
 from tests.jamie_harness import (
     PASSWORDS,
@@ -42,7 +42,6 @@ from tests.jamie_harness import (
     jamie_token,
 )
 from tests.mcp_helpers import audit_lines
-from tests.services import start_mcp_server
 
 DIM = 768  # nomic-embed-text, the default embedding model
 QUESTION = "Is everything healthy right now?"

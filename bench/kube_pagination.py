@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from autodevops.stack import kube as kube_stack
-from autodevops.stack.tools import install_tools
 from bench.stdio_session import StdioSession
+from devstack import kube as kube_stack
+from devstack.tools import install_tools
 
 NAMESPACE = "bench"
 PAGE = 500

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from autodevops.stack.prometheus import start_prometheus
 from bench.stdio_session import StdioSession
+from devstack.prometheus import start_prometheus
 
 BENCH_POLICY = """
 server: prometheus

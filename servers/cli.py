@@ -1,4 +1,4 @@
-"""The `autodevops` command: serve a server, check a policy, run the local stack."""
+"""The `autodevops` command: serve a server, check a policy, run Scarlet or Jamie."""
 
 from __future__ import annotations
 
@@ -14,14 +14,8 @@ from autodevops.servers.registry import SERVERS, load_spec
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["stack"]:
-        from autodevops.stack.cli import main as stack_main
-
-        stack_code: int = stack_main(args[1:])
-        return stack_code
     parser = _parser()
-    options = parser.parse_args(args)
+    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not hasattr(options, "run"):
         parser.print_help()
         return 2
@@ -59,8 +53,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     rbac.set_defaults(run=_policy_rbac)
 
-    commands.add_parser("stack", help="the local stack: install | up | status | down")
-
     scarlet = commands.add_parser("scarlet", help="the autonomous operations agent")
     scarlet.add_argument("--config", type=Path, required=True, help="Scarlet's YAML config")
     scarlet.set_defaults(run=_scarlet)
@@ -75,9 +67,6 @@ def _parser() -> argparse.ArgumentParser:
         help="serve (default), or hash-password: read a password, print its hash for users.yaml",
     )
     jamie.set_defaults(run=_jamie)
-
-    demo = commands.add_parser("demo", help="a local Prometheus, the server, real MCP calls")
-    demo.set_defaults(run=_demo)
     return parser
 
 
@@ -213,13 +202,6 @@ def _jamie(options: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
-
-
-def _demo(options: argparse.Namespace) -> int:
-    from autodevops.servers.demo import run_demo
-
-    code: int = run_demo()
-    return code
 
 
 def _serve(options: argparse.Namespace) -> int:

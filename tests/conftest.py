@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,7 +13,10 @@ import httpx
 import pytest
 import yaml
 
-pytest_plugins = ["autodevops.stack.pytest_plugin", "tests.jamie_harness"]
+from devstack.base import free_port
+from devstack.services import cli
+
+pytest_plugins = ["devstack.pytest_plugin", "tests.jamie_harness"]
 
 TEST_POLICY = {
     "server": "prometheus",
@@ -63,13 +64,6 @@ def tokens_path(tmp_path: Path) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class HttpServer:
     url: str
@@ -80,10 +74,6 @@ class HttpServer:
     @property
     def mcp_url(self) -> str:
         return f"{self.url}/mcp"
-
-
-def cli() -> list[str]:
-    return [sys.executable, "-m", "autodevops.servers.cli"]
 
 
 @pytest.fixture

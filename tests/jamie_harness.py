@@ -24,10 +24,9 @@ import yaml
 
 from autodevops.clients.jamie.people import hash_password
 from autodevops.servers.registry import load_spec
-
-from .conftest import cli, free_port
-from .fakes.fake_ollama import FakeOllama
-from .services import start_mcp_server, start_service
+from devstack.base import free_port
+from devstack.services import cli, start_mcp_server, start_service
+from tests.fakes.fake_ollama import FakeOllama
 
 NAMESPACE = "jamie-shop"
 _REDIS_DBS = itertools.cycle(range(1, 16))

@@ -1,4 +1,5 @@
-"""Building a server in memory for one role, exactly as `autodevops serve` builds it."""
+"""Reaching MCP servers in tests: a server built in memory for one role, exactly as
+`autodevops serve` builds it, and clients of a server run over HTTP."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import mcp_types as mt
 import yaml
 from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
 
 from autodevops.servers.core.app import build_server
 from autodevops.servers.core.audit import AuditLog
@@ -18,8 +21,32 @@ from autodevops.servers.core.policy import load_policy
 from autodevops.servers.core.spec import ServerSpec
 from autodevops.servers.prometheus.client import PrometheusClient
 from autodevops.servers.prometheus.server import SPEC as PROMETHEUS
+from tests.conftest import TEST_POLICY, HttpServer
 
-from .conftest import TEST_POLICY
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+def client_for(url: str, token: str | None, **headers: str) -> Client[Any]:
+    """An MCP client over streamable HTTP, with this bearer token (or none)."""
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return Client(StreamableHttpTransport(url, headers=headers))
+
+
+def initialize(server: HttpServer, token: str) -> httpx.Response:
+    """A raw `initialize` request, to see the HTTP status a token gets."""
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+    return httpx.post(server.mcp_url, json=INITIALIZE, headers=headers, timeout=30)
 
 
 @asynccontextmanager

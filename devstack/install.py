@@ -1,0 +1,163 @@
+"""Installing the stack: Debian packages, the Go builds and the helm/kubectl binaries.
+
+Everything lands in the cache directory keyed by version (and, for the Go builds, by a hash of
+the project's own Go files), so a second ``install`` finds it all there and returns at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import base
+
+HERE = Path(__file__).resolve().parent
+
+KUBERNETES_VERSION = "v1.37.2"
+FERRETDB_VERSION = "v1.24.2"
+
+# Debian package -> a file it installs (presence means installed; no dpkg query needed).
+APT_PACKAGES: dict[str, str] = {
+    "prometheus": "/usr/bin/prometheus",
+    "postgresql": "/usr/lib/postgresql",
+    "redis-server": "/usr/bin/redis-server",
+    "openssl": "/usr/bin/openssl",
+    "chromium": "/usr/bin/chromium",
+}
+
+
+@dataclass(frozen=True)
+class GoBuild:
+    """One binary built from a Go module under devstack/ into the cache."""
+
+    name: str
+    version: str
+    ldflags: str = "-s -w"
+
+    @property
+    def source(self) -> Path:
+        return HERE / self.name
+
+    def source_hash(self) -> str:
+        digest = hashlib.sha256()
+        for path in sorted(self.source.iterdir()):
+            if path.suffix in (".go", ".mod", ".sum"):
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+        return digest.hexdigest()[:10]
+
+    @property
+    def binary(self) -> Path:
+        return base.cache_dir() / self.name / f"{self.version}-{self.source_hash()}" / self.name
+
+
+_VERSION_PKG = "k8s.io/component-base/version"
+KUBE = GoBuild(
+    "kube",
+    KUBERNETES_VERSION,
+    " ".join(
+        [
+            "-s -w",
+            f"-X {_VERSION_PKG}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {_VERSION_PKG}.gitMajor={KUBERNETES_VERSION[1:].split('.')[0]}",
+            f"-X {_VERSION_PKG}.gitMinor={KUBERNETES_VERSION.split('.')[1]}",
+            f"-X {_VERSION_PKG}.gitTreeState=clean",
+        ]
+    ),
+)
+FERRETDB = GoBuild("ferretdb", FERRETDB_VERSION)
+
+
+def missing_apt_packages() -> list[str]:
+    return [pkg for pkg, marker in APT_PACKAGES.items() if not Path(marker).exists()]
+
+
+def install_apt() -> None:
+    """apt-get install the Debian packages that are missing (as root; else say what to do)."""
+    missing = missing_apt_packages()
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise base.ComponentError(
+            f"missing Debian packages {' '.join(missing)}: run as root, or "
+            f"`sudo apt-get install -y {' '.join(missing)}`"
+        )
+    base.progress(f"apt-get install {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    base.run(["apt-get", "update", "-q"], env=env)
+    base.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
+
+
+def go_build(build: GoBuild) -> Path:
+    """Build one Go module into the cache unless its binary is there; shows package progress."""
+    out = build.binary
+    if out.exists():
+        _prune(build)
+        return out
+    go = shutil.which("go") or next(
+        (str(p) for p in (Path("/usr/local/go/bin/go"), Path("/usr/lib/go/bin/go")) if p.exists()),
+        None,
+    )
+    if not go:
+        raise base.ComponentError("the go command is not on PATH; it builds the stack's binaries")
+    logs = base.cache_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{build.name}-build.log"
+    src = str(build.source)
+    base.progress(f"building {build.name} {build.version} into {out} (log {log})")
+    deps = subprocess.run(
+        [go, "list", "-deps", "."], cwd=src, capture_output=True, text=True, check=False
+    )
+    total = len(deps.stdout.split()) or 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    started = time.monotonic()
+    argv = [go, "build", "-v", "-trimpath", f"-ldflags={build.ldflags}", "-o", str(tmp), "."]
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            argv, cwd=src, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert proc.stdout is not None
+        last = started
+        for compiled, line in enumerate(proc.stdout, start=1):
+            sink.write(line)
+            now = time.monotonic()
+            if now - last > 15:
+                last = now
+                base.progress(
+                    f"{build.name}: {compiled} packages compiled (of up to {total}), "
+                    f"{now - started:.0f}s"
+                )
+        code = proc.wait()
+    if code != 0:
+        raise base.ComponentError(
+            f"go build of {build.name} failed ({code}); log {log}:\n{base.log_tail(log)}"
+        )
+    tmp.replace(out)
+    base.progress(f"built {build.name} in {time.monotonic() - started:.0f}s")
+    _prune(build)
+    return out
+
+
+def _prune(build: GoBuild) -> None:
+    """Drop this binary's older builds (other versions or sources): each is 100+ MB."""
+    keep = build.binary.parent
+    for old in keep.parent.iterdir():
+        if old != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def install(*, kube: bool = True) -> None:
+    """Install everything the stack needs; fast and silent when all is present."""
+    from . import tools
+
+    install_apt()
+    tools.install_tools()
+    go_build(FERRETDB)
+    if kube:
+        go_build(KUBE)

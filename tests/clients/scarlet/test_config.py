@@ -1,0 +1,51 @@
+"""Scarlet's configuration: the shipped example is valid; mistakes name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autodevops.clients.scarlet.config import load_config
+from autodevops.servers.core.policy import PolicyError
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "clients" / "scarlet" / "scarlet.example.yaml"
+
+
+def test_the_example_is_valid_and_writes_default_to_deny() -> None:
+    config = load_config(EXAMPLE)
+    assert [s.name for s in config.servers] == ["kubernetes", "prometheus"]
+    assert config.actions.decide("kubernetes__rollout_restart") == "approval"
+    assert config.actions.decide("kubernetes__delete_resource") == "deny"
+    assert config.retention.operation_days == 90 and config.retention.audit_days == 730
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCARLET_DATABASE_URL", "postgresql://scarlet@db/ops")
+    monkeypatch.setenv("OLLAMA_HOST", "http://ollama:11434")
+    config = load_config(EXAMPLE)
+    assert config.dsn() == "postgresql://scarlet@db/ops"
+    assert config.model.host == "http://ollama:11434"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("servers: []", "servers: List should have at least 1 item"),
+        ("actions: {rules: [{tool: x, decision: maybe}]}", "actions.rules.0.decision"),
+        ("worker: {poll_seconds: 0}", "worker.poll_seconds: Input should be greater than 0"),
+        ("colour: red", "colour: Extra inputs are not permitted"),
+    ],
+)
+def test_mistakes_name_the_field(tmp_path: Path, change: str, message: str) -> None:
+    path = tmp_path / "scarlet.yaml"
+    path.write_text(EXAMPLE.read_text() + "\n" + change + "\n")
+    with pytest.raises(PolicyError, match=message):
+        load_config(path)
+
+
+def test_one_database_source(tmp_path: Path) -> None:
+    path = tmp_path / "scarlet.yaml"
+    path.write_text(EXAMPLE.read_text() + "\ndatabase_url: postgresql://x@y/z\n")
+    with pytest.raises(PolicyError, match="exactly one of database_url_file and database_url"):
+        load_config(path)

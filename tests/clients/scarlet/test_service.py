@@ -1,0 +1,393 @@
+"""Scarlet end to end: real PostgreSQL, the project's real MCP servers over HTTP, the local
+control plane, Alertmanager webhooks in, approvals through the API, writes on the cluster."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import yaml
+
+from devstack.base import free_port
+from devstack.services import cli, start_mcp_server, start_service
+from tests.kube_helpers import wait_for
+
+NAMESPACE = "sc-e2e"
+NODE = "scarlet-ghost"
+READ_TOOLS = [
+    "api_resources",
+    "list_resources",
+    "get_resource",
+    "describe",
+    "events",
+    "rollout_status",
+    "pod_logs",
+]
+
+CLUSTER = f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {NAMESPACE}}}
+---
+apiVersion: v1
+kind: Node
+metadata: {{name: {NODE}, labels: {{autodevops-test: {NODE}}}}}
+spec:
+  taints: [{{key: autodevops.test/ghost, effect: NoSchedule}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: shop, namespace: {NAMESPACE}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: shop}}}}
+  template:
+    metadata: {{labels: {{app: shop}}}}
+    spec:
+      nodeName: {NODE}
+      tolerations: [{{operator: Exists}}]
+      containers: [{{name: shop, image: "shop:7"}}]
+"""
+
+
+@dataclass
+class Scarlet:
+    api: str
+    health: str
+    tokens: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log: Path
+    dsn: str
+
+    def post(self, path: str, body: Any, who: str = "alertmanager") -> httpx.Response:
+        return httpx.post(
+            f"{self.api}{path}",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {self.tokens[who]}"},
+        )
+
+    def get(self, path: str, who: str = "alice") -> Any:
+        response = httpx.get(
+            f"{self.api}{path}", timeout=10, headers={"Authorization": f"Bearer {self.tokens[who]}"}
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def wait_run(self, run_id: int, statuses: set[str], timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        detail: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            detail = self.get(f"/v1/runs/{run_id}")
+            if detail["status"] in statuses:
+                return detail
+            time.sleep(0.3)
+        raise AssertionError(
+            f"run {run_id} never reached {statuses}: {detail}\n{self.log.read_text()[-3000:]}"
+        )
+
+
+def alert(fingerprint: str, status: str = "firing") -> dict[str, Any]:
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": "scarlet",
+        "alerts": [
+            {
+                "status": status,
+                "fingerprint": fingerprint,
+                "labels": {
+                    "alertname": "KubePodCrashLooping",
+                    "namespace": NAMESPACE,
+                    "severity": "critical",
+                },
+                "annotations": {"summary": f"a pod of {NAMESPACE}/shop restarts again and again"},
+                "startsAt": "2026-11-28T10:00:00Z",
+            }
+        ],
+    }
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """A new, empty database on the test PostgreSQL; returns its DSN."""
+    database = f"scarlet_{name}_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    return psycopg.conninfo.make_conninfo(server_url, dbname=database)
+
+
+def _mcp_server(
+    workdir: Path, server: str, policy: dict[str, Any], token: str, *extra: str
+) -> tuple[str, subprocess.Popen[bytes]]:
+    tokens = [{"token": token, "subject": "scarlet", "roles": ["scarlet"]}]
+    started = start_mcp_server(workdir, server, policy, tokens, *extra)
+    return started.url, started.process
+
+
+def _crash_the_pods(kube: Any) -> None:
+    def bound() -> list[str]:
+        pods = kube.request("GET", f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app%3Dshop")
+        return [p["metadata"]["name"] for p in pods["items"] if p["spec"].get("nodeName")]
+
+    wait_for(lambda: bool(bound()), "the shop pod bound to the ghost node")
+    for name in bound():
+        kube.request(
+            "PATCH",
+            f"/api/v1/namespaces/{NAMESPACE}/pods/{name}/status",
+            {
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "shop",
+                            "image": "shop:7",
+                            "imageID": "",
+                            "ready": False,
+                            "restartCount": 9,
+                            "state": {
+                                "waiting": {
+                                    "reason": "CrashLoopBackOff",
+                                    "message": "back-off 5m0s restarting failed container",
+                                }
+                            },
+                            "lastState": {"terminated": {"reason": "Error", "exitCode": 1}},
+                        }
+                    ],
+                }
+            },
+            content_type="application/merge-patch+json",
+        )
+
+
+@pytest.fixture(scope="module")
+def scarlet_factory(
+    kube: Any, prometheus: Any, postgres: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Scarlet]]:
+    workdir = tmp_path_factory.mktemp("scarlet")
+    kube.kubectl("apply", "-f", "-", input=CLUSTER)
+    _crash_the_pods(kube)
+    processes: list[subprocess.Popen[bytes]] = []
+    kube_token, prom_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    kube_policy = {
+        "server": "kubernetes",
+        "roles": {
+            "scarlet": {
+                "tools": [*READ_TOOLS, "rollout_restart", "rollback"],
+                "scope": {"namespaces": {"allow": [NAMESPACE]}, "verbs": ["get", "list", "patch"]},
+            }
+        },
+    }
+    prom_policy = {"server": "prometheus", "roles": {"scarlet": {"tools": ["*"]}}}
+    kube_url, kube_server = _mcp_server(
+        workdir, "kubernetes", kube_policy, kube_token, "--kubeconfig", str(kube.kubeconfig)
+    )
+    prom_url, prom_server = _mcp_server(
+        workdir, "prometheus", prom_policy, prom_token, "--prometheus-url", prometheus.url
+    )
+    processes += [kube_server, prom_server]
+    (workdir / "kube-token").write_text(kube_token)
+    (workdir / "prom-token").write_text(prom_token)
+
+    def start(name: str, database: str | None = None, **overrides: Any) -> Scarlet:
+        """`database`: the DSN of an existing operations database (a Scarlet restarted on
+        it); by default a fresh one."""
+        dsn = database or fresh_database(postgres.url, name)
+        (workdir / f"{name}-dsn").write_text(dsn)
+        tokens = {who: secrets.token_urlsafe(24) for who in ("alertmanager", "alice", "bob")}
+        (workdir / f"{name}-api-tokens.yaml").write_text(
+            yaml.safe_dump(
+                [
+                    {
+                        "token": tokens["alertmanager"],
+                        "subject": "alertmanager",
+                        "roles": ["submitter"],
+                    },
+                    {
+                        "token": tokens["alice"],
+                        "subject": "alice",
+                        "roles": ["approver", "viewer", "submitter"],
+                    },
+                    {"token": tokens["bob"], "subject": "bob", "roles": ["viewer"]},
+                ]
+            )
+        )
+        api, metrics, health = free_port(), free_port(), free_port()
+        config = {
+            "database_url_file": str(workdir / f"{name}-dsn"),
+            "servers": [
+                {"name": "kubernetes", "url": kube_url, "token_file": str(workdir / "kube-token")},
+                {"name": "prometheus", "url": prom_url, "token_file": str(workdir / "prom-token")},
+            ],
+            "model": {"host": f"http://127.0.0.1:{free_port()}", "probe_seconds": 1},
+            "actions": {
+                "rules": [
+                    {"tool": "kubernetes__rollout_restart", "decision": "approval"},
+                    {"tool": "kubernetes__rollback", "decision": "approval"},
+                ],
+                "approval_expiry_seconds": 600,
+            },
+            "namespaces": [NAMESPACE],
+            "api_tokens_file": str(workdir / f"{name}-api-tokens.yaml"),
+            "ports": {"api": api, "metrics": metrics, "health": health},
+            "worker": {"poll_seconds": 0.2, "stale_after_seconds": 3, "heartbeat_seconds": 1},
+            **overrides,
+        }
+        path = workdir / f"{name}-config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        log = workdir / f"{name}.log"
+        health_url = f"http://127.0.0.1:{health}"
+        process = start_service(
+            [*cli(), "scarlet", "--config", str(path)], log, f"{health_url}/healthz"
+        )
+        processes.append(process)
+        return Scarlet(f"http://127.0.0.1:{api}", health_url, tokens, process, log, dsn)
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def scarlet(scarlet_factory: Callable[..., Scarlet]) -> Scarlet:
+    return scarlet_factory("main")
+
+
+def restarted_at(kube: Any) -> str | None:
+    deployment = kube.request("GET", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/shop")
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    value = annotations.get("kubectl.kubernetes.io/restartedAt")
+    return str(value) if value else None
+
+
+def waiting_run(scarlet: Scarlet, fingerprint: str) -> tuple[int, dict[str, Any]]:
+    response = scarlet.post("/v1/alerts", alert(fingerprint))
+    assert response.status_code == 202, response.text
+    run_id = response.json()["runs"][0]["run"]
+    return run_id, scarlet.wait_run(run_id, {"waiting_approval"})
+
+
+def test_crash_loop_alert_to_an_approved_restart(scarlet: Scarlet, kube: Any) -> None:
+    before = restarted_at(kube)
+    run_id, detail = waiting_run(scarlet, "fp-approve")
+    report = detail["report"]
+    crash = [f for f in report["findings"] if f["analyzer"] == "crashloop"]
+    assert crash and crash[0]["subject"] == f"Deployment {NAMESPACE}/shop"
+    assert crash[0]["evidence"] and "CrashLoopBackOff" in str(crash[0]["evidence"])
+    assert report["model"]["used"] is False and "Ollama at" in report["model"]["skipped_reason"]
+    [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
+    assert action["tool"] == "kubernetes__rollout_restart"
+    assert action["arguments"] == {"kind": "Deployment", "name": "shop", "namespace": NAMESPACE}
+    assert restarted_at(kube) == before, "nothing is written before approval"
+
+    assert scarlet.post(f"/v1/actions/{action['id']}/approve", {}, who="bob").status_code == 403
+    response = scarlet.post(f"/v1/actions/{action['id']}/approve", {"reason": "go"}, who="alice")
+    assert response.status_code == 200, response.text
+    detail = scarlet.wait_run(run_id, {"completed"})
+    [done] = [a for a in detail["actions"] if a["id"] == action["id"]]
+    assert done["status"] == "executed" and done["decided_by"] == "alice"
+    restart_calls = [c for c in detail["tool_calls"] if c["tool"] == "kubernetes__rollout_restart"]
+    assert len(restart_calls) == 1 and restart_calls[0]["approved_by"] == "alice"
+    assert restarted_at(kube) not in (None, before)
+    again = scarlet.post(f"/v1/actions/{action['id']}/approve", {}, who="alice")
+    assert again.status_code == 409 and "alice" in again.text
+
+
+def test_rejected_action_never_runs(scarlet: Scarlet, kube: Any) -> None:
+    before = restarted_at(kube)
+    run_id, detail = waiting_run(scarlet, "fp-reject")
+    [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
+    response = scarlet.post(
+        f"/v1/actions/{action['id']}/reject", {"reason": "not now"}, who="alice"
+    )
+    assert response.status_code == 200 and response.json()["status"] == "rejected"
+    detail = scarlet.wait_run(run_id, {"completed"})
+    assert [a["status"] for a in detail["actions"]] == ["rejected"]
+    assert not [c for c in detail["tool_calls"] if c["tool"] == "kubernetes__rollout_restart"]
+    assert restarted_at(kube) == before
+
+
+def test_a_resolved_alert_refuses_the_writes_still_waiting(scarlet: Scarlet, kube: Any) -> None:
+    before = restarted_at(kube)
+    run_id, detail = waiting_run(scarlet, "fp-resolved")
+    [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
+    resolved = scarlet.post("/v1/alerts", alert("fp-resolved", status="resolved"))
+    assert resolved.status_code == 202 and resolved.json()["resolved_runs"] == [run_id]
+    detail = scarlet.wait_run(run_id, {"completed"})
+    [refused] = detail["actions"]
+    assert (refused["status"], refused["decided_by"]) == ("rejected", "scarlet")
+    late = scarlet.post(f"/v1/actions/{action['id']}/approve", {}, who="alice")
+    assert late.status_code == 409 and "rejected by scarlet" in late.text
+    time.sleep(1)
+    assert restarted_at(kube) == before
+
+
+def test_repeated_alerts_join_the_open_run(scarlet: Scarlet) -> None:
+    first = scarlet.post("/v1/alerts", alert("fp-dedupe")).json()["runs"][0]
+    second = scarlet.post("/v1/alerts", alert("fp-dedupe")).json()["runs"][0]
+    assert first["created"] is True and second["created"] is False
+    assert first["run"] == second["run"]
+
+
+def test_requests_need_a_token_and_a_valid_payload(scarlet: Scarlet) -> None:
+    assert httpx.post(f"{scarlet.api}/v1/alerts", json=alert("x"), timeout=5).status_code == 401
+    response = scarlet.post("/v1/alerts", {"status": "firing", "alerts": [{"labels": {}}]})
+    assert response.status_code == 422 and "fingerprint" in response.text
+    assert scarlet.post("/v1/runs", {"question": ""}).status_code == 422
+
+
+def test_approval_expiry_rejects(scarlet_factory: Callable[..., Scarlet]) -> None:
+    short = scarlet_factory(
+        "expiry",
+        actions={
+            "rules": [{"tool": "kubernetes__rollout_restart", "decision": "approval"}],
+            "approval_expiry_seconds": 2,
+        },
+    )
+    run_id, detail = waiting_run(short, "fp-expiry")
+    detail = short.wait_run(run_id, {"completed"}, timeout=30)
+    assert [a["status"] for a in detail["actions"]] == ["expired"]
+    assert any(a["decided_by"] == "expiry" for a in detail["approvals"])
+
+
+def test_health_and_metrics(scarlet: Scarlet) -> None:
+    ready = httpx.get(f"{scarlet.health}/readyz", timeout=5).json()
+    assert ready["status"] == "ready" and ready["servers"]["kubernetes"] == "up"
+
+
+def test_a_run_streams_its_steps_and_status_as_server_sent_events(scarlet: Scarlet) -> None:
+    run_id = scarlet.post("/v1/runs", {"question": "why is shop failing?"}, who="alice").json()[
+        "run"
+    ]
+    events: list[tuple[str, dict[str, Any]]] = []
+    headers = {"Authorization": f"Bearer {scarlet.tokens['bob']}"}
+    with httpx.stream(
+        "GET", f"{scarlet.api}/v1/runs/{run_id}/events", headers=headers, timeout=60
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        event = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((event, json.loads(line.removeprefix("data: "))))
+                if event == "status" and events[-1][1]["status"] == "waiting_approval":
+                    break
+    steps = [data["kind"] for kind, data in events if kind == "step"]
+    assert steps[:2] == ["submitted", "started"] or steps[:2] == ["started", "submitted"]
+    assert "analyzers" in steps and "action_proposed" in steps
+    assert events[-1] == ("status", {"run": run_id, "status": "waiting_approval", "reason": None})
+    missing = httpx.get(f"{scarlet.api}/v1/runs/999999/events", headers=headers, timeout=5)
+    assert missing.status_code == 404
