@@ -104,7 +104,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _policy_check(options: argparse.Namespace) -> int:
-    from autodevops.servers.core.policy import PolicyError, load_policy
+    from autodevops.common.config import ConfigError
+    from autodevops.servers.core.policy import load_policy
 
     try:
         policy = load_policy(options.file)
@@ -113,7 +114,7 @@ def _policy_check(options: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"{options.file}: server: {exc.args[0]}", file=sys.stderr)
         return 1
-    except PolicyError as exc:
+    except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
     tools = {t.name for t in spec.tools}
@@ -130,13 +131,14 @@ def _policy_check(options: argparse.Namespace) -> int:
 
 
 def _policy_rbac(options: argparse.Namespace) -> int:
-    from autodevops.servers.core.policy import PolicyError, load_policy
+    from autodevops.common.config import ConfigError
+    from autodevops.servers.core.policy import load_policy
     from autodevops.servers.kubernetes.rbac import manifests
     from autodevops.servers.kubernetes.scope import KubernetesScope
 
     try:
         policy = load_policy(options.file, KubernetesScope)
-    except PolicyError as exc:
+    except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
     if policy.server != "kubernetes":
@@ -158,12 +160,12 @@ def _policy_rbac(options: argparse.Namespace) -> int:
 def _scarlet(options: argparse.Namespace) -> int:
     from autodevops.clients.scarlet.config import load_config
     from autodevops.clients.scarlet.service import serve
-    from autodevops.servers.core.policy import PolicyError
+    from autodevops.common.config import ConfigError
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     try:
         config = load_config(options.config)
-    except PolicyError as exc:
+    except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
     asyncio.run(serve(config))
@@ -171,7 +173,7 @@ def _scarlet(options: argparse.Namespace) -> int:
 
 
 def _jamie(options: argparse.Namespace) -> int:
-    from autodevops.servers.core.policy import PolicyError
+    from autodevops.common.config import ConfigError
 
     if options.action == "hash-password":
         import getpass
@@ -196,7 +198,7 @@ def _jamie(options: argparse.Namespace) -> int:
     try:
         config = load_config(options.config)
         asyncio.run(serve(config))
-    except PolicyError as exc:
+    except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -205,10 +207,12 @@ def _jamie(options: argparse.Namespace) -> int:
 
 
 def _serve(options: argparse.Namespace) -> int:
+    from autodevops.common.config import ConfigError
+    from autodevops.common.identity import TokenStore
     from autodevops.servers.core.app import HttpOptions, build_server, serve_http, serve_stdio
     from autodevops.servers.core.audit import AuditLog
-    from autodevops.servers.core.identity import TokenStore
-    from autodevops.servers.core.policy import PolicyError, load_policy
+    from autodevops.servers.core.identity import load_token_store
+    from autodevops.servers.core.policy import load_policy
     from autodevops.servers.core.token_review import (
         KubeReviewer,
         TokenReviewAuthenticator,
@@ -231,8 +235,8 @@ def _serve(options: argparse.Namespace) -> int:
     try:
         policy = load_policy(policy_path, spec.scope_model)
         if policy.server != spec.name:
-            raise PolicyError(f"{policy_path}: server: is '{policy.server}', not '{spec.name}'")
-        tokens = TokenStore.load(options.tokens_file, policy) if options.tokens_file else None
+            raise ConfigError(f"{policy_path}: server: is '{policy.server}', not '{spec.name}'")
+        tokens = load_token_store(options.tokens_file, policy) if options.tokens_file else None
         token_review = (
             TokenReviewAuthenticator(
                 KubeReviewer(options.token_review_kubeconfig), options.token_audience, policy
@@ -240,7 +244,7 @@ def _serve(options: argparse.Namespace) -> int:
             if options.token_review
             else None
         )
-    except (PolicyError, TokenReviewError) as exc:
+    except (ConfigError, TokenReviewError) as exc:
         print(exc, file=sys.stderr)
         return 1
     audit = AuditLog(options.audit_log)

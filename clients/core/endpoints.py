@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 from fastmcp.client.transports import ClientTransport, StdioTransport, StreamableHttpTransport
 
-from autodevops.servers.core.identity import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
+from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
 
 SERVER_NAME = re.compile(r"^[a-zA-Z0-9-]+(?:_[a-zA-Z0-9-]+)*$")
 

@@ -19,12 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from autodevops.clients.core.events import sse
+from autodevops.common.unavailable import BackendUnavailable
 
 from .chat import Chat, ModelUnavailable
 from .config import JamieConfig
 from .confirmations import Confirmations
-from .keyvalue import RedisUnavailable, ping
-from .memory import ConversationNotFound, LazyMemory, MemoryUnavailable
+from .keyvalue import ping
+from .memory import ConversationNotFound, LazyMemory
 from .metrics import JamieMetrics
 from .model_status import ModelProbe
 from .people import Person, ProxyIdentity, UsersFile
@@ -236,13 +237,13 @@ def health_app(jamie: Jamie) -> FastAPI:
         try:
             await ping(jamie.redis)
             checks["redis"] = "ok"
-        except RedisUnavailable as exc:
+        except BackendUnavailable as exc:
             checks["redis"] = str(exc)
             down.append("redis")
         try:
             await (await jamie.memory.get()).ping()
             checks["mongodb"] = "ok"
-        except MemoryUnavailable as exc:
+        except BackendUnavailable as exc:
             checks["mongodb"] = str(exc)
             down.append("mongodb")
         model = await jamie.probe.status()
@@ -285,7 +286,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 503)
 
-    for kind in (RedisUnavailable, MemoryUnavailable, ModelUnavailable):
+    for kind in (BackendUnavailable, ModelUnavailable):
         app.add_exception_handler(kind, unavailable)
 
 

@@ -23,12 +23,12 @@ from autodevops.clients.core.approval import ApprovalDecision, ApprovalRequest
 from autodevops.clients.core.budget import Budgets
 from autodevops.clients.core.events import FinalAnswer, ToolCallFinished, to_dict
 from autodevops.clients.core.loop import LoopSettings, ModelLoop
-from autodevops.servers.core.redact import redact_value
+from autodevops.common.redact import redact_value
+from autodevops.common.unavailable import BackendUnavailable
 
 from .config import JamieConfig
 from .confirmations import Confirmations
-from .keyvalue import RedisUnavailable
-from .memory import Conversation, ConversationMemory, LazyMemory, MemoryUnavailable, Message
+from .memory import Conversation, ConversationMemory, LazyMemory, Message
 from .metrics import JamieMetrics
 from .model_status import ModelProbe
 from .people import Person
@@ -112,7 +112,7 @@ class Turn:
                     metrics.turn_seconds.observe(event.seconds)
             if final is not None and final.stop_reason != "model_error":
                 await self._remember(final.text, queue)
-        except (MemoryUnavailable, RedisUnavailable) as exc:
+        except BackendUnavailable as exc:
             queue.put_nowait(("error", {"detail": str(exc)}))
         except Exception:
             log.exception("turn %s of %s failed", self.id, self.person.user)
@@ -166,7 +166,7 @@ class Turn:
         async def approve(request: ApprovalRequest) -> ApprovalDecision:
             try:
                 confirmation = await confirmations.open(user, request.tool.name, request.arguments)
-            except RedisUnavailable as exc:
+            except BackendUnavailable as exc:
                 return ApprovalDecision(False, "jamie", f"no confirmation possible: {exc}")
             queue.put_nowait(
                 (
@@ -197,10 +197,10 @@ class Turn:
                 decision = await confirmations.wait(confirmation)
             except asyncio.CancelledError:
                 record("abandoned")
-                with contextlib.suppress(RedisUnavailable):
+                with contextlib.suppress(BackendUnavailable):
                     await asyncio.shield(confirmations.cancel(confirmation))
                 raise
-            except RedisUnavailable as exc:
+            except BackendUnavailable as exc:
                 record("lost")
                 return ApprovalDecision(False, "jamie", f"confirmation lost: {exc}")
             expired = not decision.approved and decision.by == "jamie"
@@ -250,7 +250,7 @@ class Chat:
         )
 
     async def prepare(self, person: Person, conversation_id: str, question: str) -> Turn:
-        """Raises `ConversationNotFound`, `MemoryUnavailable` or `ModelUnavailable`."""
+        """Raises `ConversationNotFound`, `BackendUnavailable` or `ModelUnavailable`."""
         memory = await self.memory.get()
         conversation, history = await memory.reopen(
             person.user, conversation_id, last=HISTORY_MESSAGES

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from autodevops.servers.core.policy import PolicyError, format_validation_error, read_yaml
+from autodevops.common.config import ConfigError, format_validation_error, read_yaml
 
 
 class _Section(BaseModel):
@@ -133,9 +133,9 @@ def _secret(path: Path, field: str) -> str:
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise PolicyError(f"{field}: cannot read {path}: {exc.strerror}") from exc
+        raise ConfigError(f"{field}: cannot read {path}: {exc.strerror}") from exc
     if not value:
-        raise PolicyError(f"{field}: {path} is empty")
+        raise ConfigError(f"{field}: {path} is empty")
     return value
 
 
@@ -144,7 +144,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> JamieConfi
     env = os.environ if environ is None else environ
     raw = read_yaml(path)
     if not isinstance(raw, dict):
-        raise PolicyError(f"{path}: (top level): expected a mapping")
+        raise ConfigError(f"{path}: (top level): expected a mapping")
     model = dict(raw.get("model") or {})
     if env.get("OLLAMA_HOST"):
         model["host"] = _ollama_url(env["OLLAMA_HOST"])
@@ -154,7 +154,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> JamieConfi
     try:
         config = JamieConfig.model_validate(raw)
     except ValidationError as exc:
-        raise PolicyError(format_validation_error(str(path), exc)) from exc
+        raise ConfigError(format_validation_error(str(path), exc)) from exc
     base = path.parent
     config.mongodb.url_file = base / config.mongodb.url_file
     config.redis.url_file = base / config.redis.url_file

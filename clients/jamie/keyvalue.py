@@ -14,14 +14,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from autodevops.common.unavailable import BackendUnavailable
+
 T = TypeVar("T")
 # Seconds a pooled connection may idle before it is checked with a PING: Redis restarted
 # meanwhile is then noticed before a command is lost on a dead socket.
 HEALTH_CHECK_SECONDS = 5
-
-
-class RedisUnavailable(Exception):
-    """Redis cannot be reached or did not answer in time; names host:port, never the password."""
 
 
 def open_redis(url: str, timeout_seconds: float) -> Redis:
@@ -46,7 +44,7 @@ def where(redis: Redis) -> str:
 
 
 async def guarded(redis: Redis, operation: Awaitable[T]) -> T:
-    """Await a Redis call; a lost, refused or silent connection becomes `RedisUnavailable`."""
+    """Await a Redis call; a lost, refused or silent connection becomes `BackendUnavailable`."""
     try:
         return await operation
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -56,13 +54,16 @@ async def guarded(redis: Redis, operation: Awaitable[T]) -> T:
         if isinstance(exc, AuthenticationError):
             happened = f"refused the credentials in the URL ({reason})"
         else:
-            happened = f"is unreachable or did not answer{within} ({reason})"
-        raise RedisUnavailable(
-            f"Redis at {where(redis)} {happened}; "
-            "check that Redis is running and that redis.url_file holds the right URL"
+            happened = f"unreachable or did not answer{within} ({reason})"
+        raise BackendUnavailable(
+            "Redis",
+            where(redis),
+            happened,
+            "that Redis is running and that redis.url_file holds the right URL",
+            secrets=[redis.connection_pool.connection_kwargs.get("password")],
         ) from exc
 
 
 async def ping(redis: Redis) -> None:
-    """Check that Redis answers (for readiness); `RedisUnavailable` otherwise."""
+    """Check that Redis answers (for readiness); `BackendUnavailable` otherwise."""
     await guarded(redis, redis.ping())

@@ -34,6 +34,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
 
+from autodevops.common.unavailable import BackendUnavailable
+
 T = TypeVar("T")
 Doc = dict[str, Any]
 log = logging.getLogger("autodevops.jamie.memory")
@@ -49,10 +51,6 @@ _REGEX_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
 _QUOTED = re.compile(r'"([^"]+)"|`([^`]+)`')
 _EDGE_PUNCTUATION = "\"'`.,;:!?()[]{}<>"
 _WITHOUT_EMBEDDING = {"embedding": 0}
-
-
-class MemoryUnavailable(Exception):
-    """MongoDB cannot be reached or does not answer in time; says where and what to check."""
 
 
 class ConversationNotFound(LookupError):
@@ -221,7 +219,7 @@ async def open_memory(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     **client_options: Any,
 ) -> ConversationMemory:
-    """Connect, check the server answers and set up the indexes; `MemoryUnavailable` within
+    """Connect, check the server answers and set up the indexes; `BackendUnavailable` within
     the timeout otherwise. `client_options` go to the MongoDB client (TLS, listeners)."""
     timeout_ms = int(settings.timeout_seconds * 1000)
     client: AsyncMongoClient[Doc] = AsyncMongoClient(
@@ -278,11 +276,13 @@ class ConversationMemory:
             if not isinstance(exc, ConnectionFailure) and not exc.timeout:
                 raise
             reason = str(exc).split(", Timeout:")[0][:300]
-            raise MemoryUnavailable(
-                f"MongoDB at {self._where} is unreachable or did not answer within "
-                f"{self.settings.timeout_seconds:g} s ({reason}); check that the server runs and "
-                "listens there, the MongoDB URL and TLS options, and that network policies let "
-                "Jamie reach it"
+            raise BackendUnavailable(
+                "MongoDB",
+                self._where,
+                f"unreachable or did not answer within {self.settings.timeout_seconds:g} s "
+                f"({reason})",
+                "that the server runs and listens there, the MongoDB URL and TLS options, and "
+                "that network policies let Jamie reach it",
             ) from exc
 
     async def _ensure_indexes(self) -> None:
@@ -600,11 +600,11 @@ class LazyMemory:
         self._connect = (url, database, ollama, settings)
         self._retry_seconds = retry_seconds
         self._memory: ConversationMemory | None = None
-        self._failed: tuple[float, MemoryUnavailable] | None = None
+        self._failed: tuple[float, BackendUnavailable] | None = None
         self._lock = asyncio.Lock()
 
     async def get(self) -> ConversationMemory:
-        """The connected memory, or `MemoryUnavailable` (the last reason, retried every few s)."""
+        """The connected memory, or `BackendUnavailable` (the last reason, retried every few s)."""
         async with self._lock:
             if self._memory is not None:
                 return self._memory
@@ -612,7 +612,7 @@ class LazyMemory:
                 raise self._failed[1]
             try:
                 self._memory = await open_memory(*self._connect)
-            except MemoryUnavailable as exc:
+            except BackendUnavailable as exc:
                 self._failed = (time.monotonic(), exc)
                 raise
             self._failed = None

@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from autodevops.servers.core.policy import PolicyError, format_validation_error, read_yaml
+from autodevops.common.config import ConfigError, format_validation_error, read_yaml
 
 from .config import Proxy
 
@@ -134,11 +134,11 @@ _USERS = TypeAdapter(list[_User])
 def _read_users(path: Path) -> dict[str, _User]:
     raw = read_yaml(path)
     if not isinstance(raw, list):
-        raise PolicyError(f"{path}: (top level): expected a list of users")
+        raise ConfigError(f"{path}: (top level): expected a list of users")
     try:
         users = _USERS.validate_python(raw)
     except ValidationError as exc:
-        raise PolicyError(format_validation_error(str(path), exc)) from exc
+        raise ConfigError(format_validation_error(str(path), exc)) from exc
     by_name: dict[str, _User] = {}
     first: dict[str, int] = {}
     problems = []
@@ -152,7 +152,7 @@ def _read_users(path: Path) -> dict[str, _User]:
             first[user.username] = index
             by_name[user.username] = user
     if problems:
-        raise PolicyError("\n".join(problems))
+        raise ConfigError("\n".join(problems))
     return by_name
 
 
@@ -179,7 +179,7 @@ class UsersFile:
 
     @classmethod
     def load(cls, path: Path) -> UsersFile:
-        """Read the file; `PolicyError` naming the file, the entry's index and the field."""
+        """Read the file; `ConfigError` naming the file, the entry's index and the field."""
         signature = _signature(path)
         return cls(path, _read_users(path), signature)
 
@@ -203,7 +203,7 @@ class UsersFile:
             self._signature = signature
             try:
                 self._users = _read_users(self.path)
-            except PolicyError as exc:
+            except ConfigError as exc:
                 log.warning("users file not reloaded, the previous users stay in force: %s", exc)
                 return
             log.info("users file %s reloaded: %d users", self.path, len(self._users))

@@ -15,7 +15,7 @@ WINDOW_SECONDS = 60
 
 class RateLimiter:
     """Counts hits per kind (``login``, ``chat``) and key (a user name). Keys are hashed, so a
-    name typed at the sign-in form never appears in Redis. Raises `RedisUnavailable`."""
+    name typed at the sign-in form never appears in Redis. Raises `BackendUnavailable`."""
 
     def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
         self._redis = redis

@@ -32,7 +32,7 @@ def session_key(token: str) -> str:
 
 
 class Sessions:
-    """Every call raises `RedisUnavailable` when Redis does not answer."""
+    """Every call raises `BackendUnavailable` when Redis does not answer."""
 
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self._redis = redis

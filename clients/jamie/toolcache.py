@@ -20,7 +20,7 @@ PREFIX = "jamie:tool:"
 
 
 class ToolCache:
-    """`get` and `put` raise `RedisUnavailable` when Redis fails. A cache must never fail a tool
+    """`get` and `put` raise `BackendUnavailable` when Redis fails. A cache must never fail a tool
     call: the caller catches it and calls the tool (and skips storing its result)."""
 
     def __init__(self, redis: Redis, ttl_seconds: float) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 from autodevops.clients.core.endpoints import HttpEndpoint
 from autodevops.clients.core.pool import CallResult, McpPool
+from autodevops.common.unavailable import BackendUnavailable
 
 from .config import JamieConfig
-from .keyvalue import RedisUnavailable
 from .metrics import JamieMetrics
 from .people import Person
 from .toolcache import ToolCache
@@ -54,7 +54,7 @@ class CachingPool(McpPool):
         started = time.monotonic()
         try:
             cached = await self.cache.get(name, arguments, self.scope)
-        except RedisUnavailable as exc:
+        except BackendUnavailable as exc:
             log.warning("tool cache skipped: %s", exc)
             self.metrics.tool_cache.labels("unavailable").inc()
             cached = None
@@ -66,7 +66,7 @@ class CachingPool(McpPool):
         if result.outcome == "ok":
             try:
                 await self.cache.put(name, arguments, self.scope, result.text)
-            except RedisUnavailable as exc:
+            except BackendUnavailable as exc:
                 log.warning("tool result not cached: %s", exc)
         return result
 

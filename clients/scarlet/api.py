@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autodevops.clients.core.events import sse
 from autodevops.clients.core.pool import McpPool
-from autodevops.servers.core.identity import Principal, TokenStore
+from autodevops.common.identity import Principal, TokenStore
 
 from .store import OpsStore, StoreUnavailable
 

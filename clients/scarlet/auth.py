@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autodevops.servers.core.identity import Principal, TokenStore, read_token_entries
-from autodevops.servers.core.policy import PolicyError
+from autodevops.common.config import ConfigError
+from autodevops.common.identity import Principal, TokenStore, read_token_entries
 
 ROLES = frozenset({"submitter", "approver", "viewer"})
 
@@ -19,7 +19,7 @@ def load_api_tokens(path: Path) -> TokenStore:
     for index, entry in enumerate(entries):
         unknown = sorted(set(entry.roles) - ROLES)
         if unknown:
-            raise PolicyError(
+            raise ConfigError(
                 f"{path}: {index}.roles: unknown role(s) {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(ROLES))})"
             )

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from autodevops.servers.core.policy import PolicyError, format_validation_error, read_yaml
+from autodevops.common.config import ConfigError, format_validation_error, read_yaml
 
 Decision = Literal["auto", "approval", "deny"]
 
@@ -125,7 +125,7 @@ def load_config(path: Path) -> ScarletConfig:
     source = str(path)
     raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
-        raise PolicyError(f"{source}: (top level): expected a mapping")
+        raise ConfigError(f"{source}: (top level): expected a mapping")
     if os.environ.get("SCARLET_DATABASE_URL"):
         raw.pop("database_url_file", None)
         raw["database_url"] = os.environ["SCARLET_DATABASE_URL"]
@@ -134,4 +134,4 @@ def load_config(path: Path) -> ScarletConfig:
     try:
         return ScarletConfig.model_validate(raw)
     except ValidationError as exc:
-        raise PolicyError(format_validation_error(source, exc)) from exc
+        raise ConfigError(format_validation_error(source, exc)) from exc

@@ -13,7 +13,7 @@ from typing import Any
 
 from autodevops.clients.core.endpoints import Endpoint
 from autodevops.clients.core.pool import CallResult, McpPool
-from autodevops.servers.core.redact import redact_value
+from autodevops.common.redact import redact_value
 
 from .store import OpsStore, StoreUnavailable
 

@@ -17,17 +17,13 @@ from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from autodevops.common.identity import Principal, TokenStore
+from autodevops.common.unavailable import BackendUnavailable
+
 from .audit import AuditLog
-from .errors import BackendError
 from .gate import Gate
 from .http_guard import HttpGuard
-from .identity import (
-    Authenticator,
-    AuthenticatorChain,
-    Principal,
-    TokenStore,
-    stdio_principal,
-)
+from .identity import Authenticator, AuthenticatorChain, stdio_principal
 from .metrics import ServerMetrics
 from .policy import Policy
 from .spec import Backend, ServerSpec, ToolSpec
@@ -151,7 +147,7 @@ def _add_health_routes(
         try:
             async with asyncio.timeout(READY_TIMEOUT_SECONDS):
                 await backend.check_ready()
-        except BackendError as exc:
+        except BackendUnavailable as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.message}, status_code=503)
         except TimeoutError:
             detail = f"{backend.name} at {backend.url} did not answer in {READY_TIMEOUT_SECONDS}s"

@@ -40,15 +40,3 @@ class NotFound(GateError):
 
     reason = "not_found"
     denied = False
-
-
-class BackendError(GateError):
-    """The backend is down, slow or answered with an error."""
-
-    reason = "backend_error"
-    denied = False
-
-    def __init__(self, backend: str, url: str, problem: str, check: str) -> None:
-        super().__init__(f"{backend} at {url}: {problem}. Check: {check}")
-        self.backend = backend
-        self.url = url

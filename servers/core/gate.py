@@ -14,14 +14,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from autodevops.common.identity import Principal
+from autodevops.common.redact import redact_text, redact_value
+from autodevops.common.unavailable import BackendUnavailable
+
 from .audit import AuditLog, AuditRecord
 from .errors import GateError, InvalidArgument
-from .identity import Principal
 from .metrics import ServerMetrics
 from .output import render
 from .policy import Policy, Role
 from .ratelimit import RateLimiter
-from .redact import redact_text, redact_value
 from .spec import Backend, ToolSpec
 
 log = logging.getLogger("autodevops.gate")
@@ -80,6 +82,9 @@ class Gate:
         except GateError as exc:
             record.outcome = exc.reason
             result = CallResult(redact_text(exc.message), is_error=True)
+        except BackendUnavailable as exc:
+            record.outcome = "backend_error"
+            result = CallResult(exc.message, is_error=True)
         except Exception:
             log.exception("tool %s failed", tool.name)
             record.outcome = "internal_error"

@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
+from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
+
 from .identity import (
-    ON_BEHALF_OF_HEADER,
-    ON_BEHALF_OF_ROLES_HEADER,
     Authenticator,
     AuthUnavailable,
     DelegationRefused,

@@ -8,30 +8,17 @@ act for a person: the person becomes the subject, bounded by the roles the calle
 from __future__ import annotations
 
 import getpass
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from autodevops.common.config import ConfigError
+from autodevops.common.headers import ON_BEHALF_OF_HEADER
+from autodevops.common.identity import Principal, TokenStore, read_token_entries
 
-from .policy import Policy, PolicyError, format_validation_error, read_yaml
+from .policy import Policy
 
-# The person's name is percent-encoded UTF-8 (header values are ASCII on the wire).
-ON_BEHALF_OF_HEADER = "X-Autodevops-On-Behalf-Of"
-ON_BEHALF_OF_ROLES_HEADER = "X-Autodevops-On-Behalf-Of-Roles"
 MAX_PERSON_LENGTH = 256
-
-
-@dataclass(frozen=True)
-class Principal:
-    """`actor` is the authenticated caller when it acts for `subject`, a person."""
-
-    subject: str
-    roles: tuple[str, ...]
-    transport: str
-    actor: str | None = None
 
 
 class DelegationRefused(Exception):
@@ -62,53 +49,18 @@ class AuthenticatorChain:
         return None
 
 
-class TokenEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    token: str = Field(min_length=16, description="the bearer secret; at least 16 characters")
-    subject: str = Field(min_length=1)
-    roles: list[str] = Field(min_length=1)
-
-
-def read_token_entries(path: Path) -> list[TokenEntry]:
-    """The `{token, subject, roles}` list shared by the servers' and Scarlet's token files."""
-    try:
-        return TypeAdapter(list[TokenEntry]).validate_python(read_yaml(path))
-    except ValidationError as exc:
-        raise PolicyError(format_validation_error(str(path), exc)) from exc
-
-
-class TokenStore:
-    """Static bearer tokens, kept only as SHA-256 digests so a dump of memory or logs is useless."""
-
-    def __init__(self, entries: list[TokenEntry]) -> None:
-        self._by_digest = {
-            token_digest(entry.token): Principal(entry.subject, tuple(entry.roles), "http")
-            for entry in entries
-        }
-
-    def resolve(self, token: str) -> Principal | None:
-        return self._by_digest.get(token_digest(token))
-
-    async def authenticate(self, token: str) -> Principal | None:
-        return self.resolve(token)
-
-    @classmethod
-    def load(cls, path: Path, policy: Policy) -> TokenStore:
-        source = str(path)
-        entries = read_token_entries(path)
-        for index, entry in enumerate(entries):
-            unknown = [role for role in entry.roles if role not in policy.roles]
-            if unknown:
-                raise PolicyError(
-                    f"{source}: {index}.roles: unknown role(s) {', '.join(unknown)} "
-                    f"(the policy for {policy.server} has {', '.join(sorted(policy.roles))})"
-                )
-        return cls(entries)
-
-
-def token_digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
+def load_token_store(path: Path, policy: Policy) -> TokenStore:
+    """A server's static tokens; every role a token names must exist in the server's policy."""
+    source = str(path)
+    entries = read_token_entries(path)
+    for index, entry in enumerate(entries):
+        unknown = [role for role in entry.roles if role not in policy.roles]
+        if unknown:
+            raise ConfigError(
+                f"{source}: {index}.roles: unknown role(s) {', '.join(unknown)} "
+                f"(the policy for {policy.server} has {', '.join(sorted(policy.roles))})"
+            )
+    return TokenStore(entries)
 
 
 def act_for(

@@ -11,13 +11,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-
-class PolicyError(ValueError):
-    """An invalid policy file, reported as `file: field: reason` lines."""
+from autodevops.common.config import ConfigError, format_validation_error, read_yaml
 
 
 class Limits(BaseModel):
@@ -157,35 +154,16 @@ class Policy(BaseModel):
         return None
 
 
-def format_validation_error(source: str, error: ValidationError, prefix: str = "") -> str:
-    """One `source: field: reason` line per problem, the field as a dotted path."""
-    lines = []
-    for item in error.errors():
-        field = ".".join([prefix, *(str(part) for part in item["loc"])]).strip(".")
-        lines.append(f"{source}: {field or '(top level)'}: {item['msg']}")
-    return "\n".join(lines)
-
-
-def read_yaml(path: Path) -> Any:
-    """A YAML file's content; an unreadable or malformed file is a `PolicyError` naming it."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-
-
 def load_policy(path: Path, scope_model: type[BaseModel] | None = None) -> Policy:
     """Read and validate a policy; with a scope model, every role's scope is checked too."""
     source = str(path)
     raw = read_yaml(path)
     if not isinstance(raw, dict):
-        raise PolicyError(f"{source}: (top level): expected a mapping with server and roles")
+        raise ConfigError(f"{source}: (top level): expected a mapping with server and roles")
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
-        raise PolicyError(format_validation_error(source, exc)) from exc
+        raise ConfigError(format_validation_error(source, exc)) from exc
     if scope_model is not None:
         problems = []
         for name, role in policy.roles.items():
@@ -194,5 +172,5 @@ def load_policy(path: Path, scope_model: type[BaseModel] | None = None) -> Polic
             except ValidationError as exc:
                 problems.append(format_validation_error(source, exc, f"roles.{name}.scope"))
         if problems:
-            raise PolicyError("\n".join(problems))
+            raise ConfigError("\n".join(problems))
     return policy

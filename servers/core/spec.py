@@ -26,7 +26,7 @@ class Backend(Protocol[ScopedClient_co]):
     url: str
 
     async def check_ready(self) -> None:
-        """Raise `BackendError` when the backend cannot answer."""
+        """Raise `BackendUnavailable` when the backend cannot answer."""
 
     def scoped(self, scope: Any) -> ScopedClient_co:
         """A client bound to one role's scope: the only client a tool ever receives."""

@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .identity import AuthUnavailable, Principal, token_digest
+from autodevops.common.identity import Principal, token_digest
+
+from .identity import AuthUnavailable
 from .policy import Policy
 
 log = logging.getLogger("autodevops.token_review")

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from autodevops.servers.core.errors import BackendError, InvalidArgument, NotFound
+from autodevops.common.unavailable import BackendUnavailable
+from autodevops.servers.core.errors import InvalidArgument, NotFound
 
 from .resources import ResourceType, parse_discovery
 from .scope import KubernetesScope
@@ -62,7 +63,7 @@ class KubeBackend:
     async def check_ready(self) -> None:
         response = await self.request("GET", "/readyz")
         if response.status != 200:
-            raise BackendError(
+            raise BackendUnavailable(
                 BACKEND, self.url, f"not ready (HTTP {response.status})", "the API server's health"
             )
 
@@ -114,14 +115,14 @@ class KubeBackend:
             )
             data = raw.read()  # type: ignore[no-untyped-call]
         except ApiException as exc:
-            raise BackendError(
+            raise BackendUnavailable(
                 BACKEND,
                 self.url,
                 f"unreachable ({exc.reason})".strip(),
                 "that the API server is running and the kubeconfig or in-cluster config is right",
             ) from exc
         except Exception as exc:
-            raise BackendError(
+            raise BackendUnavailable(
                 BACKEND,
                 self.url,
                 f"unreachable ({type(exc).__name__}: {exc})",
@@ -195,7 +196,7 @@ def _in_cluster() -> bool:
 
 def _ok(response: Response, what: str, url: str) -> Any:
     if response.status != 200:
-        raise BackendError(
+        raise BackendUnavailable(
             BACKEND,
             url,
             f"{what} failed (HTTP {response.status}): {_message(response)}",
@@ -251,7 +252,7 @@ class ScopedKube:
         if response.status == 404:
             raise NotFound(f"{resource.kind} '{name}'{where} not found: {message}")
         if response.status == 403:
-            raise BackendError(
+            raise BackendUnavailable(
                 BACKEND,
                 self.backend.url,
                 f"the API server refused ({message})",
@@ -259,7 +260,7 @@ class ScopedKube:
             )
         if response.status in (400, 409, 422):
             raise InvalidArgument(_field_for(response.status), message)
-        raise BackendError(
+        raise BackendUnavailable(
             BACKEND,
             self.backend.url,
             f"HTTP {response.status}: {message}",

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from autodevops.servers.core.errors import BackendError, InvalidArgument, OutOfScope
+from autodevops.common.unavailable import BackendUnavailable
+from autodevops.servers.core.errors import InvalidArgument, OutOfScope
 
 from .scope import PromQLSyntaxError, ScopeError, enforce_scope, parse_check
 
@@ -47,7 +48,7 @@ class PrometheusClient:
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
         if response.status_code != 200:
-            raise BackendError(
+            raise BackendUnavailable(
                 BACKEND,
                 self.url,
                 f"not ready (HTTP {response.status_code})",
@@ -70,7 +71,7 @@ class PrometheusClient:
         try:
             body = response.json()
         except ValueError as exc:
-            raise BackendError(
+            raise BackendUnavailable(
                 BACKEND,
                 self.url,
                 f"answered HTTP {response.status_code} with a non-JSON body "
@@ -82,22 +83,22 @@ class PrometheusClient:
         error_type, error = body.get("errorType", "unknown"), body.get("error", "no detail")
         if error_type in ("bad_data", "execution"):
             raise InvalidArgument(field, error)
-        raise BackendError(
+        raise BackendUnavailable(
             BACKEND,
             self.url,
             f"query failed ({error_type}): {error}",
             "Prometheus' load and limits (query.timeout, query.max-samples); narrow the query",
         )
 
-    def _unreachable(self, exc: httpx.HTTPError) -> BackendError:
+    def _unreachable(self, exc: httpx.HTTPError) -> BackendUnavailable:
         if isinstance(exc, httpx.TimeoutException):
-            return BackendError(
+            return BackendUnavailable(
                 BACKEND,
                 self.url,
                 f"did not answer in time ({type(exc).__name__})",
                 "Prometheus' health and load, or narrow the query",
             )
-        return BackendError(
+        return BackendUnavailable(
             BACKEND, self.url, f"unreachable ({type(exc).__name__}: {exc})", _CHECK_RUNNING
         )
 

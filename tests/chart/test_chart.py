@@ -28,7 +28,7 @@ from autodevops.clients.core.pool import McpPool
 from autodevops.clients.jamie.config import load_config as load_jamie_config
 from autodevops.clients.scarlet.config import load_config
 from autodevops.servers.cli import _parser
-from autodevops.servers.core.identity import TokenStore
+from autodevops.servers.core.identity import load_token_store
 from autodevops.servers.core.policy import load_policy
 from autodevops.servers.kubernetes.rbac import grants
 from autodevops.servers.kubernetes.scope import KubernetesScope
@@ -763,7 +763,7 @@ def test_jamie_delegates_read_only_roles_by_default(
             f"- {{token: {'s' * 32}, subject: scarlet, roles: [viewer]}}\n"
             f"- {{token: {'j' * 32}, subject: jamie, roles: [viewer]}}\n"
         )
-        principal = TokenStore.load(tokens, policy).resolve("j" * 32)
+        principal = load_token_store(tokens, policy).resolve("j" * 32)
         assert principal is not None and principal.subject == "jamie"
         # A changed delegation rolls the server's pods.
         annotation = "checksum/policy"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from autodevops.clients.jamie.config import load_config
-from autodevops.servers.core.policy import PolicyError
+from autodevops.common.config import ConfigError
 
 MINIMAL: dict[str, object] = {
     "mongodb": {"url_file": "secrets/mongodb-url"},
@@ -38,10 +38,10 @@ def test_paths_are_relative_to_the_file_and_secrets_are_read_from_them(tmp_path:
     config = load_config(write(tmp_path, MINIMAL), environ={})
     assert config.auth.users_file == tmp_path / "users.yaml"
     assert config.mongodb_url() == "mongodb://db:27017/"
-    with pytest.raises(PolicyError, match=r"redis.url_file: cannot read .*redis-url"):
+    with pytest.raises(ConfigError, match=r"redis.url_file: cannot read .*redis-url"):
         config.redis_url()
     (tmp_path / "secrets" / "redis-url").write_text("  \n")
-    with pytest.raises(PolicyError, match=r"redis.url_file: .* is empty"):
+    with pytest.raises(ConfigError, match=r"redis.url_file: .* is empty"):
         config.redis_url()
 
 
@@ -77,7 +77,7 @@ def test_errors_name_the_file_and_the_field(
     tmp_path: Path, change: dict[str, object], message: str
 ) -> None:
     path = write(tmp_path, {**MINIMAL, **change})
-    with pytest.raises(PolicyError) as error:
+    with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
     assert str(error.value).startswith(f"{path}: ")
     assert message in str(error.value)
@@ -86,5 +86,5 @@ def test_errors_name_the_file_and_the_field(
 def test_a_file_that_is_not_a_mapping(tmp_path: Path) -> None:
     path = tmp_path / "jamie.yaml"
     path.write_text("- just\n- a list\n")
-    with pytest.raises(PolicyError, match="expected a mapping"):
+    with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(path, environ={})

@@ -17,7 +17,7 @@ from autodevops.clients.jamie.people import (
     check_password,
     hash_password,
 )
-from autodevops.servers.core.policy import PolicyError
+from autodevops.common.config import ConfigError
 
 ANA_HASH = hash_password("correct horse")
 BO_HASH = hash_password("battery staple")
@@ -131,7 +131,7 @@ def test_users_file_errors_name_the_file_the_entry_and_the_field(
 ) -> None:
     path = tmp_path / "users.yaml"
     path.write_text(yaml.safe_dump(entries), encoding="utf-8")
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(ConfigError) as caught:
         UsersFile.load(path)
     assert f"{path}: {expected}" in str(caught.value)
     assert ANA_HASH not in str(caught.value)
@@ -139,7 +139,7 @@ def test_users_file_errors_name_the_file_the_entry_and_the_field(
 
 def test_a_missing_users_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "absent.yaml"
-    with pytest.raises(PolicyError, match=f"{path}: cannot read"):
+    with pytest.raises(ConfigError, match=f"{path}: cannot read"):
         UsersFile.load(path)
 
 

@@ -18,11 +18,12 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from autodevops.clients.jamie.keyvalue import RedisUnavailable, open_redis, ping
+from autodevops.clients.jamie.keyvalue import open_redis, ping
 from autodevops.clients.jamie.people import Person
 from autodevops.clients.jamie.ratelimit import RateLimiter
 from autodevops.clients.jamie.sessions import Sessions, session_key
 from autodevops.clients.jamie.toolcache import ToolCache
+from autodevops.common.unavailable import BackendUnavailable
 from devstack.base import free_port
 from devstack.redis import RedisHandle
 
@@ -248,7 +249,7 @@ async def test_tool_cache_with_ttl_zero_never_calls_redis() -> None:
         cache = ToolCache(nowhere, ttl_seconds=0)
         await cache.put("pods_list", {}, ["viewer"], "text")
         assert await cache.get("pods_list", {}, ["viewer"]) is None
-        with pytest.raises(RedisUnavailable):
+        with pytest.raises(BackendUnavailable):
             await ToolCache(nowhere, ttl_seconds=30).get("pods_list", {}, ["viewer"])
     finally:
         await nowhere.aclose()
@@ -281,12 +282,12 @@ async def test_redis_down_is_a_clear_error_within_the_timeout_then_recovers(
         ]
         for call in calls:
             started = time.monotonic()
-            with pytest.raises(RedisUnavailable) as caught:
+            with pytest.raises(BackendUnavailable) as caught:
                 await call
             assert time.monotonic() - started < 2
             message = str(caught.value)
-            assert f"Redis at 127.0.0.1:{own_redis.port} is unreachable" in message
-            assert "check that Redis is running and that redis.url_file holds the right URL" in (
+            assert f"Redis at 127.0.0.1:{own_redis.port}: unreachable" in message
+            assert "Check: that Redis is running and that redis.url_file holds the right URL" in (
                 message
             )
             assert own_redis.password not in message
@@ -309,20 +310,20 @@ async def test_redis_that_accepts_but_never_answers_does_not_hang() -> None:
         connection = open_redis(f"redis://:pw-never-shown@127.0.0.1:{port}/0", 0.5)
         try:
             started = time.monotonic()
-            with pytest.raises(RedisUnavailable) as caught:
+            with pytest.raises(BackendUnavailable) as caught:
                 await ping(connection)
             assert time.monotonic() - started < 2
         finally:
             await connection.aclose()
     message = str(caught.value)
-    assert f"Redis at 127.0.0.1:{port} is unreachable or did not answer within 0.5 s" in message
+    assert f"Redis at 127.0.0.1:{port}: unreachable or did not answer within 0.5 s" in message
     assert "pw-never-shown" not in message
 
 
 async def test_a_wrong_password_says_to_check_the_url(own_redis: OwnRedis) -> None:
     connection = open_redis(f"redis://:wrong-pw@127.0.0.1:{own_redis.port}/0", 1)
     try:
-        with pytest.raises(RedisUnavailable) as caught:
+        with pytest.raises(BackendUnavailable) as caught:
             await ping(connection)
     finally:
         await connection.aclose()

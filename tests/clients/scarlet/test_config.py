@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autodevops.clients.scarlet.config import load_config
-from autodevops.servers.core.policy import PolicyError
+from autodevops.common.config import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "clients" / "scarlet" / "scarlet.example.yaml"
 
@@ -40,12 +40,12 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_mistakes_name_the_field(tmp_path: Path, change: str, message: str) -> None:
     path = tmp_path / "scarlet.yaml"
     path.write_text(EXAMPLE.read_text() + "\n" + change + "\n")
-    with pytest.raises(PolicyError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_config(path)
 
 
 def test_one_database_source(tmp_path: Path) -> None:
     path = tmp_path / "scarlet.yaml"
     path.write_text(EXAMPLE.read_text() + "\ndatabase_url: postgresql://x@y/z\n")
-    with pytest.raises(PolicyError, match="exactly one of database_url_file and database_url"):
+    with pytest.raises(ConfigError, match="exactly one of database_url_file and database_url"):
         load_config(path)

@@ -13,15 +13,11 @@ import yaml
 
 from autodevops.clients.core.endpoints import HttpEndpoint
 from autodevops.clients.core.pool import McpPool
-from autodevops.servers.core.identity import (
-    ON_BEHALF_OF_HEADER,
-    ON_BEHALF_OF_ROLES_HEADER,
-    DelegationRefused,
-    Principal,
-    act_for,
-    split_roles,
-)
-from autodevops.servers.core.policy import Policy, PolicyError, load_policy
+from autodevops.common.config import ConfigError
+from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
+from autodevops.common.identity import Principal
+from autodevops.servers.core.identity import DelegationRefused, act_for, split_roles
+from autodevops.servers.core.policy import Policy, load_policy
 from tests.conftest import TEST_POLICY, TOKENS, HttpServer
 from tests.mcp_helpers import INITIALIZE, MCP_HEADERS, audit_lines, client_for
 
@@ -90,7 +86,7 @@ def test_delegates_are_validated(tmp_path: Path, delegate: dict[str, Any], expec
         "delegates": [delegate],
     }
     path.write_text(yaml.safe_dump(policy))
-    with pytest.raises(PolicyError) as error:
+    with pytest.raises(ConfigError) as error:
         load_policy(path)
     assert str(error.value).startswith(f"{path}: {expected}"), error.value
 

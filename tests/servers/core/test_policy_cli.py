@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from autodevops.servers.core.identity import TokenStore
-from autodevops.servers.core.policy import PolicyError, load_policy
+from autodevops.common.config import ConfigError
+from autodevops.servers.core.identity import load_token_store
+from autodevops.servers.core.policy import load_policy
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -90,13 +91,13 @@ def test_token_file_roles_must_exist(tmp_path: Path) -> None:
     policy = load_policy(REPO / "policies" / "prometheus.yaml")
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text("- {token: aaaaaaaaaaaaaaaaaaaa, subject: bob, roles: [admin]}\n")
-    with pytest.raises(PolicyError, match=r"0\.roles: unknown role\(s\) admin"):
-        TokenStore.load(tokens, policy)
+    with pytest.raises(ConfigError, match=r"0\.roles: unknown role\(s\) admin"):
+        load_token_store(tokens, policy)
     tokens.write_text("- {token: short, subject: bob, roles: [viewer]}\n")
-    with pytest.raises(PolicyError, match=r"0\.token: String should have at least 16"):
-        TokenStore.load(tokens, policy)
+    with pytest.raises(ConfigError, match=r"0\.token: String should have at least 16"):
+        load_token_store(tokens, policy)
     tokens.write_text("- {token: aaaaaaaaaaaaaaaaaaaa, subject: bob, roles: [viewer]}\n")
-    store = TokenStore.load(tokens, policy)
+    store = load_token_store(tokens, policy)
     principal = store.resolve("aaaaaaaaaaaaaaaaaaaa")
     assert principal is not None and principal.subject == "bob"
     assert store.resolve("aaaaaaaaaaaaaaaaaaab") is None

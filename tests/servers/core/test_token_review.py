@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from autodevops.common.config import ConfigError
 from autodevops.servers.core.identity import AuthUnavailable
-from autodevops.servers.core.policy import Policy, PolicyError, load_policy
+from autodevops.servers.core.policy import Policy, load_policy
 from autodevops.servers.core.token_review import (
     ACCEPTED_TTL_SECONDS,
     REFUSED_TTL_SECONDS,
@@ -401,6 +402,6 @@ def test_bindings_are_validated(tmp_path: Path, binding: dict[str, Any], expecte
         "bindings": [{"subject": "system:serviceaccount:a:b", "roles": ["viewer"]}, binding],
     }
     path.write_text(yaml.safe_dump(policy))
-    with pytest.raises(PolicyError) as error:
+    with pytest.raises(ConfigError) as error:
         load_policy(path)
     assert str(error.value).startswith(f"{path}: {expected}"), error.value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from autodevops.servers.core.errors import BackendError
+from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.kubernetes.client import KubeBackend
 from autodevops.servers.kubernetes.server import SPEC
 from devstack import kube as kube_stack
@@ -34,7 +34,7 @@ async def test_api_server_stopped_mid_session(tmp_path: Path) -> None:
         assert audit_lines(audit)[-1]["outcome"] == "backend_error"
         try:
             await KubeBackend(str(private.kubeconfig)).check_ready()
-        except BackendError as exc:
+        except BackendUnavailable as exc:
             assert private.url in exc.message
         else:
             raise AssertionError("check_ready must fail while the API server is down")

@@ -1,0 +1,58 @@
+"""Who a caller is (a subject and roles) and the static bearer-token files that say so, for
+the servers and for Scarlet's own API alike."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .config import ConfigError, format_validation_error, read_yaml
+
+
+@dataclass(frozen=True)
+class Principal:
+    """`actor` is the authenticated caller when it acts for `subject`, a person."""
+
+    subject: str
+    roles: tuple[str, ...]
+    transport: str
+    actor: str | None = None
+
+
+class TokenEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=16, description="the bearer secret; at least 16 characters")
+    subject: str = Field(min_length=1)
+    roles: list[str] = Field(min_length=1)
+
+
+def read_token_entries(path: Path) -> list[TokenEntry]:
+    """The `{token, subject, roles}` list shared by the servers' and Scarlet's token files."""
+    try:
+        return TypeAdapter(list[TokenEntry]).validate_python(read_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from exc
+
+
+class TokenStore:
+    """Static bearer tokens, kept only as SHA-256 digests so a dump of memory or logs is useless."""
+
+    def __init__(self, entries: list[TokenEntry]) -> None:
+        self._by_digest = {
+            token_digest(entry.token): Principal(entry.subject, tuple(entry.roles), "http")
+            for entry in entries
+        }
+
+    def resolve(self, token: str) -> Principal | None:
+        return self._by_digest.get(token_digest(token))
+
+    async def authenticate(self, token: str) -> Principal | None:
+        return self.resolve(token)
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
