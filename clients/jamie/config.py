@@ -12,44 +12,31 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from autodevops.common.config import ConfigError, format_validation_error, read_yaml
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Server(_Section):
-    name: str = Field(pattern=r"^[a-zA-Z0-9-]+(_[a-zA-Z0-9-]+)*$")
-    url: str = Field(description="streamable HTTP endpoint, e.g. http://kubernetes-mcp:8080/mcp")
-    token_file: Path = Field(description="file holding Jamie's own bearer token for it")
+from ..core import config as core_config
+from ..core.config import Section, Server, ollama_url
 
 
-class Model(_Section):
-    host: str = "http://127.0.0.1:11434"
-    name: str = "qwen3:8b"
+class Model(core_config.Model):
     embed_name: str = "nomic-embed-text"
-    num_ctx: int = Field(default=16384, ge=2048)
-    max_steps: int = Field(default=8, ge=1, le=50)
-    max_seconds: float = Field(default=180, gt=0)
-    probe_seconds: float = Field(default=3, gt=0, description="how long to wait for Ollama")
 
 
-class MongoDB(_Section):
+class MongoDB(Section):
     url_file: Path = Field(description="file holding the mongodb:// URL")
     database: str = "jamie"
     retention_days: int = Field(default=365, ge=1)
     timeout_seconds: float = Field(default=5, gt=0)
 
 
-class Redis(_Section):
+class Redis(Section):
     url_file: Path = Field(description="file holding the redis:// URL")
     timeout_seconds: float = Field(default=2, gt=0)
 
 
-class Proxy(_Section):
+class Proxy(Section):
     """Identity headers set by an authenticating proxy (oauth2-proxy, an ingress with OIDC).
 
     They are believed only from `trusted_proxies`; from anyone else they are ignored.
@@ -74,7 +61,7 @@ class Proxy(_Section):
         return value
 
 
-class Auth(_Section):
+class Auth(Section):
     users_file: Path | None = Field(default=None, description="local users with hashed passwords")
     proxy: Proxy | None = None
     session_seconds: int = Field(default=8 * 3600, ge=1, description="idle time before sign-out")
@@ -89,7 +76,7 @@ class Auth(_Section):
         return self
 
 
-class Limits(_Section):
+class Limits(Section):
     login_per_minute: int = Field(default=10, ge=1, description="sign-in attempts per user name")
     chat_per_minute: int = Field(default=20, ge=1, description="questions per person")
     tool_cache_seconds: float = Field(
@@ -101,13 +88,13 @@ class Limits(_Section):
     call_timeout_seconds: float = Field(default=30, gt=0)
 
 
-class Ports(_Section):
+class Ports(Section):
     api: int = Field(default=8000, ge=1, le=65535)
     portal: int = Field(default=3000, ge=1, le=65535)
     health: int = Field(default=9000, ge=1, le=65535)
 
 
-class JamieConfig(_Section):
+class JamieConfig(Section):
     host: str = "127.0.0.1"
     ports: Ports = Field(default_factory=Ports)
     model: Model = Field(default_factory=Model)
@@ -147,7 +134,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> JamieConfi
         raise ConfigError(f"{path}: (top level): expected a mapping")
     model = dict(raw.get("model") or {})
     if env.get("OLLAMA_HOST"):
-        model["host"] = _ollama_url(env["OLLAMA_HOST"])
+        model["host"] = ollama_url(env["OLLAMA_HOST"])
     if env.get("JAMIE_MODEL"):
         model["name"] = env["JAMIE_MODEL"]
     raw = {**raw, "model": model}
@@ -163,10 +150,3 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> JamieConfi
     if config.auth.users_file is not None:
         config.auth.users_file = base / config.auth.users_file
     return config
-
-
-def _ollama_url(value: str) -> str:
-    """`OLLAMA_HOST` may be `host`, `host:port` or a URL, as the Ollama CLI accepts."""
-    if "://" in value:
-        return value
-    return f"http://{value}" if ":" in value else f"http://{value}:11434"

@@ -11,40 +11,27 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from autodevops.common.config import ConfigError, format_validation_error, read_yaml
+
+from ..core import config as core_config
+from ..core.config import Section, Server, ollama_url
 
 Decision = Literal["auto", "approval", "deny"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Server(_Section):
-    name: str = Field(pattern=r"^[a-zA-Z0-9-]+(_[a-zA-Z0-9-]+)*$")
-    url: str = Field(description="streamable HTTP endpoint, e.g. http://kubernetes-mcp:8080/mcp")
-    token_file: Path = Field(description="file holding Scarlet's own bearer token for it")
-
-
-class Model(_Section):
-    host: str = "http://127.0.0.1:11434"
-    name: str = "qwen3:8b"
-    num_ctx: int = Field(default=16384, ge=2048)
+class Model(core_config.Model):
     max_steps: int = Field(default=10, ge=1, le=50)
     max_seconds: float = Field(default=300, gt=0)
-    probe_seconds: float = Field(
-        default=3, gt=0, description="how long to wait for Ollama to answer"
-    )
 
 
-class ActionRule(_Section):
+class ActionRule(Section):
     tool: str = Field(description="glob of pool tool names, e.g. kubernetes__rollout_restart")
     decision: Decision
 
 
-class Actions(_Section):
+class Actions(Section):
     rules: list[ActionRule] = Field(default_factory=list)
     approval_expiry_seconds: float = Field(default=3600, gt=0)
 
@@ -56,13 +43,13 @@ class Actions(_Section):
         return "deny"
 
 
-class Schedule(_Section):
+class Schedule(Section):
     name: str
     every_seconds: float = Field(gt=0)
     question: str = "Sweep the cluster for problems and report them."
 
 
-class LeaderElection(_Section):
+class LeaderElection(Section):
     """Where the schedules' Lease lives; without it this replica is the only scheduler."""
 
     namespace: str
@@ -71,25 +58,25 @@ class LeaderElection(_Section):
     lease_seconds: int = Field(default=15, ge=5)
 
 
-class Retention(_Section):
+class Retention(Section):
     operation_days: int = Field(default=90, ge=1)
     audit_days: int = Field(default=730, ge=1)
 
 
-class Worker(_Section):
+class Worker(Section):
     poll_seconds: float = Field(default=1.0, gt=0)
     stale_after_seconds: float = Field(default=60, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     heartbeat_seconds: float = Field(default=5, gt=0)
 
 
-class Ports(_Section):
+class Ports(Section):
     api: int = 8001
     metrics: int = 9001
     health: int = 8080
 
 
-class ScarletConfig(_Section):
+class ScarletConfig(Section):
     database_url_file: Path | None = None
     database_url: str | None = Field(None, description="prefer database_url_file for secrets")
     servers: list[Server] = Field(min_length=1)
@@ -130,7 +117,7 @@ def load_config(path: Path) -> ScarletConfig:
         raw.pop("database_url_file", None)
         raw["database_url"] = os.environ["SCARLET_DATABASE_URL"]
     if os.environ.get("OLLAMA_HOST"):
-        raw.setdefault("model", {})["host"] = os.environ["OLLAMA_HOST"]
+        raw.setdefault("model", {})["host"] = ollama_url(os.environ["OLLAMA_HOST"])
     try:
         return ScarletConfig.model_validate(raw)
     except ValidationError as exc:
