@@ -30,10 +30,7 @@ import yaml
 from autodevops.clients.jamie.people import check_password, hash_password
 from devstack import ferretdb as ferretdb_stack
 from devstack import redis as redis_stack
-from devstack.prometheus import start_prometheus
-from devstack.services import cli, start_mcp_server
-from tests.fakes.fake_ollama import FakeOllama, call, say
-from tests.jamie_harness import (
+from devstack.jamie import (
     PASSWORDS,
     ROLES,
     Deployment,
@@ -41,7 +38,9 @@ from tests.jamie_harness import (
     jamie_policy,
     jamie_token,
 )
-from tests.mcp_helpers import audit_lines
+from devstack.prometheus import start_prometheus
+from devstack.services import audit_lines, cli, start_mcp_server
+from tests.fakes.fake_ollama import FakeOllama, call, say
 
 DIM = 768  # nomic-embed-text, the default embedding model
 QUESTION = "Is everything healthy right now?"

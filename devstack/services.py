@@ -3,6 +3,7 @@ them: the `autodevops` command in a subprocess, ready when its health URL answer
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -82,3 +83,8 @@ def start_mcp_server(
     url = f"http://127.0.0.1:{port}"
     process = start_service(command, workdir / f"{server}.log", f"{url}/healthz")
     return McpServer(f"{url}/mcp", audit, process)
+
+
+def audit_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON audit records a server wrote to its audit log, oldest first."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -89,7 +88,3 @@ def text_of(result: Any) -> str:
 async def call_text(client: Client[Any], tool: str, arguments: dict[str, Any]) -> tuple[str, bool]:
     result = await client.call_tool(tool, arguments, raise_on_error=False)
     return text_of(result), result.is_error
-
-
-def audit_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

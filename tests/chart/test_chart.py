@@ -33,9 +33,10 @@ from autodevops.servers.core.policy import load_policy
 from autodevops.servers.kubernetes.rbac import grants
 from autodevops.servers.kubernetes.scope import KubernetesScope
 from devstack.kube import FAKE_NODE, KubeError, KubeHandle
+from devstack.services import audit_lines
 from devstack.tools import Tools
 from tests.conftest import HttpServer
-from tests.mcp_helpers import audit_lines, initialize
+from tests.mcp_helpers import initialize
 from tests.servers.core.test_token_review import review_args
 
 ROOT = Path(__file__).resolve().parents[2]

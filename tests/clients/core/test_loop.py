@@ -31,7 +31,7 @@ from autodevops.clients.core.events import (
 from autodevops.clients.core.loop import EMPTY_REPLY, HOW_TO_CALL, LoopSettings, ModelLoop
 from autodevops.clients.core.pool import McpPool
 from devstack.base import free_port
-from devstack.services import cli
+from devstack.services import audit_lines, cli
 from tests.conftest import TOKENS
 from tests.fakes.fake_ollama import (
     MODEL,
@@ -41,7 +41,6 @@ from tests.fakes.fake_ollama import (
     fake_ollama_server,  # noqa: F401 (registers the fake_ollama fixture)
     say,
 )
-from tests.mcp_helpers import audit_lines
 
 LOOP_NS = "sc-loop"
 # One read tool and one write tool: the write may only scale this namespace's Deployments.

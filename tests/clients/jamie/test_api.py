@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.jamie import Deployment, Jamie
+from devstack.services import audit_lines
 from tests.fakes.fake_ollama import FakeOllama, Reply, call, say
-from tests.jamie_harness import NAMESPACE, Deployment, Jamie, replicas, reset_replicas
-from tests.mcp_helpers import audit_lines
+from tests.jamie_harness import NAMESPACE, fake_of, replicas, reset_replicas
 from tests.tcp_relay import TcpRelay
 
 DIM = 8
@@ -131,7 +132,7 @@ def test_conversations_belong_to_their_person(jamie_service: Jamie) -> None:
 
 
 def test_a_streamed_answer_with_a_tool_call_made_as_the_person(jamie_service: Jamie) -> None:
-    fake = jamie_service.fake
+    fake = fake_of(jamie_service)
     conversation = jamie_service.new_conversation("ben")
     fake.expect_embed([vector(0)])
     fake.expect_chat(call(("prometheus__query", {"query": "up"})))
@@ -180,7 +181,7 @@ def _scale_script(fake: FakeOllama, answer: str) -> None:
 
 
 def test_a_write_waits_for_the_persons_click_then_runs(jamie_service: Jamie, kube: Any) -> None:
-    fake = jamie_service.fake
+    fake = fake_of(jamie_service)
     reset_replicas(kube)
     conversation = jamie_service.new_conversation("ana")
     _scale_script(fake, "Scaled web to 3.")
@@ -222,7 +223,7 @@ def test_a_write_waits_for_the_persons_click_then_runs(jamie_service: Jamie, kub
 
 
 def test_a_cancelled_write_never_runs(jamie_service: Jamie, kube: Any) -> None:
-    fake = jamie_service.fake
+    fake = fake_of(jamie_service)
     reset_replicas(kube)
     audited = len(audit_lines(jamie_service.audit_logs["kubernetes"]))
     conversation = jamie_service.new_conversation("ana")
@@ -255,7 +256,7 @@ def _confirmation_log(jamie: Jamie, turn: str) -> dict[str, Any]:
 
 
 def test_recall_finds_earlier_exchanges_by_meaning_and_by_exact_error(jamie_service: Jamie) -> None:
-    fake = jamie_service.fake
+    fake = fake_of(jamie_service)
     earlier = jamie_service.new_conversation("ana")
     fake.expect_embed([vector(2)])
     fake.expect_chat(say("The payments pods were OOMKilled; memory limit raised to 512Mi."))
@@ -435,7 +436,7 @@ def test_a_session_ends_after_its_idle_time(
 
 
 def test_read_results_are_reused_within_a_scope_and_never_across(jamie_service: Jamie) -> None:
-    fake = jamie_service.fake
+    fake = fake_of(jamie_service)
     query = {"query": "count(up)"}
 
     def ask(user: str) -> None:
@@ -500,7 +501,7 @@ def _samples(jamie: Jamie) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
 
 
 def test_metrics_count_sign_ins_questions_tool_calls_and_the_cache(jamie_service: Jamie) -> None:
-    fake = jamie_service.fake
+    fake = fake_of(jamie_service)
     before = _samples(jamie_service)
     with httpx.Client(base_url=jamie_service.api_url) as client:
         client.post("/api/session", json={"username": "ben", "password": "not-it"})
@@ -526,7 +527,7 @@ def test_metrics_count_sign_ins_questions_tool_calls_and_the_cache(jamie_service
 def test_any_replica_serves_any_person_and_takes_the_click(
     jamie_deployment: Deployment, jamie_service: Jamie, redis: Any, ferretdb: Any, kube: Any
 ) -> None:
-    fake = jamie_service.fake
+    fake = fake_of(jamie_service)
     other = jamie_deployment.start(
         "replica", fake, redis.url, ferretdb.url, database=jamie_service.database
     )
@@ -561,7 +562,7 @@ class _LeftThePage(Exception):
 
 
 def test_leaving_the_page_refuses_the_waiting_write(jamie_service: Jamie, kube: Any) -> None:
-    fake = jamie_service.fake
+    fake = fake_of(jamie_service)
     reset_replicas(kube)
     fake.expect_embed([vector(5)])
     fake.expect_chat(

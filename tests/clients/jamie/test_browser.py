@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
 
 from tests.fakes.fake_ollama import FakeOllama, Reply, call
+from tests.jamie_harness import fake_of
 
 # The scenario: a read tool, then a write that needs the person's confirmation, then the answer.
 # Tool names are "<server>__<tool>" as the pool offers them; the sign-in user must be allowed
@@ -101,7 +102,7 @@ def _require_chromium() -> None:
 
 async def test_sign_in_ask_and_confirm_a_write(jamie_service: Any) -> None:
     _require_chromium()
-    fake: FakeOllama = jamie_service.fake
+    fake: FakeOllama = fake_of(jamie_service)
     script_the_model(fake)
     problems: list[str] = []
     async with async_playwright() as playwright:
@@ -244,7 +245,7 @@ async def test_the_portal_on_a_phone_and_by_keyboard(jamie_service: Any) -> None
 
 async def test_stop_ends_an_answer_that_takes_too_long(jamie_service: Any) -> None:
     _require_chromium()
-    fake: FakeOllama = jamie_service.fake
+    fake: FakeOllama = fake_of(jamie_service)
     fake.expect_embed([_vector(3)])
     fake.expect_chat(Reply(content="too late", delay=3))
     asked = len(fake.chat_bodies())

@@ -26,10 +26,9 @@ from autodevops.clients.scarlet.analyzers import (
     run_analyzers,
 )
 from autodevops.servers.kubernetes.tools import READ_TOOLS
-from devstack.services import McpServer, start_mcp_server
+from devstack.services import McpServer, audit_lines, start_mcp_server
 from tests.conftest import TEST_POLICY, TOKENS
 from tests.kube_helpers import wait_for
-from tests.mcp_helpers import audit_lines
 
 NODE = "sc-an-node"
 CRASH, PODS, ROLL, SVC = "sc-an-crash", "sc-an-pods", "sc-an-roll", "sc-an-svc"

@@ -18,8 +18,9 @@ from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HE
 from autodevops.common.identity import Principal
 from autodevops.servers.core.identity import DelegationRefused, act_for, split_roles
 from autodevops.servers.core.policy import Policy, load_policy
+from devstack.services import audit_lines
 from tests.conftest import TEST_POLICY, TOKENS, HttpServer
-from tests.mcp_helpers import INITIALIZE, MCP_HEADERS, audit_lines, client_for
+from tests.mcp_helpers import INITIALIZE, MCP_HEADERS, client_for
 
 JAMIE_TOKEN = "jamie-token-0123456789"
 DELEGATES = [

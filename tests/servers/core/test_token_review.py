@@ -29,9 +29,9 @@ from autodevops.servers.core.token_review import (
 )
 from devstack.base import free_port
 from devstack.kube import KubeError, KubeHandle, write_kubeconfig
-from devstack.services import cli
+from devstack.services import audit_lines, cli
 from tests.conftest import TEST_POLICY, TOKENS, HttpServer
-from tests.mcp_helpers import audit_lines, client_for, initialize, text_of
+from tests.mcp_helpers import client_for, initialize, text_of
 
 AUDIENCE = "autodevops-mcp"
 

@@ -21,8 +21,9 @@ from autodevops.servers.kubernetes.client import KubeBackend
 from autodevops.servers.kubernetes.rbac import grants
 from autodevops.servers.kubernetes.server import SPEC
 from autodevops.servers.kubernetes.tools import TOOLS
+from devstack.services import audit_lines
 from tests.kube_helpers import wait_for
-from tests.mcp_helpers import audit_lines, call_text, server_session
+from tests.mcp_helpers import call_text, server_session
 
 REPO = Path(__file__).resolve().parents[3]
 SHIPPED = REPO / "policies" / "kubernetes.yaml"

@@ -9,8 +9,9 @@ from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.kubernetes.client import KubeBackend
 from autodevops.servers.kubernetes.server import SPEC
 from devstack import kube as kube_stack
+from devstack.services import audit_lines
 from tests.kube_helpers import POLICY
-from tests.mcp_helpers import audit_lines, call_text, server_session
+from tests.mcp_helpers import call_text, server_session
 
 
 async def test_api_server_stopped_mid_session(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ import pytest
 
 from autodevops.servers.kubernetes.client import KubeBackend
 from autodevops.servers.kubernetes.server import SPEC
+from devstack.services import audit_lines
 from tests.kube_helpers import POLICY, create_objects, wait_for
-from tests.mcp_helpers import audit_lines, call_text, server_session
+from tests.mcp_helpers import call_text, server_session
 
 
 @pytest.fixture(scope="module")

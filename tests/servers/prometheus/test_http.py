@@ -15,15 +15,9 @@ import httpx
 import pytest
 
 from devstack.prometheus import start_prometheus
+from devstack.services import audit_lines
 from tests.conftest import TOKENS
-from tests.mcp_helpers import (
-    INITIALIZE,
-    MCP_HEADERS,
-    audit_lines,
-    client_for,
-    prometheus_mcp,
-    text_of,
-)
+from tests.mcp_helpers import INITIALIZE, MCP_HEADERS, client_for, prometheus_mcp, text_of
 
 
 @pytest.fixture

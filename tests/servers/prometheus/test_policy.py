@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.mcp_helpers import audit_lines, call_text, prometheus_mcp, text_of
+from devstack.services import audit_lines
+from tests.mcp_helpers import call_text, prometheus_mcp, text_of
 
 
 @pytest.fixture

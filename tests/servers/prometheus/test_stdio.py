@@ -9,8 +9,9 @@ from typing import Any
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
+from devstack.services import audit_lines
 from tests.conftest import write_policy
-from tests.mcp_helpers import audit_lines, text_of
+from tests.mcp_helpers import text_of
 
 
 def stdio_client(prometheus_url: str, policy: Path, audit: Path) -> Client[Any]:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.mcp_helpers import audit_lines, call_text, prometheus_mcp
+from devstack.services import audit_lines
+from tests.mcp_helpers import call_text, prometheus_mcp
 
 ALL_TOOLS = {
     "query",
