@@ -109,7 +109,7 @@ def agent_api(
         for alert in webhook.alerts:
             payload = alert.model_dump(mode="json")
             if alert.status == "resolved":
-                resolved = await store.resolve_alert(alert.fingerprint, payload)
+                resolved = await store.runs.resolve_alert(alert.fingerprint, payload)
                 for run_id in resolved:
                     await after_resolve(run_id)
                 closed += resolved
@@ -117,7 +117,7 @@ def agent_api(
             name = alert.labels.get("alertname", "alert")
             summary = alert.annotations.get("summary") or alert.annotations.get("description", "")
             question = f"Alert {name} is firing: {summary}".strip()
-            run, created = await store.submit_run(
+            run, created = await store.runs.submit(
                 "alert",
                 question,
                 fingerprint=alert.fingerprint,
@@ -132,8 +132,8 @@ def agent_api(
     async def manual(
         request: RunRequest, who: Annotated[Principal, Depends(caller("submitter"))]
     ) -> dict[str, Any]:
-        run, _ = await store.submit_run("manual", request.question)
-        await store.add_step(run.id, "submitted", {"by": who.subject})
+        run, _ = await store.runs.submit("manual", request.question)
+        await store.runs.add_step(run.id, "submitted", {"by": who.subject})
         metrics.submitted.labels("manual", "true").inc()
         return {"run": run.id, "status": run.status}
 
@@ -143,7 +143,7 @@ def agent_api(
         status: str | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
-        found = await store.list_runs(status, min(max(limit, 1), 500))
+        found = await store.runs.newest(status, min(max(limit, 1), 500))
         return [
             {
                 "id": r.id,
@@ -160,7 +160,7 @@ def agent_api(
     async def run(
         run_id: int, _: Annotated[Principal, Depends(caller("viewer"))]
     ) -> dict[str, Any]:
-        detail = await store.run_detail(run_id)
+        detail = await store.runs.detail(run_id)
         if detail is None:
             raise HTTPException(404, f"run {run_id} does not exist")
         return detail
@@ -171,7 +171,7 @@ def agent_api(
     ) -> StreamingResponse:
         """Server-sent events: each step as it is recorded, each status change, and `end`
         once the run is over."""
-        if await store.get_run(run_id) is None:
+        if await store.runs.get(run_id) is None:
             raise HTTPException(404, f"run {run_id} does not exist")
         return StreamingResponse(
             _run_events(store, run_id, request), media_type="text/event-stream"
@@ -188,12 +188,12 @@ def agent_api(
                 "why": a.why,
                 "expires_at": a.expires_at.isoformat() if a.expires_at else None,
             }
-            for a in await store.pending_actions()
+            for a in await store.actions.pending()
         ]
 
     async def decide(action_id: int, approved: bool, who: Principal, reason: str) -> Any:
         try:
-            action = await store.decide_action(action_id, approved, who.subject, reason)
+            action = await store.actions.decide(action_id, approved, who.subject, reason)
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from exc
         metrics.decisions.labels("approve" if approved else "reject").inc()
@@ -223,10 +223,10 @@ EVENTS_POLL_SECONDS = 0.5
 async def _run_events(store: OpsStore, run_id: int, request: Request) -> AsyncIterator[str]:
     last_step, last_status = 0, ""
     while not await request.is_disconnected():
-        for step in await store.steps_after(run_id, last_step):
+        for step in await store.runs.steps_after(run_id, last_step):
             last_step = step["id"]
             yield sse("step", step)
-        run = await store.get_run(run_id)
+        run = await store.runs.get(run_id)
         if run is None:
             return
         if run.status != last_status:

@@ -8,7 +8,6 @@ executor runs approved ones. So no text in a tool result can make Scarlet write 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from dataclasses import asdict
@@ -26,7 +25,7 @@ from .analyzers import AnalyzerScope, Finding, run_analyzers
 from .config import ScarletConfig
 from .notify import Notifier, run_message
 from .recording import RecordingPool, approved_by, current_run
-from .store import Action, OpsStore, Run
+from .store import OpsStore, Run
 
 log = logging.getLogger("autodevops.scarlet.engine")
 
@@ -55,31 +54,36 @@ class Engine:
         self.worker = worker
 
     async def process(self, run: Run) -> None:
-        """Take a claimed run to `completed`, `waiting_approval` or `closed`."""
+        """Take a run claimed with its `started` step to `completed`, `waiting_approval` or
+        `closed`.
+
+        Each stage ends with one store call; the steps written after the analyzers and after
+        the model also say whether the alert resolved meanwhile, which closes the run instead.
+        """
         token = current_run.set(run.id)
         try:
-            await self.store.add_step(
-                run.id, "started", {"worker": self.worker, "attempt": run.attempts}
-            )
             scope = AnalyzerScope(namespaces=self.config.namespaces)
             findings, notes = await run_analyzers(self.pool, scope, run.alert)
-            await self.store.add_step(
+            resolved = await self.store.runs.add_step(
                 run.id,
                 "analyzers",
                 {"findings": [asdict(f) for f in findings], "notes": notes},
             )
             model: dict[str, Any] = {"used": False, "skipped_reason": "alert resolved"}
-            if not await self.store.resolved_flag(run.id):
-                model = await self._investigate(run, findings)
-            # Checked again after the model: the alert may resolve while it works, too.
-            if await self.store.resolved_flag(run.id):
-                await self._close_resolved(run, findings, notes, model)
+            if not resolved:
+                model, resolved = await self._investigate(run, findings)
+            if resolved:
+                await self.store.actions.close_run(
+                    run.id,
+                    _report(findings, notes, model),
+                    reason="alert resolved",
+                    refusal="the alert resolved and its run closed",
+                )
                 return
             for finding in findings:
                 for proposal in finding.proposed_actions:
                     await self.propose(run.id, proposal.tool, proposal.arguments, proposal.why)
-            report = await self._report(run.id, findings, notes, model)
-            await self._settle(run, report)
+            await self._settle(run, _report(findings, notes, model))
         finally:
             current_run.reset(token)
 
@@ -88,26 +92,25 @@ class Engine:
     ) -> tuple[int, str]:
         """Once per run and (tool, arguments): a resumed run does not queue a write twice.
         Returns the action's id and status."""
-        for existing in await self.store.run_actions(run_id):
-            if existing.tool == tool and existing.arguments == arguments:
-                return existing.id, existing.status
         decision = self.config.actions.decide(tool)
         expires = datetime.now(UTC) + timedelta(seconds=self.config.actions.approval_expiry_seconds)
-        action = await self.store.propose_action(
-            run_id, tool, arguments, why, decision, expires if decision == "approval" else None
-        )
-        await self.store.add_step(
+        action = await self.store.actions.propose(
             run_id,
-            "action_proposed",
-            {"action": action.id, "tool": tool, "decision": decision, "why": why},
+            tool,
+            arguments,
+            why,
+            decision,
+            expires if decision == "approval" else None,
+            once=True,
         )
         return action.id, action.status
 
-    async def _investigate(self, run: Run, findings: list[Finding]) -> dict[str, Any]:
+    async def _investigate(self, run: Run, findings: list[Finding]) -> tuple[dict[str, Any], bool]:
+        """The model's answer, and whether the alert resolved while it worked."""
         reachable, why = await self._model_reachable()
         if not reachable:
-            await self.store.add_step(run.id, "model_skipped", {"reason": why})
-            return {"used": False, "skipped_reason": why}
+            resolved = await self.store.runs.add_step(run.id, "model_skipped", {"reason": why})
+            return {"used": False, "skipped_reason": why}, resolved
         settings = LoopSettings(
             self.config.model.name,
             Budgets(
@@ -129,7 +132,7 @@ class Engine:
         answer: dict[str, Any] = {"used": True, "notices": []}
         async for event in loop.run(messages):
             if isinstance(event, ToolCallFinished):
-                await self.store.add_step(
+                await self.store.runs.add_step(
                     run.id,
                     "model_tool_call",
                     {"tool": event.tool, "outcome": event.outcome, "step": event.step},
@@ -144,8 +147,8 @@ class Engine:
                     steps=event.steps,
                     tool_calls=event.tool_calls,
                 )
-        await self.store.add_step(run.id, "model", answer)
-        return answer
+        resolved = await self.store.runs.add_step(run.id, "model", answer)
+        return answer, resolved
 
     def _queue_write(self, run_id: int) -> Any:
         async def approver(request: ApprovalRequest) -> ApprovalDecision:
@@ -177,43 +180,18 @@ class Engine:
             return False, f"model {wanted} is not available on Ollama at {host}"
         return True, ""
 
-    async def _report(
-        self, run_id: int, findings: list[Finding], notes: list[str], model: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {
-            "findings": [asdict(f) for f in findings],
-            "likely_cause": findings[0].likely_cause if findings else "no problem found",
-            "notes": notes,
-            "model": model,
-            "actions": [_reported(a) for a in await self.store.run_actions(run_id)],
-        }
-
     async def _settle(self, run: Run, report: dict[str, Any]) -> None:
-        statuses = {a["status"] for a in report["actions"]}
-        if "waiting" in statuses:
-            await self.store.finish_run(run.id, "waiting_approval", report)
+        filed = await self.store.actions.file_report(run.id, report)
+        if filed.status == "completed":
+            await self._announce_completed(filed)
+        elif any(a["status"] == "waiting" for a in (filed.report or {}).get("actions", [])):
             await self.notifier.send(
-                run_message(run.id, "waits for approval", run.question, report)
+                run_message(run.id, "waits for approval", run.question, filed.report or {})
             )
-        elif statuses & {"approved", "executing"}:
-            await self.store.finish_run(run.id, "waiting_approval", report)
-        else:
-            await self.store.finish_run(run.id, "completed", report)
-            await self.notifier.send(run_message(run.id, "completed", run.question, report))
-
-    async def _close_resolved(
-        self, run: Run, findings: list[Finding], notes: list[str], model: dict[str, Any]
-    ) -> None:
-        for action in await self.store.pending_actions(run.id):
-            await self.store.decide_action(
-                action.id, False, "scarlet", "the alert resolved and its run closed"
-            )
-        report = await self._report(run.id, findings, notes, model)
-        await self.store.finish_run(run.id, "closed", report, reason="alert resolved")
 
     async def execute_one(self) -> bool:
         """Run one approved action through the pool; False when there is none."""
-        action = await self.store.claim_approved_action(self.worker)
+        action = await self.store.actions.claim(self.worker)
         if action is None:
             return False
         run_token, by_token = current_run.set(action.run_id), approved_by.set(action.decided_by)
@@ -222,57 +200,38 @@ class Engine:
         finally:
             current_run.reset(run_token)
             approved_by.reset(by_token)
-        await self.store.finish_action(action.id, result.outcome == "ok", result.text)
-        await self.store.add_step(
-            action.run_id,
-            "action_executed",
-            {
-                "action": action.id,
-                "tool": action.tool,
-                "outcome": result.outcome,
-                "approved_by": action.decided_by,
-            },
-        )
-        await self.settle_after_actions(action.run_id)
+        _, completed = await self.store.actions.finish(action.id, result.outcome, result.text)
+        if completed is not None:
+            await self._announce_completed(completed)
         return True
 
     async def refuse_after_resolve(self, run_id: int) -> None:
         """The alert of a run waiting for approval resolved: its waiting writes are refused, so
         a late approval changes nothing, and the run completes with what it found."""
-        run = await self.store.get_run(run_id)
-        if run is None or run.status != "waiting_approval":
-            return
-        for action in await self.store.pending_actions(run_id):
-            with contextlib.suppress(ValueError):  # a person decided it meanwhile
-                await self.store.decide_action(
-                    action.id, False, "scarlet", "the alert resolved before anyone approved it"
-                )
-        await self.settle_after_actions(run_id)
+        completed = await self.store.actions.refuse_waiting(
+            run_id, "the alert resolved before anyone approved it"
+        )
+        if completed is not None:
+            await self._announce_completed(completed)
 
     async def settle_after_actions(self, run_id: int) -> None:
         """A waiting run completes once none of its actions is pending any more."""
-        run = await self.store.get_run(run_id)
-        if run is None or run.status != "waiting_approval":
-            return
-        actions = await self.store.run_actions(run_id)
-        if any(a.status in ("waiting", "approved", "executing") for a in actions):
-            return
-        report = {**(run.report or {}), "actions": [_reported(a) for a in actions]}
-        await self.store.finish_run(run_id, "completed", report)
-        await self.notifier.send(run_message(run_id, "completed", run.question, report))
+        completed = await self.store.actions.settle(run_id)
+        if completed is not None:
+            await self._announce_completed(completed)
+
+    async def _announce_completed(self, run: Run) -> None:
+        await self.notifier.send(run_message(run.id, "completed", run.question, run.report or {}))
 
 
-def _reported(action: Action) -> dict[str, Any]:
-    """An action as the report shows it: what, why, who decided, and what came of it."""
+def _report(findings: list[Finding], notes: list[str], model: dict[str, Any]) -> dict[str, Any]:
+    """The run's report as the engine knows it; the store adds the run's actions as they are
+    when it files the report."""
     return {
-        "id": action.id,
-        "tool": action.tool,
-        "arguments": action.arguments,
-        "why": action.why,
-        "decision": action.decision,
-        "status": action.status,
-        "decided_by": action.decided_by,
-        "result": action.result,
+        "findings": [asdict(f) for f in findings],
+        "likely_cause": findings[0].likely_cause if findings else "no problem found",
+        "notes": notes,
+        "model": model,
     }
 
 

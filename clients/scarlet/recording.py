@@ -34,7 +34,7 @@ class RecordingPool(McpPool):
         run_id = current_run.get()
         if run_id is not None:
             try:
-                await self.store.record_tool_call(
+                await self.store.runs.record_tool_call(
                     run_id,
                     name,
                     redact_value(arguments),

@@ -64,7 +64,7 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), self.config.worker.poll_seconds)
 
     async def _runs_once(self) -> bool:
-        run = await self.store.claim_run(self.engine.worker)
+        run = await self.store.runs.claim(self.engine.worker, record_start=True)
         if run is None:
             return False
         beating = asyncio.create_task(self._heartbeat(run.id))
@@ -74,7 +74,7 @@ class Worker:
             raise
         except Exception as exc:
             log.exception("run %s failed", run.id)
-            await self.store.finish_run(
+            await self.store.runs.finish(
                 run.id,
                 "failed",
                 {"error": f"{type(exc).__name__}: {exc}"},
@@ -88,25 +88,26 @@ class Worker:
         while True:
             await asyncio.sleep(self.config.worker.heartbeat_seconds)
             with contextlib.suppress(StoreUnavailable):
-                await self.store.heartbeat(run_id, self.engine.worker)
+                await self.store.runs.heartbeat(run_id, self.engine.worker)
 
     async def _housekeeping_once(self) -> bool:
         stale = timedelta(seconds=self.config.worker.stale_after_seconds)
-        for run_id, what in await self.store.recover_stale(stale, self.config.worker.max_attempts):
+        recovered = await self.store.runs.recover_stale(stale, self.config.worker.max_attempts)
+        for run_id, what in recovered:
             log.warning("run %s was interrupted: %s", run_id, what)
-        for expired in await self.store.expire_actions():
-            await self.engine.settle_after_actions(expired.run_id)
+        for run_id in sorted({expired.run_id for expired in await self.store.actions.expire()}):
+            await self.engine.settle_after_actions(run_id)
         now = time.monotonic()
         if now - self._last_settle_sweep >= SETTLE_SWEEP_SECONDS:
             self._last_settle_sweep = now
-            for waiting in await self.store.list_runs("waiting_approval", 500):
+            for waiting in await self.store.runs.newest("waiting_approval", 500):
                 await self.engine.settle_after_actions(waiting.id)
         leading = self.elector is None or await self.elector.try_acquire()
         for schedule in self.config.schedules if leading else []:
             last = self._last_schedule.get(schedule.name)
             if last is None or now - last >= schedule.every_seconds:
                 self._last_schedule[schedule.name] = now
-                await self.store.submit_run(
+                await self.store.runs.submit(
                     "schedule",
                     schedule.question,
                     fingerprint=f"schedule:{schedule.name}",
@@ -115,5 +116,5 @@ class Worker:
         if now - self._last_purge >= PURGE_EVERY_SECONDS:
             self._last_purge = now
             retention = self.config.retention
-            await self.store.purge(retention.operation_days, retention.audit_days)
+            await self.store.retention.purge(retention.operation_days, retention.audit_days)
         return False

@@ -1,13 +1,20 @@
 """Schema of Scarlet's operations database, as ordered migrations.
 
-A migration is never edited once released: a change is a new, higher version. `OpsStore.open`
-applies the missing ones, each in its own transaction under an advisory lock.
+A migration is never edited once released: a change is a new, higher version. `apply` runs
+the missing ones before the store serves a query, each in its own transaction under an advisory
+lock, so replicas starting together apply each exactly once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import LiteralString
+from typing import Any, LiteralString
+
+from psycopg import AsyncConnection
+
+# Advisory lock key (classid, objid) that serialises migrations across replicas.
+_LOCK_CLASS = 0x5CA7
+_MIGRATION_LOCK = 0
 
 
 @dataclass(frozen=True)
@@ -109,3 +116,32 @@ CREATE INDEX approvals_decided ON approvals (decided_at);
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, steps, tool calls, actions, approvals", _INITIAL),
 )
+
+
+async def apply(conn: AsyncConnection[Any]) -> None:
+    """Applies each missing migration once, in its own transaction; the advisory lock makes a
+    replica starting at the same moment wait, then find the work done."""
+    for migration in MIGRATIONS:
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _MIGRATION_LOCK)
+            )
+            await conn.execute(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """
+            )
+            cur = await conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = %s", (migration.version,)
+            )
+            if await cur.fetchone() is not None:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
+            )
