@@ -60,7 +60,9 @@ class Database:
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             dsn,
             connection_class=AsyncConnection[DictRow],
-            kwargs={"row_factory": dict_row, **_connect_options(timeout)},
+            # Autocommit: a one-statement call is its own transaction, with no BEGIN and COMMIT
+            # round trips; work of several statements opens `conn.transaction()`.
+            kwargs={"row_factory": dict_row, "autocommit": True, **_connect_options(timeout)},
             min_size=1,
             max_size=max_size,
             timeout=timeout,
@@ -87,7 +89,8 @@ class Database:
 
     async def call(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         """Runs ``work`` on one pooled connection within the timeout, or raises
-        StoreUnavailable. What ``work`` leaves uncommitted is committed when it returns.
+        StoreUnavailable. The connection autocommits: ``work`` of more than one statement
+        runs them in ``conn.transaction()``.
 
         On timeout the call is abandoned rather than awaited: psycopg's own cancellation of a
         query on a silent server can take longer than the caller may wait.
