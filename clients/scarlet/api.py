@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from autodevops.clients.core.events import sse
 from autodevops.clients.core.pool import McpPool
 from autodevops.common.identity import Principal, TokenStore
+from autodevops.common.unavailable import BackendUnavailable
 
-from .store import OpsStore, StoreUnavailable
+from .store import OpsStore
 
 
 class AlertmanagerAlert(BaseModel):
@@ -94,8 +95,8 @@ def agent_api(
 
         return check
 
-    @app.exception_handler(StoreUnavailable)
-    async def database_down(_: Any, exc: StoreUnavailable) -> JSONResponse:
+    @app.exception_handler(BackendUnavailable)
+    async def database_down(_: Any, exc: BackendUnavailable) -> JSONResponse:
         return JSONResponse(
             {"error": "operations database unavailable", "detail": str(exc)}, status_code=503
         )
@@ -262,7 +263,7 @@ def health_app(store: OpsStore, pool: McpPool) -> FastAPI:
         problems = []
         try:
             await store.ping()
-        except StoreUnavailable as exc:
+        except BackendUnavailable as exc:
             problems.append(f"operations database: {exc}")
         servers = {s.name: ("up" if s.up else s.reason) for s in pool.status()}
         down = [f"MCP server {name}: {why}" for name, why in servers.items() if why != "up"]

@@ -14,8 +14,9 @@ from typing import Any
 from autodevops.clients.core.endpoints import Endpoint
 from autodevops.clients.core.pool import CallResult, McpPool
 from autodevops.common.redact import redact_value
+from autodevops.common.unavailable import BackendUnavailable
 
-from .store import OpsStore, StoreUnavailable
+from .store import OpsStore
 
 current_run: ContextVar[int | None] = ContextVar("scarlet_current_run", default=None)
 approved_by: ContextVar[str | None] = ContextVar("scarlet_approved_by", default=None)
@@ -43,7 +44,7 @@ class RecordingPool(McpPool):
                     len(result.text.encode("utf-8")),
                     approved_by.get(),
                 )
-            except StoreUnavailable:
+            except BackendUnavailable:
                 log.warning("tool call %s of run %s not recorded: database down", name, run_id)
                 raise
         return result

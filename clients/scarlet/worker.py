@@ -14,10 +14,12 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from autodevops.common.unavailable import BackendUnavailable
+
 from .config import ScarletConfig
 from .engine import Engine
 from .leader import LeaseElector
-from .store import OpsStore, StoreUnavailable
+from .store import OpsStore
 
 log = logging.getLogger("autodevops.scarlet.worker")
 PURGE_EVERY_SECONDS = 3600.0
@@ -55,7 +57,7 @@ class Worker:
             try:
                 busy = await once()
                 self.database_error = None
-            except StoreUnavailable as exc:
+            except BackendUnavailable as exc:
                 self.database_error = str(exc)
                 log.warning("operations database unavailable: %s", exc)
                 busy = False
@@ -70,7 +72,7 @@ class Worker:
         beating = asyncio.create_task(self._heartbeat(run.id))
         try:
             await self.engine.process(run)
-        except StoreUnavailable:
+        except BackendUnavailable:
             raise
         except Exception as exc:
             log.exception("run %s failed", run.id)
@@ -87,7 +89,7 @@ class Worker:
     async def _heartbeat(self, run_id: int) -> None:
         while True:
             await asyncio.sleep(self.config.worker.heartbeat_seconds)
-            with contextlib.suppress(StoreUnavailable):
+            with contextlib.suppress(BackendUnavailable):
                 await self.store.runs.heartbeat(run_id, self.engine.worker)
 
     async def _housekeeping_once(self) -> bool:

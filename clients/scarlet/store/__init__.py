@@ -2,7 +2,7 @@
 
 `OpsStore.open` connects and migrates; then `runs` (runs, steps, tool calls), `actions`
 (actions and their approvals) and `retention` share its connection helper, which bounds every
-call and turns any connection failure into `StoreUnavailable`. A method does one whole step in
+call and turns any connection failure into `BackendUnavailable`. A method does one whole step in
 one transaction and returns what its caller needs next, so the engine does not read back what
 it has just written.
 """
@@ -10,12 +10,12 @@ it has just written.
 from __future__ import annotations
 
 from .actions import Actions
-from .connection import Database, StoreUnavailable
+from .connection import Database
 from .retention import Retention
 from .rows import Action, Run
 from .runs import Runs
 
-__all__ = ["Action", "OpsStore", "Run", "StoreUnavailable"]
+__all__ = ["Action", "OpsStore", "Run"]
 
 
 class OpsStore:

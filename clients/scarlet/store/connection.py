@@ -1,7 +1,7 @@
 """The one way Scarlet's store reaches PostgreSQL: a pool, a time bound and one error.
 
 Every aggregate hands its work to `Database.call`, so every call is bounded by the store's
-timeout and every connection failure surfaces as `StoreUnavailable` naming host:port (never
+timeout and every connection failure surfaces as `BackendUnavailable` naming host:port (never
 the password), instead of a hang or a driver exception in the engine.
 """
 
@@ -18,15 +18,12 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from autodevops.common.unavailable import BackendUnavailable
+
 from . import migrations
 
 T = TypeVar("T")
 Conn = AsyncConnection[DictRow]
-
-
-class StoreUnavailable(Exception):
-    """PostgreSQL cannot be reached or does not answer in time; the message says where and
-    what to check, never the password."""
 
 
 class Database:
@@ -89,7 +86,7 @@ class Database:
 
     async def call(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         """Runs ``work`` on one pooled connection within the timeout, or raises
-        StoreUnavailable. The connection autocommits: ``work`` of more than one statement
+        BackendUnavailable. The connection autocommits: ``work`` of more than one statement
         runs them in ``conn.transaction()``.
 
         On timeout the call is abandoned rather than awaited: psycopg's own cancellation of a
@@ -144,19 +141,20 @@ def _describe(dsn: str) -> tuple[str, str | None]:
 
 def _unavailable(
     where: str, password: str | None, cause: BaseException, timeout: float
-) -> StoreUnavailable:
+) -> BackendUnavailable:
     if isinstance(cause, PoolTimeout):
         detail = f"no connection could be made within {timeout:g} s"
     elif isinstance(cause, TimeoutError):
         detail = f"no answer within {timeout:g} s"
     else:
         detail = " ".join(str(cause).split()) or type(cause).__name__
-    if password:
-        detail = detail.replace(password, "***")
-    return StoreUnavailable(
-        f"PostgreSQL at {where} is unavailable: {detail} (check that the server is running and "
-        "reachable from here: host, port, network policy; and that the DSN's user, password and "
-        "database are right)"
+    return BackendUnavailable(
+        "PostgreSQL",
+        where,
+        f"unavailable: {detail}",
+        "that the server is running and reachable from here (host, port, network policy), and "
+        "that the DSN's user, password and database are right",
+        secrets=[password],
     )
 
 

@@ -457,7 +457,7 @@ def test_the_database_going_away_gives_clear_errors_then_scarlet_recovers(
         )
         scarlet = scarlet_factory("relayed", database=dsn, **sandbox.overrides)
         assert readyz(scarlet).status_code == 200
-        where = f"PostgreSQL at 127.0.0.1:{relay.port} is unavailable"
+        where = f"PostgreSQL at 127.0.0.1:{relay.port}: unavailable"
 
         relay.close()
         ready = readyz(scarlet)

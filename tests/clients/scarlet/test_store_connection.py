@@ -12,8 +12,9 @@ import time
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from autodevops.clients.scarlet.store import OpsStore, StoreUnavailable
+from autodevops.clients.scarlet.store import OpsStore
 from autodevops.clients.scarlet.store.migrations import MIGRATIONS
+from autodevops.common.unavailable import BackendUnavailable
 from devstack.base import free_port
 from devstack.postgres import PostgresHandle
 
@@ -54,7 +55,7 @@ async def test_unreachable_postgres_is_named_without_the_password() -> None:
     port = free_port()
     dsn = f"postgresql://scarlet:s3cret-pw@127.0.0.1:{port}/ops"
     started = time.monotonic()
-    with pytest.raises(StoreUnavailable) as raised:
+    with pytest.raises(BackendUnavailable) as raised:
         await OpsStore.open(dsn, timeout=1.0)
     assert time.monotonic() - started < 1.5
     message = str(raised.value)
@@ -110,7 +111,7 @@ async def until_available(store: OpsStore, seconds: float) -> None:
         try:
             await store.ping()
             return
-        except StoreUnavailable:
+        except BackendUnavailable:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
@@ -128,12 +129,12 @@ async def test_a_silent_or_stopped_server_fails_fast_and_the_store_recovers(
 
         relay.flowing.clear()
         started = time.monotonic()
-        with pytest.raises(StoreUnavailable) as silent:
+        with pytest.raises(BackendUnavailable) as silent:
             async with asyncio.timeout(5):  # a hang fails the test instead of stalling it
                 await store.runs.claim("w1")
         assert time.monotonic() - started < 1.5
         started = time.monotonic()
-        with pytest.raises(StoreUnavailable):
+        with pytest.raises(BackendUnavailable):
             async with asyncio.timeout(5):
                 await OpsStore.open(dsn, timeout=1.0)
         assert time.monotonic() - started < 1.5
@@ -144,7 +145,7 @@ async def test_a_silent_or_stopped_server_fails_fast_and_the_store_recovers(
 
         await relay.stop()
         started = time.monotonic()
-        with pytest.raises(StoreUnavailable) as down:
+        with pytest.raises(BackendUnavailable) as down:
             async with asyncio.timeout(5):
                 await store.runs.get(run.id)
         assert time.monotonic() - started < 1.5
