@@ -328,6 +328,6 @@ async def test_a_wrong_password_says_to_check_the_url(own_redis: OwnRedis) -> No
     finally:
         await connection.aclose()
     message = str(caught.value)
-    assert f"Redis at 127.0.0.1:{own_redis.port} refused the credentials in the URL" in message
+    assert f"Redis at 127.0.0.1:{own_redis.port}: refused the credentials in the URL" in message
     assert "redis.url_file holds the right URL" in message
     assert "wrong-pw" not in message and own_redis.password not in message
