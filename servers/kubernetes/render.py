@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from autodevops.servers.core.args import parse_timestamp
 from autodevops.servers.core.output import Table
 
 NOISY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
@@ -91,7 +92,7 @@ def age(timestamp: str | None) -> str:
     if not timestamp:
         return "<unknown>"
     try:
-        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        moment = parse_timestamp(timestamp)
     except ValueError:
         return timestamp
     seconds = int((datetime.now(UTC) - moment).total_seconds())

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from autodevops.servers.core.args import Args, NoArgs, parse_duration, parse_timestamp
 from autodevops.servers.core.errors import InvalidArgument, NotFound, OutOfScope
 from autodevops.servers.core.output import Output, Table, Text
 from autodevops.servers.core.spec import tool
@@ -37,15 +38,11 @@ WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 MAX_PAGE = 500
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ApiResourcesArgs(_Args):
+class ApiResourcesArgs(Args):
     filter: str | None = Field(None, description="substring of kind or group")
 
 
-class ListArgs(_Args):
+class ListArgs(Args):
     kind: Kind
     namespace: Namespace | None = Field(None, description="omit for all namespaces")
     label_selector: str | None = Field(None, description="e.g. app=web,tier!=db")
@@ -55,20 +52,20 @@ class ListArgs(_Args):
     output: Literal["table", "yaml", "json", "names"] = "table"
 
 
-class GetArgs(_Args):
+class GetArgs(Args):
     kind: Kind
     name: Name
     namespace: Namespace | None = None
     output: Literal["yaml", "json", "table"] = "yaml"
 
 
-class DescribeArgs(_Args):
+class DescribeArgs(Args):
     kind: Kind
     name: Name
     namespace: Namespace | None = None
 
 
-class EventsArgs(_Args):
+class EventsArgs(Args):
     namespace: Namespace | None = Field(None, description="omit for all namespaces")
     kind: str | None = Field(None, description="involved object's kind")
     name: str | None = Field(None, description="involved object's name")
@@ -77,17 +74,13 @@ class EventsArgs(_Args):
     since: str | None = Field(None, pattern=r"^\d+[smhd]$", description="e.g. 30m, 2h")
 
 
-class NoArgs(_Args):
-    pass
-
-
-class RolloutArgs(_Args):
+class RolloutArgs(Args):
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
     name: Name
     namespace: Namespace
 
 
-class LogsArgs(_Args):
+class LogsArgs(Args):
     name: Name = Field(description="pod name")
     namespace: Namespace
     container: str | None = None
@@ -97,7 +90,7 @@ class LogsArgs(_Args):
     grep: str | None = Field(None, max_length=200, description="keep lines matching this regex")
 
 
-class ScaleArgs(_Args):
+class ScaleArgs(Args):
     kind: Literal["Deployment", "StatefulSet", "ReplicaSet"] = "Deployment"
     name: Name
     namespace: Namespace
@@ -105,34 +98,34 @@ class ScaleArgs(_Args):
     dry_run: bool = Field(False, description="validate on the server without changing anything")
 
 
-class RestartArgs(_Args):
+class RestartArgs(Args):
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
     name: Name
     namespace: Namespace
     dry_run: bool = False
 
 
-class RollbackArgs(_Args):
+class RollbackArgs(Args):
     name: Name = Field(description="Deployment name")
     namespace: Namespace
     revision: int | None = Field(None, ge=1, description="default: the previous revision")
     dry_run: bool = False
 
 
-class CordonArgs(_Args):
+class CordonArgs(Args):
     node: Name
     uncordon: bool = False
     dry_run: bool = False
 
 
-class DeleteArgs(_Args):
+class DeleteArgs(Args):
     kind: Kind
     name: Name
     namespace: Namespace | None = None
     dry_run: bool = False
 
 
-class ApplyArgs(_Args):
+class ApplyArgs(Args):
     manifest: str = Field(
         min_length=1, max_length=200_000, description="YAML, may hold several documents"
     )
@@ -425,8 +418,8 @@ async def events(args: EventsArgs, kube: ScopedKube) -> Output:
     pages = await _list_in_scope(kube, events_type, args.namespace, query, table=False)
     items = [e for page in pages for e in page.get("items", [])]
     if args.since:
-        cutoff = datetime.now(UTC) - _duration(args.since)
-        items = [e for e in items if _event_time(e) and _parse_time(_event_time(e)) >= cutoff]
+        cutoff = datetime.now(UTC) - timedelta(seconds=parse_duration(args.since))
+        items = [e for e in items if _event_time(e) and parse_timestamp(_event_time(e)) >= cutoff]
     items.sort(key=_event_time)
     rows = [
         [
@@ -450,15 +443,6 @@ async def events(args: EventsArgs, kube: ScopedKube) -> Output:
 def _involved(event: dict[str, Any]) -> str:
     involved = event.get("involvedObject", {})
     return f"{involved.get('kind', '')}/{involved.get('name', '')}"
-
-
-def _duration(text: str) -> timedelta:
-    amount, unit = int(text[:-1]), text[-1]
-    return timedelta(seconds=amount * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @tool()
@@ -585,7 +569,7 @@ async def pod_logs(args: LogsArgs, kube: ScopedKube) -> Output:
     if args.previous:
         query.append(("previous", "true"))
     if args.since:
-        query.append(("sinceSeconds", str(int(_duration(args.since).total_seconds()))))
+        query.append(("sinceSeconds", str(int(parse_duration(args.since)))))
     text = await kube.call(
         pods_type, "get", "GET", args.namespace, args.name, "log", query=query, accept="*/*"
     )

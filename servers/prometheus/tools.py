@@ -7,44 +7,36 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from autodevops.servers.core.args import (
+    Args,
+    DurationArg,
+    NoArgs,
+    TimeArg,
+    parse_duration,
+    parse_time,
+    parse_timestamp,
+)
 from autodevops.servers.core.errors import InvalidArgument
 from autodevops.servers.core.output import Output, Table, Text
 from autodevops.servers.core.spec import tool
 
 from .client import ScopedPrometheus
-from .timeparse import parse_duration, parse_time
 
 MAX_POINTS_PER_SERIES = 1000
 DEFAULT_POINTS = 120
 
 
-def _time(value: str) -> str:
-    parse_time(value)
-    return value
-
-
-def _duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
-TimeArg = Annotated[str, AfterValidator(_time)]
-DurationArg = Annotated[str, AfterValidator(_duration)]
 PromQL = Annotated[str, Field(min_length=1, max_length=10_000)]
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class QueryArgs(_Args):
+class QueryArgs(Args):
     query: PromQL = Field(description="PromQL expression")
     time: TimeArg | None = Field(None, description="evaluation time; default now")
 
 
-class RangeArgs(_Args):
+class RangeArgs(Args):
     query: PromQL = Field(description="PromQL expression")
     start: TimeArg = Field("now-1h", description="now-1h, RFC 3339 or Unix seconds")
     end: TimeArg = Field("now", description="default now")
@@ -53,44 +45,40 @@ class RangeArgs(_Args):
     )
 
 
-class SeriesArgs(_Args):
+class SeriesArgs(Args):
     match: list[PromQL] = Field(min_length=1, max_length=20, description="series selectors")
     start: TimeArg = Field("now-1h", description="default now-1h")
     end: TimeArg = Field("now", description="default now")
 
 
-class LabelNamesArgs(_Args):
+class LabelNamesArgs(Args):
     match: list[PromQL] = Field(default_factory=list, max_length=20, description="series selectors")
 
 
-class LabelValuesArgs(_Args):
+class LabelValuesArgs(Args):
     label: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", description="label name, e.g. job")
     match: list[PromQL] = Field(default_factory=list, max_length=20, description="series selectors")
 
 
-class MetadataArgs(_Args):
+class MetadataArgs(Args):
     metric: str | None = Field(
         None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$", description="metric name"
     )
 
 
-class TargetsArgs(_Args):
+class TargetsArgs(Args):
     state: Literal["active", "dropped", "any"] = "active"
     job: str | None = Field(None, description="only this scrape job")
     health: Literal["up", "down", "unknown"] | None = None
 
 
-class AlertsArgs(_Args):
+class AlertsArgs(Args):
     state: Literal["firing", "pending", "any"] = "any"
 
 
-class RulesArgs(_Args):
+class RulesArgs(Args):
     type: Literal["alert", "record", "any"] = "any"
     group: str | None = Field(None, description="only this rule group")
-
-
-class NoArgs(_Args):
-    pass
 
 
 @tool()
@@ -323,7 +311,7 @@ def _ago(stamp: str | None) -> str:
     if not stamp or stamp.startswith("0001"):
         return "never"
     try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        moment = parse_timestamp(stamp)
     except ValueError:
         return stamp
     seconds = (datetime.now(UTC) - moment).total_seconds()

@@ -1,8 +1,19 @@
-"""Pieces of the gate that need no backend: rendering limits, rate limit, schemas."""
+"""Pieces of the gate that need no backend: rendering limits, rate limit, schemas, argument
+types."""
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from autodevops.servers.core.app import compact_schema
+from autodevops.servers.core.args import (
+    Args,
+    DurationArg,
+    TimeArg,
+    parse_duration,
+    parse_time,
+)
 from autodevops.servers.core.output import Table, Text, render
 from autodevops.servers.core.ratelimit import RateLimiter
 
@@ -43,3 +54,42 @@ def test_compact_schema_drops_titles_but_keeps_a_field_named_title() -> None:
         "properties": {"title": {"title": "Title", "type": "string"}},
     }
     assert compact_schema(schema) == {"type": "object", "properties": {"title": {"type": "string"}}}
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("1h30m", 5400), ("250ms", 0.25), ("7d", 604800), (" 2w ", 1209600)],
+)
+def test_durations_in_prometheus_syntax(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("now", 1_000_000.0),
+        ("now-1h30m", 1_000_000.0 - 5400),
+        ("1700000000.5", 1_700_000_000.5),
+        ("2026-01-31T12:00:00Z", 1_769_860_800.0),
+        ("2026-01-31T13:00:00+01:00", 1_769_860_800.0),
+    ],
+)
+def test_times_relative_to_now_rfc3339_or_unix(text: str, seconds: float) -> None:
+    assert parse_time(text, now=1_000_000.0) == seconds
+
+
+class _Window(Args):
+    start: TimeArg
+    step: DurationArg | None = None
+
+
+def test_time_and_duration_arguments_are_refused_with_field_and_reason() -> None:
+    with pytest.raises(ValidationError) as bad_time:
+        _Window.model_validate({"start": "yesterday"})
+    assert bad_time.value.errors()[0]["loc"] == ("start",)
+    assert "'yesterday' is not a time; use now, now-1h" in str(bad_time.value)
+    with pytest.raises(ValidationError) as bad_step:
+        _Window.model_validate({"start": "now", "step": "5 minutes"})
+    assert "'5 minutes' is not a duration" in str(bad_step.value)
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        _Window.model_validate({"start": "now", "stpe": "1m"})

@@ -1,13 +1,27 @@
-"""Times and durations as people and models write them: `now`, `now-1h`, RFC 3339, Unix seconds."""
+"""What every server's tool arguments share: strict models, and times and durations written
+the way people and models write them (`now`, `now-1h`, `90s`, RFC 3339, Unix seconds)."""
 
 from __future__ import annotations
 
 import re
 import time
 from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 _DURATION = re.compile(r"^(\d+(?:ms|[smhdwy]))+$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+class Args(BaseModel):
+    """Base of every tool's arguments: an unknown (misspelt) field is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoArgs(Args):
+    pass
 
 
 def parse_duration(value: str) -> float:
@@ -18,6 +32,11 @@ def parse_duration(value: str) -> float:
     return sum(
         int(amount) * _UNITS[unit] for amount, unit in re.findall(r"(\d+)(ms|[smhdwy])", text)
     )
+
+
+def parse_timestamp(text: str) -> datetime:
+    """RFC 3339 as the Kubernetes and Prometheus APIs write it (`Z`, nanoseconds)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def parse_time(value: str, now: float | None = None) -> float:
@@ -33,9 +52,23 @@ def parse_time(value: str, now: float | None = None) -> float:
     except ValueError:
         pass
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_timestamp(text).timestamp()
     except ValueError:
         raise ValueError(
             f"'{value}' is not a time; use now, now-1h, RFC 3339 (2026-01-31T12:00:00Z) "
             "or Unix seconds"
         ) from None
+
+
+def _time(value: str) -> str:
+    parse_time(value)
+    return value
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+TimeArg = Annotated[str, AfterValidator(_time)]
+DurationArg = Annotated[str, AfterValidator(_duration)]
