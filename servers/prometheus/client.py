@@ -10,25 +10,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, OutOfScope
 
-from .scope import PromQLSyntaxError, ScopeError, enforce_scope, parse_check
+from .scope import PrometheusScope, PromQLSyntaxError, ScopeError, enforce_scope, parse_check
 
 BACKEND = "Prometheus"
 _CHECK_RUNNING = "that Prometheus is running and --prometheus-url (PROMETHEUS_URL) points at it"
-
-
-class PrometheusScope(BaseModel):
-    """A role's scope: label name → allowed values; every query is forced inside it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    labels: dict[str, list[str]] = Field(
-        default_factory=dict, description="label name to allowed values, e.g. namespace: [a, b]"
-    )
 
 
 class PrometheusClient:

@@ -1,9 +1,10 @@
-"""Enforce a label scope on PromQL queries.
+"""A role's reach in Prometheus: some values of some labels, enforced on every PromQL query.
 
-A role can be limited to some values of some labels, for example ``namespace`` in ``team-a``
-and ``team-b``. :func:`enforce_scope` parses the query with ``promql-parser``, adds a matcher for
-every scoped label to every vector and matrix selector, prints the query back in a canonical
-form, re-parses that text and proves every selector is constrained before returning it.
+A role's ``PrometheusScope`` (in its policy) names the values it may read of some labels, for
+example ``namespace`` in ``team-a`` and ``team-b``. :func:`enforce_scope` parses the query with
+``promql-parser``, adds a matcher for every scoped label to every vector and matrix selector,
+prints the query back in a canonical form, re-parses that text and proves every selector is
+constrained before returning it.
 Anything it does not understand is refused, so a returned query cannot read outside the scope.
 
 Behaviour decisions:
@@ -34,6 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 import promql_parser as pql
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "MAX_DEPTH",
@@ -41,6 +43,7 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "LabelScope",
     "PromQLSyntaxError",
+    "PrometheusScope",
     "QueryTooComplexError",
     "ScopeError",
     "enforce_scope",
@@ -120,6 +123,16 @@ class QueryTooComplexError(PromQLSyntaxError):
 
 class ScopeError(ValueError):
     """The query is valid PromQL but cannot be proven to stay inside the caller's scope."""
+
+
+class PrometheusScope(BaseModel):
+    """A role's scope: label name → allowed values; every query is forced inside it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: dict[str, list[str]] = Field(
+        default_factory=dict, description="label name to allowed values, e.g. namespace: [a, b]"
+    )
 
 
 @dataclass(frozen=True)

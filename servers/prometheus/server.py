@@ -7,7 +7,8 @@ import os
 
 from autodevops.servers.core.spec import ServerSpec
 
-from .client import PrometheusClient, PrometheusScope
+from .client import PrometheusClient
+from .scope import PrometheusScope
 from .tools import TOOLS
 
 
