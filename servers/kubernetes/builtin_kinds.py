@@ -5,7 +5,7 @@ With `--kubeconfig`, `policy rbac` discovers the cluster instead, custom resourc
 
 from __future__ import annotations
 
-from .resources import ResourceType
+from .resource_types import ResourceType
 
 _ALL = ("create", "delete", "get", "list", "patch", "update", "watch")
 

@@ -18,7 +18,7 @@ from typing import Any
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, NotFound
 
-from .resources import ResourceType, parse_discovery
+from .resource_types import ResourceType, parse_discovery
 from .scope import KubernetesScope
 
 BACKEND = "Kubernetes API"

@@ -16,7 +16,7 @@ import yaml
 from autodevops.servers.core.policy import Policy
 
 from .builtin_kinds import BUILTIN
-from .resources import ResourceType
+from .resource_types import ResourceType
 from .scope import KubernetesScope
 
 ANY = "<allowed kinds>"

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autodevops.servers.core.errors import OutOfScope
 
-from .resources import ResourceType
+from .resource_types import ResourceType
 
 READ_VERBS = ["get", "list", "watch"]
 WRITE_VERBS = frozenset({"create", "patch", "update", "delete"})

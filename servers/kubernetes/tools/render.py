@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,3 +101,21 @@ def age(timestamp: str | None) -> str:
         if seconds >= size * (2 if unit != "m" else 1):
             return f"{seconds // size}{unit}"
     return f"{max(seconds, 0)}s"
+
+
+def pod_reason(pod: dict[str, Any]) -> str:
+    """A pod's state in a word, like the STATUS column of `kubectl get pods`."""
+    status = pod.get("status", {})
+    for c in status.get("containerStatuses") or []:
+        state = c.get("state", {})
+        waiting = state.get("waiting") or {}
+        terminated = state.get("terminated") or {}
+        if waiting.get("reason"):
+            return str(waiting["reason"])
+        if terminated.get("reason"):
+            return str(terminated["reason"])
+    return str(status.get("reason") or status.get("phase") or "Unknown")
+
+
+def dump(value: Any, output: str) -> str:
+    return json.dumps(value, indent=1) if output == "json" else to_yaml(value)
