@@ -19,7 +19,7 @@ from autodevops.servers.core.args import (
     parse_timestamp,
 )
 from autodevops.servers.core.errors import InvalidArgument
-from autodevops.servers.core.output import Output, Table, Text
+from autodevops.servers.core.output import Output, Table, Text, join_labels
 from autodevops.servers.core.spec import tool
 
 from .client import ScopedPrometheus
@@ -322,7 +322,7 @@ def _alert_row(alert: Mapping[str, Any]) -> list[str]:
     labels = dict(alert.get("labels", {}))
     name = labels.pop("alertname", "")
     severity = labels.pop("severity", "")
-    shown = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    shown = join_labels(dict(sorted(labels.items())))
     annotations = alert.get("annotations", {})
     return [
         name,

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from autodevops.servers.core.args import Args, parse_duration, parse_timestamp
 from autodevops.servers.core.errors import InvalidArgument, OutOfScope
-from autodevops.servers.core.output import Output, Table, Text
+from autodevops.servers.core.output import Output, Table, Text, join_labels
 from autodevops.servers.core.spec import tool
 
 from ..client import ScopedKube
@@ -79,7 +79,7 @@ def _summary(obj: dict[str, Any]) -> list[str]:
     meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status", {})
     lines = [f"created: {meta.get('creationTimestamp')} ({age(meta.get('creationTimestamp'))} ago)"]
     if meta.get("labels"):
-        lines.append("labels: " + ",".join(f"{k}={v}" for k, v in meta["labels"].items()))
+        lines.append("labels: " + join_labels(meta["labels"]))
     if isinstance(spec, dict) and "replicas" in spec:
         lines.append(
             f"replicas: desired {spec.get('replicas')}, ready {status.get('readyReplicas', 0)}, "

@@ -14,7 +14,16 @@ from autodevops.servers.core.args import (
     parse_duration,
     parse_time,
 )
-from autodevops.servers.core.output import Table, Text, render
+from autodevops.servers.core.output import (
+    Cut,
+    Table,
+    Text,
+    join_labels,
+    parse_cut,
+    parse_table,
+    render,
+    split_labels,
+)
 from autodevops.servers.core.ratelimit import RateLimiter
 
 
@@ -38,6 +47,72 @@ def test_render_cuts_bytes_on_a_line_boundary() -> None:
 def test_render_whole_result_is_not_marked_cut() -> None:
     rendered = render(Table(["A"], []), max_items=5, max_bytes=1000)
     assert rendered.text == "A\n(none)" and not rendered.cut
+
+
+ROWS = [
+    ["team-a", "5m", "Warning", "FailedMount", "Pod/web-1", "3", 'configmap "app" not found'],
+    ["team-b", "12s", "Normal", "", "Deployment/api", "1", "Scaled up replica set to 2"],
+    ["kube-system", "3d", "Warning", "BackOff", "Pod/coredns-5d78c9869d-abcde", "120", ""],
+]
+COLUMNS = ["NAMESPACE", "AGE", "TYPE", "REASON", "OBJECT", "COUNT", "LAST MESSAGE"]
+
+
+def test_a_rendered_table_reads_back_as_its_rows() -> None:
+    """Cells with spaces, empty cells in the middle and at the end, a header with a space."""
+    table = Table(COLUMNS, ROWS, notes=["next page (4 more): continue_from=abc"])
+    text = render(table, max_items=10, max_bytes=10_000).text
+    parsed = parse_table(text)
+    assert parsed.columns == COLUMNS
+    assert parsed.rows == ROWS
+    assert parsed.notes == ["next page (4 more): continue_from=abc"]
+    assert parsed.cut is None
+    assert parsed.records()[1]["LAST MESSAGE"] == "Scaled up replica set to 2"
+    assert [parsed.header, *parsed.lines] == text.splitlines()[:4], "the lines as rendered"
+
+
+def test_a_note_that_looks_like_a_row_stays_a_note() -> None:
+    wide = [["x" * 80, "1"]]
+    note = "range 2026-01-31T11:00:00Z .. 2026-01-31T12:00:00Z, step 30s"
+    parsed = parse_table(render(Table(["SERIES", "POINTS"], wide, notes=[note]), 10, 10_000).text)
+    assert (parsed.rows, parsed.notes) == (wide, [note])
+
+
+def test_a_cut_table_reads_back_its_rows_and_the_cut() -> None:
+    table = Table(COLUMNS, ROWS, narrow="Filter by namespace.", notes=["a note"])
+    parsed = parse_table(render(table, max_items=2, max_bytes=10_000).text)
+    assert parsed.rows == ROWS[:2] and parsed.notes == ["a note"]
+    assert parsed.cut == Cut("Filter by namespace.", shown=2, total=3, limit=2)
+
+
+def test_a_table_cut_by_bytes_keeps_whole_rows() -> None:
+    rows = [[f"pod-{i:03d}", "Running", "node with a long name"] for i in range(100)]
+    text = render(Table(["NAME", "STATUS", "NODE"], rows, narrow="Ask less."), 500, 1000).text
+    parsed = parse_table(text)
+    assert parsed.cut == Cut("Ask less.", max_bytes=1000)
+    assert 0 < len(parsed.rows) < 100 and parsed.rows == rows[: len(parsed.rows)]
+
+
+def test_an_empty_table_reads_back_empty() -> None:
+    parsed = parse_table(render(Table(["A", "B"], []), 5, 1000).text)
+    assert (parsed.columns, parsed.rows, parsed.notes, parsed.cut) == (["A", "B"], [], [], None)
+
+
+def test_cells_are_read_back_as_rendered_folded_whitespace() -> None:
+    parsed = parse_table(render(Table(["A", "B"], [["two\nlines  here", "x"]]), 5, 1000).text)
+    assert parsed.rows == [["two lines here", "x"]]
+
+
+def test_only_a_final_notice_is_a_cut() -> None:
+    assert parse_cut('{"items": []}') is None
+    assert parse_cut("[cut: showing 1 of 2 rows (limit 1). x]\nlast line") is None
+    text = render(Text("line\n" * 100, narrow="Use since."), 10, 200).text
+    assert parse_cut(text) == Cut("Use since.", max_bytes=200)
+
+
+def test_labels_in_a_cell_read_back() -> None:
+    labels = {"namespace": "team-a", "code": "500", "expr": "a=b"}
+    assert split_labels(join_labels(labels)) == labels
+    assert split_labels("") == {}
 
 
 def test_rate_limiter_window() -> None:

@@ -40,7 +40,7 @@ async def team_a(cluster: Any, tmp_path: Path) -> AsyncIterator[Any]:
 
 
 def rows(text: str) -> list[list[str]]:
-    return [line.split() for line in text.splitlines()]
+    return [line.split() for line in text.splitlines() if line]
 
 
 async def test_list_pods_across_namespaces_as_a_table(reader: Any) -> None:
