@@ -10,13 +10,14 @@ from autodevops.servers.core.spec import tool
 
 from ..client import ScopedKube
 from .args import MAX_PAGE, Name, Namespace
-from .render import age, pod_reason
+from .render import age, dump, pod_reason
 
 
 class RolloutArgs(Args):
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
     name: Name
     namespace: Namespace
+    output: Literal["text", "json"] = "text"
 
 
 @tool()
@@ -91,27 +92,49 @@ async def rollout_status(args: RolloutArgs, kube: ScopedKube) -> Output:
     conditions = {c.get("type"): c for c in status.get("conditions", [])}
     progressing = conditions.get("Progressing", {})
     if progressing.get("reason") == "ProgressDeadlineExceeded":
-        verdict = f"failed: {progressing.get('message')}"
+        state, verdict = "failed", f"failed: {progressing.get('message')}"
     elif observed and updated == desired and ready == desired and available == desired:
-        verdict = "complete"
+        state = verdict = "complete"
     else:
+        state = "progressing" if observed else "waiting"
         verdict = "progressing" if observed else "waiting for the controller to observe the change"
+    history = (
+        [(rev, images) for rev, images, _ in await deployment_revisions(kube, obj, args.namespace)]
+        if args.kind == "Deployment"
+        else []
+    )
+    if args.output == "json":
+        document = {
+            "kind": args.kind,
+            "namespace": args.namespace,
+            "name": args.name,
+            "state": state,
+            "message": progressing.get("message") if state == "failed" else None,
+            "replicas": {
+                "desired": desired,
+                "updated": updated,
+                "ready": ready,
+                "available": available,
+            },
+            "conditions": [
+                {key: c.get(key) for key in ("type", "status", "reason", "message")}
+                for c in conditions.values()
+            ],
+            "revisions": [{"revision": rev, "images": images} for rev, images in history],
+        }
+        return Text(dump(document, "json"))
     lines = [
         f"{args.kind} {args.namespace}/{args.name}: {verdict}",
         f"replicas desired {desired}, updated {updated}, ready {ready}, available {available}",
     ]
     lines += [f"condition {t}={c.get('status')} ({c.get('reason')})" for t, c in conditions.items()]
-    if args.kind == "Deployment":
-        lines += [
-            f"revision {rev}: {image}"
-            for rev, image, _ in await deployment_revisions(kube, obj, args.namespace)
-        ]
+    lines += [f"revision {rev}: {','.join(images)}" for rev, images in history]
     return Text("\n".join(lines))
 
 
 async def deployment_revisions(
     kube: ScopedKube, deployment: dict[str, Any], namespace: str
-) -> list[tuple[int, str, dict[str, Any]]]:
+) -> list[tuple[int, list[str], dict[str, Any]]]:
     rs_type = await kube.resolve("replicasets.apps")
     selector = deployment.get("spec", {}).get("selector", {}).get("matchLabels") or {}
     query = [("labelSelector", ",".join(f"{k}={v}" for k, v in selector.items())), ("limit", "100")]
@@ -125,8 +148,6 @@ async def deployment_revisions(
         revision = int(
             rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", 0)
         )
-        images = ",".join(
-            c.get("image", "") for c in rs["spec"]["template"]["spec"].get("containers", [])
-        )
+        images = [c.get("image", "") for c in rs["spec"]["template"]["spec"].get("containers", [])]
         found.append((revision, images, rs))
     return sorted(found, key=lambda item: item[0])

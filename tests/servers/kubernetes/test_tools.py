@@ -139,6 +139,14 @@ async def test_rollout_status_with_revisions(reader: Any) -> None:
     lines = text.splitlines()
     assert lines[0] == "Deployment kt-a/web: complete"
     assert lines[-2:] == ["revision 1: nginx:1.25", "revision 2: nginx:1.26"]
+    arguments = {"name": "web", "namespace": "kt-a", "output": "json"}
+    status = json.loads((await call_text(client, "rollout_status", arguments))[0])
+    assert status["state"] == "complete" and status["message"] is None
+    assert status["replicas"]["ready"] == status["replicas"]["desired"]
+    assert status["revisions"] == [
+        {"revision": 1, "images": ["nginx:1.25"]},
+        {"revision": 2, "images": ["nginx:1.26"]},
+    ]
 
 
 async def test_custom_resources_are_discovered(reader: Any) -> None:
