@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autodevops.clients.core.pool import McpPool
+from autodevops.servers.core.output import parse_cut, parse_table, split_labels
 
 SEVERITIES = ("critical", "warning", "info")
 PAGE = 50
@@ -156,7 +157,7 @@ class _Reader:
                 return items
             document = _json(text)
             if document is None:
-                if "[cut:" in text and limit > 1:
+                if parse_cut(text) is not None and limit > 1:
                     limit = max(1, limit // 4)
                     continue
                 self.notes.append(f"{what}{where} unreadable: {text.strip()[-200:]}")
@@ -535,7 +536,11 @@ async def _revisions(
     if text is None:
         return []
     evidence.append(Evidence("kubernetes__rollout_status", arguments, _head(text)))
-    return sorted(int(m.group(1)) for m in re.finditer(r"^revision (\d+):", text, re.M))
+    structured = await reader.call(
+        "rollout history", "kubernetes__rollout_status", {**arguments, "output": "json"}
+    )
+    status = _json(structured or "") or {}
+    return sorted(int(r["revision"]) for r in status.get("revisions") or [])
 
 
 async def services(reader: _Reader) -> list[Finding]:
@@ -639,7 +644,7 @@ async def alerts(reader: _Reader) -> list[Finding]:
     table = _table("prometheus__alerts", arguments, text)
     findings = []
     for row in table.rows:
-        labels = _labels(row.cells.get("LABELS", ""))
+        labels = split_labels(row.cells.get("LABELS", ""))
         namespace, scoped = labels.get("namespace"), reader.scope.namespaces
         if scoped is not None and namespace is not None and namespace not in scoped:
             continue
@@ -706,11 +711,6 @@ def _selector(labels: dict[str, str]) -> str:
     return "{" + ",".join(f"{k}={quoted(v)}" for k, v in sorted(labels.items())) + "}"
 
 
-def _labels(text: str) -> dict[str, str]:
-    pairs = (part.split("=", 1) for part in text.split(",") if "=" in part)
-    return {k: v for k, v in pairs}
-
-
 # --- the run ------------------------------------------------------------------------------
 
 Analyzer = Callable[[_Reader], Awaitable[list[Finding]]]
@@ -753,20 +753,10 @@ def _json(text: str) -> dict[str, Any] | None:
 
 
 def _table(tool: str, arguments: dict[str, Any], text: str) -> _Rows:
-    """A server table: columns start where their header names start (cells are padded)."""
-    lines = text.splitlines()
-    header = lines[0] if lines else ""
-    columns = [(m.group(), m.start()) for m in re.finditer(r"\S+(?: \S+)*", header)]
-    rows = []
-    for line in lines[1:]:
-        if not line.strip() or line.startswith(("[", "(none)", "next page")):
-            continue
-        cells = {}
-        for index, (name, start) in enumerate(columns):
-            end = columns[index + 1][1] if index + 1 < len(columns) else len(line)
-            cells[name] = line[start:end].strip()
-        rows.append(_Row(cells, line))
-    return _Rows(tool, arguments, header, rows)
+    """A server table read with the servers' own parser; each row keeps its line, to quote."""
+    table = parse_table(text)
+    rows = [_Row(cells, line) for cells, line in zip(table.records(), table.lines, strict=True)]
+    return _Rows(tool, arguments, table.header, rows)
 
 
 def _excerpt(name: str, detail: Any) -> str:
