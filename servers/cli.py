@@ -24,34 +24,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Servers add commands of their own through their spec (`policy rbac` is the Kubernetes
+    server's); specs are light, so this imports no server's tools or backend client."""
     parser = argparse.ArgumentParser(prog="autodevops", description=__doc__)
     commands = parser.add_subparsers(metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run an MCP server")
     servers = serve.add_subparsers(metavar="SERVER", required=True)
-    for name in SERVERS:
-        server = servers.add_parser(name, help=f"the {name} MCP server")
-        _add_serve_arguments(server)
-        load_spec(name).add_arguments(server)
-        server.set_defaults(run=_serve, server=name)
-
     policy = commands.add_parser("policy", help="work with policy files")
-    policy_commands = policy.add_subparsers(metavar="ACTION", required=True)
-    check = policy_commands.add_parser("check", help="validate a policy file")
+    groups = {"policy": policy.add_subparsers(metavar="ACTION", required=True)}
+    check = groups["policy"].add_parser("check", help="validate a policy file")
     check.add_argument("file", type=Path)
     check.set_defaults(run=_policy_check)
-    rbac = policy_commands.add_parser(
-        "rbac", help="print the least Kubernetes RBAC a kubernetes-server policy needs"
-    )
-    rbac.add_argument("file", type=Path)
-    rbac.add_argument("--name", default="autodevops-kubernetes", help="Role/ClusterRole name")
-    rbac.add_argument(
-        "--service-account", metavar="NAMESPACE/NAME", help="also bind to this ServiceAccount"
-    )
-    rbac.add_argument(
-        "--kubeconfig", help="discover the kinds this cluster serves (custom resources too)"
-    )
-    rbac.set_defaults(run=_policy_rbac)
+    for name in SERVERS:
+        spec = load_spec(name)
+        server = servers.add_parser(name, help=f"the {name} MCP server")
+        _add_serve_arguments(server)
+        spec.add_arguments(server)
+        server.set_defaults(run=_serve, server=name)
+        for command in spec.commands:
+            if command.group not in groups:
+                group = commands.add_parser(command.group, help=f"{command.group} commands")
+                groups[command.group] = group.add_subparsers(metavar="ACTION", required=True)
+            added = groups[command.group].add_parser(command.name, help=command.help)
+            command.add_arguments(added)
+            added.set_defaults(run=command.run)
 
     scarlet = commands.add_parser("scarlet", help="the autonomous operations agent")
     scarlet.add_argument("--config", type=Path, required=True, help="Scarlet's YAML config")
@@ -127,33 +124,6 @@ def _policy_check(options: argparse.Namespace) -> int:
     for delegate in policy.delegates:
         print(f"delegate {delegate.subject} may act for people with: {', '.join(delegate.roles)}")
     print(f"{options.file}: valid policy for the {policy.server} server")
-    return 0
-
-
-def _policy_rbac(options: argparse.Namespace) -> int:
-    from autodevops.common.config import ConfigError
-    from autodevops.servers.core.policy import load_policy
-    from autodevops.servers.kubernetes.rbac import manifests
-    from autodevops.servers.kubernetes.scope import KubernetesScope
-
-    try:
-        policy = load_policy(options.file, KubernetesScope)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    if policy.server != "kubernetes":
-        print(f"{options.file}: server: RBAC is derived for kubernetes policies", file=sys.stderr)
-        return 1
-    if options.service_account and "/" not in options.service_account:
-        print("--service-account must be NAMESPACE/NAME", file=sys.stderr)
-        return 1
-    if options.kubeconfig:
-        from autodevops.servers.kubernetes.client import KubeBackend
-
-        types = asyncio.run(KubeBackend(options.kubeconfig).resource_types())
-        print(manifests(policy, options.name, options.service_account, types), end="")
-    else:
-        print(manifests(policy, options.name, options.service_account), end="")
     return 0
 
 

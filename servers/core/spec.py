@@ -1,6 +1,9 @@
-"""What a server is made of: typed tools, a backend client, a scope model and a default policy.
+"""What a server is made of: typed tools, a backend client, a scope model, a default policy
+and any commands of its own for the `autodevops` command line.
 
-A new server is a small folder that fills in a `ServerSpec`; the core does the rest.
+A new server is a small folder that fills in a `ServerSpec`; the core does the rest. The spec
+module stays light (its tools and backend client are imported when first used), so the command
+line can read every server's spec without paying for every server's tools.
 """
 
 from __future__ import annotations
@@ -71,12 +74,29 @@ def tool(
 
 
 @dataclass(frozen=True)
+class Command:
+    """A command a server adds to the command line, `autodevops <group> <name>` (the
+    Kubernetes server's `policy rbac`); `run` imports what it needs and returns the exit code."""
+
+    group: str
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
 class ServerSpec:
     name: str
     title: str
     instructions: str
-    tools: Sequence[ToolSpec[Any]]
+    load_tools: Callable[[], Sequence[ToolSpec[Any]]]
     scope_model: type[BaseModel]
     default_policy: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     connect: Callable[[argparse.Namespace], Backend[Any]]
+    commands: Sequence[Command] = ()
+
+    @property
+    def tools(self) -> Sequence[ToolSpec[Any]]:
+        return self.load_tools()

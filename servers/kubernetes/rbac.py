@@ -7,13 +7,17 @@ namespaces become Roles; `*` or globs need a ClusterRole (the gate still narrows
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
-from autodevops.servers.core.policy import Policy
+from autodevops.common.config import ConfigError
+from autodevops.servers.core.policy import Policy, load_policy
 
 from .builtin_kinds import BUILTIN
 from .resource_types import ResourceType
@@ -159,3 +163,26 @@ def _rules(permissions: dict[tuple[str, str], set[str]]) -> list[dict[str, list[
         {"apiGroups": [group], "resources": sorted(resources), "verbs": list(verbs)}
         for (group, verbs), resources in sorted(grouped.items())
     ]
+
+
+def print_rbac(path: Path, name: str, service_account: str | None, kubeconfig: str | None) -> int:
+    """`autodevops policy rbac`: the manifests on stdout, or what is wrong on stderr (exit 1)."""
+    try:
+        policy = load_policy(path, KubernetesScope)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if policy.server != "kubernetes":
+        print(f"{path}: server: RBAC is derived for kubernetes policies", file=sys.stderr)
+        return 1
+    if service_account and "/" not in service_account:
+        print("--service-account must be NAMESPACE/NAME", file=sys.stderr)
+        return 1
+    if kubeconfig:
+        from .client import KubeBackend
+
+        types = asyncio.run(KubeBackend(kubeconfig).resource_types())
+        print(manifests(policy, name, service_account, types), end="")
+    else:
+        print(manifests(policy, name, service_account), end="")
+    return 0

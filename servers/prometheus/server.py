@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from autodevops.servers.core.spec import ServerSpec
+from autodevops.servers.core.spec import ServerSpec, ToolSpec
 
-from .client import PrometheusClient
 from .scope import PrometheusScope
-from .tools import TOOLS
+
+if TYPE_CHECKING:
+    from .client import PrometheusClient
+
+
+def _tools() -> Sequence[ToolSpec[Any]]:
+    from .tools import TOOLS
+
+    return TOOLS
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +30,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _connect(options: argparse.Namespace) -> PrometheusClient:
+    from .client import PrometheusClient
+
     return PrometheusClient(options.prometheus_url)
 
 
@@ -31,7 +42,7 @@ SPEC = ServerSpec(
         "Read-only access to Prometheus metrics, alerts, rules and targets. Results are "
         "compact tables; a role may be limited to some label values (e.g. namespaces)."
     ),
-    tools=TOOLS,
+    load_tools=_tools,
     scope_model=PrometheusScope,
     default_policy="prometheus.yaml",
     add_arguments=_add_arguments,

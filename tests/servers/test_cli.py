@@ -1,0 +1,39 @@
+"""The `autodevops` command line: built from every server's spec without loading their tools."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from autodevops.servers.registry import SERVERS, load_spec
+
+LIST_MODULES = (
+    "import sys; from autodevops.servers.cli import _parser; _parser(); print(*sys.modules)"
+)
+
+
+def test_the_command_line_loads_no_servers_tools_or_backend_client() -> None:
+    """`autodevops --help` or one server's start must not pay for every server."""
+    modules = subprocess.run(
+        [sys.executable, "-c", LIST_MODULES], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert any(m.endswith(".kubernetes.server") for m in modules), "the specs were read"
+    heavy = [
+        m
+        for m in modules
+        if m.split(".")[0] in ("httpx", "kubernetes", "fastmcp")
+        or any(f".{server}.{part}" in m for server in SERVERS for part in ("tools", "client"))
+    ]
+    assert heavy == []
+
+
+def test_server_commands_are_declared_by_their_spec() -> None:
+    declared = {(c.group, c.name) for name in SERVERS for c in load_spec(name).commands}
+    assert ("policy", "rbac") in declared
+    help_text = subprocess.run(
+        [sys.executable, "-m", "autodevops.servers.cli", "policy", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert all(name in help_text for group, name in declared if group == "policy")
