@@ -309,7 +309,9 @@ async def test_mongodb_going_away_is_a_clear_error_not_a_hang(tmp_path: Path) ->
         server.stop()
     try:
         started = time.monotonic()
-        with pytest.raises(BackendUnavailable, match=f"MongoDB at 127.0.0.1:{server.port}: unreachable"):
+        with pytest.raises(
+            BackendUnavailable, match=f"MongoDB at 127.0.0.1:{server.port}: unreachable"
+        ):
             await memory.list_conversations("ana")
         assert time.monotonic() - started < 5
     finally:
