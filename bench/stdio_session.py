@@ -20,7 +20,7 @@ class StdioSession:
         command = [
             sys.executable,
             "-m",
-            "autodevops.servers.cli",
+            "autodevops.clients.cli",
             "serve",
             server,
             "--audit-log",

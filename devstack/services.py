@@ -21,7 +21,7 @@ READY_SECONDS = 30
 
 def cli() -> list[str]:
     """The `autodevops` command of this interpreter's environment."""
-    return [sys.executable, "-m", "autodevops.servers.cli"]
+    return [sys.executable, "-m", "autodevops.clients.cli"]
 
 
 def start_service(command: list[str], log: Path, health_url: str) -> subprocess.Popen[bytes]:

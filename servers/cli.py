@@ -1,4 +1,5 @@
-"""The `autodevops` command: serve a server, check a policy, run Scarlet or Jamie."""
+"""The servers' part of the `autodevops` command: `serve` and `policy`, and the commands a
+server's spec declares. The command itself is assembled one floor up, with the clients'."""
 
 from __future__ import annotations
 
@@ -13,22 +14,9 @@ from pathlib import Path
 from autodevops.servers.registry import SERVERS, load_spec
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if not hasattr(options, "run"):
-        parser.print_help()
-        return 2
-    code: int = options.run(options)
-    return code
-
-
-def _parser() -> argparse.ArgumentParser:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Servers add commands of their own through their spec (`policy rbac` is the Kubernetes
     server's); specs are light, so this imports no server's tools or backend client."""
-    parser = argparse.ArgumentParser(prog="autodevops", description=__doc__)
-    commands = parser.add_subparsers(metavar="COMMAND")
-
     serve = commands.add_parser("serve", help="run an MCP server")
     servers = serve.add_subparsers(metavar="SERVER", required=True)
     policy = commands.add_parser("policy", help="work with policy files")
@@ -49,22 +37,6 @@ def _parser() -> argparse.ArgumentParser:
             added = groups[command.group].add_parser(command.name, help=command.help)
             command.add_arguments(added)
             added.set_defaults(run=command.run)
-
-    scarlet = commands.add_parser("scarlet", help="the autonomous operations agent")
-    scarlet.add_argument("--config", type=Path, required=True, help="Scarlet's YAML config")
-    scarlet.set_defaults(run=_scarlet)
-
-    jamie = commands.add_parser("jamie", help="the chat assistant: API, portal and health")
-    jamie.add_argument("--config", type=Path, help="Jamie's YAML config")
-    jamie.add_argument(
-        "action",
-        nargs="?",
-        choices=["serve", "hash-password"],
-        default="serve",
-        help="serve (default), or hash-password: read a password, print its hash for users.yaml",
-    )
-    jamie.set_defaults(run=_jamie)
-    return parser
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,55 +96,6 @@ def _policy_check(options: argparse.Namespace) -> int:
     for delegate in policy.delegates:
         print(f"delegate {delegate.subject} may act for people with: {', '.join(delegate.roles)}")
     print(f"{options.file}: valid policy for the {policy.server} server")
-    return 0
-
-
-def _scarlet(options: argparse.Namespace) -> int:
-    from autodevops.clients.scarlet.config import load_config
-    from autodevops.clients.scarlet.service import serve
-    from autodevops.common.config import ConfigError
-
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    try:
-        config = load_config(options.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    asyncio.run(serve(config))
-    return 0
-
-
-def _jamie(options: argparse.Namespace) -> int:
-    from autodevops.common.config import ConfigError
-
-    if options.action == "hash-password":
-        import getpass
-
-        from autodevops.clients.jamie.people import hash_password
-
-        interactive = sys.stdin.isatty()
-        password = getpass.getpass("Password: ") if interactive else sys.stdin.readline()
-        password = password.rstrip("\n")
-        if not password:
-            print("an empty password cannot be used", file=sys.stderr)
-            return 1
-        print(hash_password(password))
-        return 0
-    if options.config is None:
-        print("autodevops jamie: --config FILE is required to serve", file=sys.stderr)
-        return 2
-    from autodevops.clients.jamie.config import load_config
-    from autodevops.clients.jamie.service import serve
-
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    try:
-        config = load_config(options.config)
-        asyncio.run(serve(config))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -238,7 +161,3 @@ def _serve(options: argparse.Namespace) -> int:
     finally:
         audit.close()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

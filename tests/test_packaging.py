@@ -45,7 +45,7 @@ def test_the_wheel_ships_the_product_without_tests_or_the_local_stack(tmp_path: 
 
 def test_the_command_offers_no_development_commands() -> None:
     shown = subprocess.run(
-        [sys.executable, "-m", "autodevops.servers.cli", "--help"],
+        [sys.executable, "-m", "autodevops.clients.cli", "--help"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 import yaml
 
+from autodevops.clients.cli import build_parser
 from autodevops.clients.core.endpoints import HttpEndpoint
 from autodevops.clients.core.pool import McpPool
 from autodevops.clients.jamie.config import load_config as load_jamie_config
 from autodevops.clients.scarlet.config import load_config
-from autodevops.servers.cli import _parser
 from autodevops.servers.core.identity import load_token_store
 from autodevops.servers.core.policy import load_policy
 from autodevops.servers.kubernetes.rbac import grants
@@ -611,7 +611,7 @@ def test_server_arguments_are_what_the_cli_accepts(all_docs: list[Doc]) -> None:
     for server in SERVERS:
         pod = _pod_specs(all_docs)[server]
         container = pod["containers"][0]
-        options = _parser().parse_args(container["args"])
+        options = build_parser().parse_args(container["args"])
         assert options.server == server
         assert (options.transport, options.host, options.port) == ("http", "0.0.0.0", 8080)
         service = _name(server)
@@ -630,7 +630,9 @@ def test_server_arguments_are_what_the_cli_accepts(all_docs: list[Doc]) -> None:
         assert volumes["tokens"]["secret"]["items"] == [
             {"key": "tokens.yaml", "path": "tokens.yaml"}
         ]
-    prometheus = _parser().parse_args(_pod_specs(all_docs)["prometheus"]["containers"][0]["args"])
+    prometheus = build_parser().parse_args(
+        _pod_specs(all_docs)["prometheus"]["containers"][0]["args"]
+    )
     assert prometheus.prometheus_url == "http://prometheus-operated.monitoring.svc:9090"
     assert prometheus.audit_log == Path("/tmp/audit.jsonl")
 
@@ -795,7 +797,7 @@ def test_chart_policies_match_policies_dir() -> None:
 def _derive(*extra: str) -> str:
     policy = CHART / "files" / "policies" / "kubernetes.yaml"
     result = subprocess.run(
-        [sys.executable, "-m", "autodevops.servers.cli", "policy", "rbac", str(policy), *extra],
+        [sys.executable, "-m", "autodevops.clients.cli", "policy", "rbac", str(policy), *extra],
         capture_output=True,
         text=True,
         check=True,
@@ -1287,7 +1289,7 @@ def test_service_account_tokens_are_reviewed_by_the_servers(
     accounts = {d["metadata"]["name"]: d for d in sa_docs if d["kind"] == "ServiceAccount"}
     for server in SERVERS:
         pod = pods[server]
-        options = _parser().parse_args(pod["containers"][0]["args"])
+        options = build_parser().parse_args(pod["containers"][0]["args"])
         assert options.token_review is True
         # The audience the clients' projected tokens are issued for.
         assert options.token_audience == [_name(server)]
@@ -1306,7 +1308,7 @@ def test_service_account_tokens_are_reviewed_by_the_servers(
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": _name(server), "namespace": "autodevops"}
         ]
-        default = _parser().parse_args(_pod_specs(all_docs)[server]["containers"][0]["args"])
+        default = build_parser().parse_args(_pod_specs(all_docs)[server]["containers"][0]["args"])
         assert default.token_review is False and not default.token_audience
     assert not [d for d in all_docs if d["metadata"]["name"].endswith("auth-delegator")]
     # The Prometheus server now reaches the API server; with static tokens it does not.
@@ -1322,7 +1324,7 @@ def test_service_account_tokens_are_reviewed_by_the_servers(
     )
     for server in SERVERS:
         pod = _pod_specs(keep)[server]
-        options = _parser().parse_args(pod["containers"][0]["args"])
+        options = build_parser().parse_args(pod["containers"][0]["args"])
         assert options.token_review is True
         assert options.tokens_file == Path("/var/run/secrets/autodevops/tokens.yaml")
         volumes = {v["name"]: v for v in pod["volumes"]}

@@ -405,7 +405,7 @@ def test_hash_password_command_makes_a_hash_the_users_file_accepts() -> None:
     from autodevops.clients.jamie.people import check_password
 
     done = subprocess.run(
-        [sys.executable, "-m", "autodevops.servers.cli", "jamie", "hash-password"],
+        [sys.executable, "-m", "autodevops.clients.cli", "jamie", "hash-password"],
         input="correct horse\n",
         capture_output=True,
         text=True,

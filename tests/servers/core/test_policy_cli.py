@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def check(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "autodevops.servers.cli", "policy", "check", str(path)],
+        [sys.executable, "-m", "autodevops.clients.cli", "policy", "check", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -108,7 +108,7 @@ def test_http_without_tokens_refuses_to_start() -> None:
         [
             sys.executable,
             "-m",
-            "autodevops.servers.cli",
+            "autodevops.clients.cli",
             "serve",
             "prometheus",
             "--transport",

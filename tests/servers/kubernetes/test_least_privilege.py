@@ -99,7 +99,7 @@ def service_account(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Path
         [
             sys.executable,
             "-m",
-            "autodevops.servers.cli",
+            "autodevops.clients.cli",
             "policy",
             "rbac",
             str(SHIPPED),

@@ -20,7 +20,7 @@ def stdio_client(prometheus_url: str, policy: Path, audit: Path) -> Client[Any]:
             sys.executable,
             [
                 "-m",
-                "autodevops.servers.cli",
+                "autodevops.clients.cli",
                 "serve",
                 "prometheus",
                 "--policy",

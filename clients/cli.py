@@ -1,0 +1,99 @@
+"""The `autodevops` command: the servers' `serve` and `policy`, Scarlet and Jamie.
+
+It sits on the top floor because it offers every part; each part is imported only when its
+command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from autodevops.servers.cli import add_commands as add_server_commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if not hasattr(options, "run"):
+        parser.print_help()
+        return 2
+    code: int = options.run(options)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autodevops", description=__doc__)
+    commands = parser.add_subparsers(metavar="COMMAND")
+    add_server_commands(commands)
+    scarlet = commands.add_parser("scarlet", help="the autonomous operations agent")
+    scarlet.add_argument("--config", type=Path, required=True, help="Scarlet's YAML config")
+    scarlet.set_defaults(run=_scarlet)
+
+    jamie = commands.add_parser("jamie", help="the chat assistant: API, portal and health")
+    jamie.add_argument("--config", type=Path, help="Jamie's YAML config")
+    jamie.add_argument(
+        "action",
+        nargs="?",
+        choices=["serve", "hash-password"],
+        default="serve",
+        help="serve (default), or hash-password: read a password, print its hash for users.yaml",
+    )
+    jamie.set_defaults(run=_jamie)
+    return parser
+
+
+def _scarlet(options: argparse.Namespace) -> int:
+    from autodevops.clients.scarlet.config import load_config
+    from autodevops.clients.scarlet.service import serve
+    from autodevops.common.config import ConfigError
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        config = load_config(options.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    asyncio.run(serve(config))
+    return 0
+
+
+def _jamie(options: argparse.Namespace) -> int:
+    from autodevops.common.config import ConfigError
+
+    if options.action == "hash-password":
+        import getpass
+
+        from autodevops.clients.jamie.people import hash_password
+
+        interactive = sys.stdin.isatty()
+        password = getpass.getpass("Password: ") if interactive else sys.stdin.readline()
+        password = password.rstrip("\n")
+        if not password:
+            print("an empty password cannot be used", file=sys.stderr)
+            return 1
+        print(hash_password(password))
+        return 0
+    if options.config is None:
+        print("autodevops jamie: --config FILE is required to serve", file=sys.stderr)
+        return 2
+    from autodevops.clients.jamie.config import load_config
+    from autodevops.clients.jamie.service import serve
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        config = load_config(options.config)
+        asyncio.run(serve(config))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
