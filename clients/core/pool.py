@@ -4,6 +4,9 @@ A server that is down loses its tools from the catalogue and reports why; the ot
 working. A dead session (a restarted server, a crashed stdio process) is replaced on the next
 call or `refresh()`. Every call is bounded by a timeout and ends in a `CallResult`: tool errors,
 timeouts and unreachable servers are outcomes the model can read, not exceptions.
+
+Hooks wrap every call, as fastmcp's middleware wraps requests, so concerns such as a cache or a
+record of calls compose on one pool instead of each needing a subclass.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import mcp_types as mt
 from fastmcp import Client
@@ -61,6 +64,31 @@ class CallResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A call on its way through the hooks; `tool` is its catalogue entry when the pool knows
+    it (None for an unknown name or a server that is down: the call still goes on)."""
+
+    name: str
+    arguments: dict[str, Any]
+    tool: PoolTool | None
+    time_limit: float
+
+
+CallNext = Callable[[ToolCall], Awaitable[CallResult]]
+
+
+class CallHook(Protocol):
+    """Wraps a pool's calls. It may answer itself without `call_next` (the hooks after it and
+    the server are then skipped), change the call it passes on, or look at the result.
+
+    The pool's `hooks` run in list order: the first sees a call first and its result last. The
+    timeout of the call bounds only the server's part, not the hooks' own work.
+    """
+
+    async def __call__(self, call: ToolCall, call_next: CallNext) -> CallResult: ...
+
+
 def prefixed(server: str, tool: str) -> str:
     return f"{server}{SEPARATOR}{_UNSAFE.sub('_', tool)}"
 
@@ -87,6 +115,7 @@ class McpPool:
         self,
         endpoints: Sequence[Endpoint],
         *,
+        hooks: Sequence[CallHook] = (),
         call_timeout: float = 30.0,
         connect_timeout: float = 10.0,
         retry_interval: float = 5.0,
@@ -98,6 +127,10 @@ class McpPool:
         self.call_timeout = call_timeout
         self.connect_timeout = connect_timeout
         self.retry_interval = retry_interval
+        chain: CallNext = self._send
+        for hook in reversed(hooks):
+            chain = _link(hook, chain)
+        self._chain = chain
 
     async def __aenter__(self) -> McpPool:
         await self.refresh(force=True)
@@ -146,9 +179,15 @@ class McpPool:
     async def call(
         self, name: str, arguments: dict[str, Any], *, time_limit: float | None = None
     ) -> CallResult:
-        """Call a catalogue tool; the result is text for the model whatever happens."""
-        started = time.monotonic()
+        """Call a catalogue tool through the hooks; the result is text for the model whatever
+        happens."""
         limit = self.call_timeout if time_limit is None else time_limit
+        return await self._chain(ToolCall(name, arguments, self.tool(name), limit))
+
+    async def _send(self, call: ToolCall) -> CallResult:
+        """The end of the chain: the call to the server, bounded by its time limit."""
+        started = time.monotonic()
+        name, arguments, limit = call.name, call.arguments, call.time_limit
         server = self._server_of(name)
 
         def done(outcome: Outcome, text: str) -> CallResult:
@@ -254,6 +293,13 @@ class McpPool:
         if reason != server.reason:
             server.reason = reason
             server.since = time.time()
+
+
+def _link(hook: CallHook, call_next: CallNext) -> CallNext:
+    async def run(call: ToolCall) -> CallResult:
+        return await hook(call, call_next)
+
+    return run
 
 
 def _pool_tool(server: str, tool: mt.Tool) -> PoolTool:

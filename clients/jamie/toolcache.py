@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 
+from autodevops.clients.core.pool import CallNext, CallResult, ToolCall
+from autodevops.common.unavailable import BackendUnavailable
+
 from .keyvalue import guarded
+from .metrics import JamieMetrics
 
 PREFIX = "jamie:tool:"
+log = logging.getLogger("autodevops.jamie.tools")
 
 
 class ToolCache:
@@ -59,3 +66,40 @@ class ToolCache:
             return
         name = self.key(tool, arguments, scope)
         await guarded(self._redis, self._redis.set(name, text.encode("utf-8"), px=self._ttl_ms))
+
+
+class CachingHook:
+    """A pool hook: read-only results come from the cache when a fresh one is there.
+
+    It is built for one person's pool with their roles, the scope every server applies, so
+    people with other roles never share a result. A cache that is down only costs the saving.
+    A hit ends the chain here: hooks placed after this one never see it, so a hook that must
+    see every call (a record of calls) goes before it.
+    """
+
+    def __init__(self, cache: ToolCache, scope: Sequence[str], metrics: JamieMetrics) -> None:
+        self.cache = cache
+        self.scope = tuple(scope)
+        self.metrics = metrics
+
+    async def __call__(self, call: ToolCall, call_next: CallNext) -> CallResult:
+        if call.tool is None or not call.tool.read_only or not self.cache.enabled:
+            return await call_next(call)
+        started = time.monotonic()
+        try:
+            cached = await self.cache.get(call.name, call.arguments, self.scope)
+        except BackendUnavailable as exc:
+            log.warning("tool cache skipped: %s", exc)
+            self.metrics.tool_cache.labels("unavailable").inc()
+            cached = None
+        else:
+            self.metrics.tool_cache.labels("miss" if cached is None else "hit").inc()
+        if cached is not None:
+            return CallResult(call.name, "ok", cached, time.monotonic() - started)
+        result = await call_next(call)
+        if result.outcome == "ok":
+            try:
+                await self.cache.put(call.name, call.arguments, self.scope, result.text)
+            except BackendUnavailable as exc:
+                log.warning("tool result not cached: %s", exc)
+        return result

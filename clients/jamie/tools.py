@@ -8,67 +8,15 @@ Pools idle for a while are closed; the next question opens them again.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Sequence
-from typing import Any
 
 from autodevops.clients.core.endpoints import HttpEndpoint
-from autodevops.clients.core.pool import CallResult, McpPool
-from autodevops.common.unavailable import BackendUnavailable
+from autodevops.clients.core.pool import McpPool
 
 from .config import JamieConfig
 from .metrics import JamieMetrics
 from .people import Person
-from .toolcache import ToolCache
-
-log = logging.getLogger("autodevops.jamie.tools")
-
-
-class CachingPool(McpPool):
-    """A person's pool: read-only results come from the cache when a fresh one is there.
-
-    The cache key holds the person's roles, the scope every server applies, so people with
-    other roles never share a result. A cache that is down only costs the saving.
-    """
-
-    def __init__(
-        self,
-        endpoints: Sequence[HttpEndpoint],
-        cache: ToolCache,
-        scope: Sequence[str],
-        metrics: JamieMetrics,
-        **options: float,
-    ) -> None:
-        super().__init__(endpoints, **options)
-        self.cache = cache
-        self.scope = tuple(scope)
-        self.metrics = metrics
-
-    async def call(
-        self, name: str, arguments: dict[str, Any], *, time_limit: float | None = None
-    ) -> CallResult:
-        tool = self.tool(name)
-        if tool is None or not tool.read_only or not self.cache.enabled:
-            return await super().call(name, arguments, time_limit=time_limit)
-        started = time.monotonic()
-        try:
-            cached = await self.cache.get(name, arguments, self.scope)
-        except BackendUnavailable as exc:
-            log.warning("tool cache skipped: %s", exc)
-            self.metrics.tool_cache.labels("unavailable").inc()
-            cached = None
-        else:
-            self.metrics.tool_cache.labels("miss" if cached is None else "hit").inc()
-        if cached is not None:
-            return CallResult(name, "ok", cached, time.monotonic() - started)
-        result = await super().call(name, arguments, time_limit=time_limit)
-        if result.outcome == "ok":
-            try:
-                await self.cache.put(name, arguments, self.scope, result.text)
-            except BackendUnavailable as exc:
-                log.warning("tool result not cached: %s", exc)
-        return result
+from .toolcache import CachingHook, ToolCache
 
 
 class PeoplesTools:
@@ -85,16 +33,16 @@ class PeoplesTools:
         self.cache = cache
         self.metrics = metrics
         self.idle_seconds = idle_seconds
-        self._pools: dict[tuple[str, tuple[str, ...]], tuple[CachingPool, float]] = {}
+        self._pools: dict[tuple[str, tuple[str, ...]], tuple[McpPool, float]] = {}
         self._lock = asyncio.Lock()
 
-    async def pool_for(self, person: Person) -> CachingPool:
+    async def pool_for(self, person: Person) -> McpPool:
         """The person's pool; it connects on its first `refresh()` (the model loop's first)."""
         key = (person.user, person.roles)
         async with self._lock:
             entry = self._pools.get(key)
             if entry is None:
-                pool = CachingPool(
+                pool = McpPool(
                     [
                         HttpEndpoint(
                             server.name,
@@ -104,9 +52,7 @@ class PeoplesTools:
                         )
                         for server in self.config.servers
                     ],
-                    self.cache,
-                    person.roles,
-                    self.metrics,
+                    hooks=[CachingHook(self.cache, person.roles, self.metrics)],
                     call_timeout=self.config.limits.call_timeout_seconds,
                 )
             else:

@@ -20,11 +20,12 @@ from autodevops.clients.core.approval import ApprovalDecision, ApprovalRequest
 from autodevops.clients.core.budget import Budgets
 from autodevops.clients.core.events import FinalAnswer, Notice, ToolCallFinished
 from autodevops.clients.core.loop import LoopSettings, ModelLoop
+from autodevops.clients.core.pool import McpPool
 
 from .analyzers import AnalyzerScope, Finding, run_analyzers
 from .config import ScarletConfig
 from .notify import Notifier, run_message
-from .recording import RecordingPool, approved_by, current_run
+from .recording import approved_by, current_run
 from .store import OpsStore, Run
 
 log = logging.getLogger("autodevops.scarlet.engine")
@@ -43,7 +44,7 @@ class Engine:
         self,
         config: ScarletConfig,
         store: OpsStore,
-        pool: RecordingPool,
+        pool: McpPool,
         notifier: Notifier,
         worker: str,
     ) -> None:

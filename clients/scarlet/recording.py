@@ -7,12 +7,9 @@ context variables, which asyncio keeps per task.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import Any
 
-from autodevops.clients.core.endpoints import Endpoint
-from autodevops.clients.core.pool import CallResult, McpPool
+from autodevops.clients.core.pool import CallNext, CallResult, ToolCall
 from autodevops.common.redact import redact_value
 from autodevops.common.unavailable import BackendUnavailable
 
@@ -23,28 +20,32 @@ approved_by: ContextVar[str | None] = ContextVar("scarlet_approved_by", default=
 log = logging.getLogger("autodevops.scarlet")
 
 
-class RecordingPool(McpPool):
-    def __init__(self, endpoints: Sequence[Endpoint], store: OpsStore, **options: float) -> None:
-        super().__init__(endpoints, **options)
+class RecordingHook:
+    """A pool hook that records every call made during a run, with its outcome, time and size.
+
+    Put it first in the pool's hooks: an answer given by a hook after it (a cached result)
+    is recorded too, as the run received it. When the database is down the error is raised,
+    not swallowed: a run does not go on unrecorded.
+    """
+
+    def __init__(self, store: OpsStore) -> None:
         self.store = store
 
-    async def call(
-        self, name: str, arguments: dict[str, Any], *, time_limit: float | None = None
-    ) -> CallResult:
-        result = await super().call(name, arguments, time_limit=time_limit)
+    async def __call__(self, call: ToolCall, call_next: CallNext) -> CallResult:
+        result = await call_next(call)
         run_id = current_run.get()
         if run_id is not None:
             try:
                 await self.store.runs.record_tool_call(
                     run_id,
-                    name,
-                    redact_value(arguments),
+                    call.name,
+                    redact_value(call.arguments),
                     result.outcome,
                     round(result.seconds * 1000, 3),
                     len(result.text.encode("utf-8")),
                     approved_by.get(),
                 )
             except BackendUnavailable:
-                log.warning("tool call %s of run %s not recorded: database down", name, run_id)
+                log.warning("tool call %s of run %s not recorded: database down", call.name, run_id)
                 raise
         return result

@@ -7,6 +7,7 @@ import os
 import socket
 
 from autodevops.clients.core.endpoints import HttpEndpoint
+from autodevops.clients.core.pool import McpPool
 from autodevops.clients.core.serving import serve_until_stopped
 
 from .api import Metrics, agent_api, health_app, metrics_app
@@ -15,7 +16,7 @@ from .config import ScarletConfig
 from .engine import Engine
 from .leader import LeaseElector
 from .notify import Notifier
-from .recording import RecordingPool
+from .recording import RecordingHook
 from .store import OpsStore
 from .worker import Worker
 
@@ -51,7 +52,9 @@ async def serve(config: ScarletConfig) -> None:
     tokens = load_api_tokens(config.api_tokens_file)
     store = await OpsStore.open(config.dsn())
     endpoints = [HttpEndpoint(s.name, s.url, token_file=s.token_file) for s in config.servers]
-    pool = RecordingPool(endpoints, store, call_timeout=config.call_timeout_seconds)
+    pool = McpPool(
+        endpoints, hooks=[RecordingHook(store)], call_timeout=config.call_timeout_seconds
+    )
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     engine = Engine(config, store, pool, Notifier(config.slack_webhook_url_file), worker_id)
     worker = Worker(config, store, engine, _elector(config, worker_id))
