@@ -20,11 +20,10 @@ from autodevops.clients.jamie.metrics import JamieMetrics
 from autodevops.clients.jamie.toolcache import CachingHook, ToolCache
 from autodevops.clients.scarlet.recording import RecordingHook, current_run
 from autodevops.clients.scarlet.store import OpsStore
-from autodevops.stack.postgres import PostgresHandle
-from autodevops.stack.redis import RedisHandle
-
-from .conftest import TOKENS
-from .mcp_helpers import audit_lines
+from devstack.postgres import PostgresHandle
+from devstack.redis import RedisHandle
+from devstack.services import audit_lines
+from tests.conftest import TOKENS
 
 QUERY = "prom__query"
 ARGUMENTS = {"query": "up"}
@@ -72,7 +71,7 @@ async def test_cache_and_record_compose_in_the_order_given(
     metrics = JamieMetrics()
     caching, recording = CachingHook(cache, scope, metrics), RecordingHook(store)
     hooks: list[CallHook] = [recording, caching] if recording_first else [caching, recording]
-    run, _ = await store.submit_run("manual", "are the scrape targets up?")
+    run, _ = await store.runs.submit("manual", "are the scrape targets up?")
 
     endpoint = HttpEndpoint("prom", server.mcp_url, TOKENS["viewer"])
     token = current_run.set(run.id)
@@ -90,7 +89,7 @@ async def test_cache_and_record_compose_in_the_order_given(
     for result in ("miss", "hit"):
         assert metrics.registry.get_sample_value("jamie_tool_cache_total", {"result": result}) == 1
 
-    detail = await store.run_detail(run.id)
+    detail = await store.runs.detail(run.id)
     assert detail is not None
     calls = detail["tool_calls"]
     assert [(c["tool"], c["arguments"], c["outcome"]) for c in calls] == [
