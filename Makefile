@@ -51,7 +51,7 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 # The chart's copies of the policies and the Kubernetes server's RBAC derived from its policy
-# (tests/test_chart.py fails when either drifts). Run after editing a file in policies/.
+# (tests/chart fails when either drifts). Run after editing a file in policies/.
 .PHONY: chart-rbac
 chart-rbac: $(VENV)/.installed
 	cp policies/kubernetes.yaml policies/prometheus.yaml charts/autodevops/files/policies/

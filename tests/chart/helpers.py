@@ -1,0 +1,153 @@
+"""Rendering the chart with helm and reading back what it rendered."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autodevops.servers.core.policy import load_policy
+from autodevops.servers.kubernetes.scope import KubernetesScope
+from devstack.kube import KubeHandle
+from devstack.tools import Tools
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "autodevops"
+ALL_VALUES = CHART / "ci" / "all-values.yaml"
+POLICIES = ROOT / "policies"
+RELEASE = "autodevops"
+SERVERS = ("prometheus", "kubernetes")
+# The ingress controller the chart lets reach Jamie's portal by default (ingress-nginx).
+INGRESS_NGINX = (
+    {"kubernetes.io/metadata.name": "ingress-nginx"},
+    {"app.kubernetes.io/name": "ingress-nginx"},
+)
+# The namespaces the shipped Kubernetes policy's operator role names (it gets Roles there).
+TEAM_NAMESPACES = ("team-a", "team-b")
+# Scarlet and Jamie authenticate with projected ServiceAccount tokens.
+SA_TOKENS = "serverAuth.mode=serviceAccountTokens"
+CLIENTS = ("scarlet", "jamie")
+# The groups the API server gives every ServiceAccount of the namespace `autodevops`.
+SA_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:autodevops", "system:authenticated")
+
+Doc = dict[str, Any]
+
+
+def helm(tools: Tools, *args: str, kube: KubeHandle | None = None, check: bool = True) -> str:
+    env = {**os.environ}
+    if kube is not None:
+        env["KUBECONFIG"] = str(kube.kubeconfig)
+    result = subprocess.run(
+        [str(tools.helm), *args], capture_output=True, text=True, env=env, check=False
+    )
+    if check:
+        assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stderr}"
+    return result.stdout if check else result.stdout + result.stderr
+
+
+def helm_refuses(tools: Tools, *args: str) -> str:
+    """helm's complaint when it must fail."""
+    result = subprocess.run([str(tools.helm), *args], capture_output=True, text=True, check=False)
+    assert result.returncode != 0, f"helm {' '.join(args)} succeeded"
+    return result.stderr
+
+
+def render(tools: Tools, namespace: str, *values: str, release: str = RELEASE) -> str:
+    """`helm template`; a value with `=` is a --set, anything else a values file."""
+    args = ["template", release, str(CHART), "--namespace", namespace]
+    for item in values:
+        args += ["--set", item] if "=" in item else ["--values", item]
+    return helm(tools, *args)
+
+
+def split_docs(text: str) -> list[Doc]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def find(docs: list[Doc], kind: str, name: str) -> Doc:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} rendered"
+    return found[0]
+
+
+def name_of(component: str, release: str = RELEASE) -> str:
+    # The release name holds the chart name, so the chart's prefix is the release name.
+    prefix = release if "autodevops" in release else f"{release}-autodevops"
+    return f"{prefix}-{component}"
+
+
+def user_of(component: str, namespace: str = "autodevops", release: str = RELEASE) -> str:
+    """The user name of a component's ServiceAccount, as TokenReview reports it."""
+    return f"system:serviceaccount:{namespace}:{name_of(component, release)}"
+
+
+def strip_labels(doc: Doc) -> Doc:
+    doc = json.loads(json.dumps(doc))
+    doc["metadata"].pop("labels", None)
+    return doc
+
+
+def pod_specs(docs: list[Doc]) -> dict[str, Doc]:
+    return {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["spec"]
+        for d in docs
+        if d["kind"] == "Deployment"
+    }
+
+
+def rendered_policy(docs: list[Doc], server: str, tmp_path: Path) -> Any:
+    data = find(docs, "ConfigMap", f"{name_of(server)}-policy")["data"]["policy.yaml"]
+    path = tmp_path / f"{server}.yaml"
+    path.write_text(data)
+    return load_policy(path, KubernetesScope if server == "kubernetes" else None)
+
+
+def derive_rbac(*extra: str) -> str:
+    """What `autodevops policy rbac` prints for the Kubernetes server's policy."""
+    policy = CHART / "files" / "policies" / "kubernetes.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "autodevops.clients.cli", "policy", "rbac", str(policy), *extra],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def network_policy(docs: list[Doc], component: str) -> Doc:
+    spec: Doc = find(docs, "NetworkPolicy", name_of(component))["spec"]
+    return spec
+
+
+def selects(peer: Doc, component: str) -> bool:
+    labels = peer.get("podSelector", {}).get("matchLabels", {})
+    return (
+        labels.get("app.kubernetes.io/component") == component and "namespaceSelector" not in peer
+    )
+
+
+def ports_of(rule: Doc) -> set[tuple[str, int]]:
+    return {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+
+
+def server_tokens(pod: Doc) -> Doc:
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    projected: Doc = volumes["server-tokens"]["projected"]
+    return projected
+
+
+def secret_keys(pod: Doc) -> set[str]:
+    """The keys a client's pod mounts from Secrets (Scarlet: a secret volume; Jamie: projected)."""
+    secrets = {v["name"]: v for v in pod["volumes"]}["secrets"]
+    if "secret" in secrets:
+        return {item["key"] for item in secrets["secret"]["items"]}
+    return {
+        item["key"]
+        for source in secrets["projected"]["sources"]
+        for item in source["secret"]["items"]
+    }

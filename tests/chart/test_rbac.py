@@ -1,0 +1,157 @@
+"""The chart's policies and RBAC match their sources, and the installed ServiceAccounts may
+do exactly what their policies need."""
+
+from __future__ import annotations
+
+from autodevops.servers.core.policy import load_policy
+from autodevops.servers.kubernetes.rbac import grants
+from autodevops.servers.kubernetes.scope import KubernetesScope
+from devstack.kube import KubeHandle
+from devstack.tools import Tools
+
+from .access import never_allowed, sar
+from .helpers import (
+    CHART,
+    POLICIES,
+    SERVERS,
+    Doc,
+    derive_rbac,
+    name_of,
+    render,
+    split_docs,
+    strip_labels,
+)
+
+
+def test_chart_policies_match_policies_dir() -> None:
+    for server in SERVERS:
+        chart_copy = CHART / "files" / "policies" / f"{server}.yaml"
+        assert chart_copy.read_text() == (POLICIES / f"{server}.yaml").read_text(), (
+            f"{chart_copy} differs from policies/{server}.yaml: run `make chart-rbac`"
+        )
+
+
+def test_generated_rbac_matches_the_policy() -> None:
+    generated = (CHART / "files" / "rbac" / "kubernetes.yaml").read_text()
+    assert generated == derive_rbac(), "files/rbac/kubernetes.yaml is stale: run `make chart-rbac`"
+
+
+def test_rendered_rbac_is_exactly_the_derivation(all_docs: list[Doc]) -> None:
+    """The chart's Roles, ClusterRoles and bindings are what `autodevops policy rbac` prints
+    for the server's ServiceAccount, object for object, rule for rule."""
+    kinds = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+    server = name_of("kubernetes")
+    rendered = [
+        strip_labels(d) for d in all_docs if d["kind"] in kinds and d["metadata"]["name"] == server
+    ]
+    expected = split_docs(
+        derive_rbac("--name", server, "--service-account", f"autodevops/{server}")
+    )
+    key = lambda d: (d["kind"], d["metadata"].get("namespace", ""))  # noqa: E731
+    assert sorted(rendered, key=key) == sorted(expected, key=key)
+    for doc in rendered:
+        for rule in doc.get("rules", []):
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+
+
+def test_no_rbac_when_disabled(tools: Tools) -> None:
+    docs = split_docs(render(tools, "autodevops", "kubernetes.rbac.create=false"))
+    assert not [d for d in docs if d["kind"].endswith(("Role", "RoleBinding"))]
+
+
+def test_kubernetes_server_account_has_exactly_its_policy(
+    cluster: KubeHandle, installed: tuple[str, str]
+) -> None:
+    namespace, release = installed
+    account = name_of("kubernetes", release)
+    policy = load_policy(CHART / "files" / "policies" / "kubernetes.yaml", KubernetesScope)
+    needed = grants(policy)
+    assert needed
+    for grant in needed:
+        assert sar(
+            cluster,
+            namespace,
+            account,
+            grant.verb,
+            grant.resource,
+            group=grant.group,
+            target_namespace=grant.namespace or "",
+        ), grant
+    dangerous = [
+        ("get", "secrets", "", ""),
+        ("list", "secrets", "", "team-a"),
+        ("get", "secrets", "", namespace),
+        ("create", "pods/exec", "", "team-a"),
+        ("create", "pods/attach", "", "team-a"),
+        ("create", "pods/portforward", "", "team-a"),
+        ("impersonate", "users", "", ""),
+        ("impersonate", "serviceaccounts", "", "team-a"),
+        ("impersonate", "groups", "", ""),
+        ("escalate", "clusterroles", "rbac.authorization.k8s.io", ""),
+        ("bind", "clusterroles", "rbac.authorization.k8s.io", ""),
+        ("escalate", "roles", "rbac.authorization.k8s.io", "team-a"),
+        ("bind", "roles", "rbac.authorization.k8s.io", "team-a"),
+        ("create", "clusterrolebindings", "rbac.authorization.k8s.io", ""),
+        ("create", "rolebindings", "rbac.authorization.k8s.io", "team-a"),
+        ("patch", "nodes", "", ""),  # cordon is not in the policy
+        ("delete", "pods", "", "team-a"),
+        ("create", "deployments", "apps", "team-a"),
+        ("*", "deployments", "apps", "team-a"),
+        ("*", "*", "*", ""),
+        ("create", "serviceaccounts/token", "", "team-a"),
+        # Writes the operator role has in its team namespaces, and nowhere else.
+        ("patch", "deployments", "apps", "team-c"),
+        ("patch", "deployments/scale", "apps", namespace),
+        ("patch", "deployments", "apps", ""),
+    ]
+    for verb, resource, group, target in dangerous:
+        assert not sar(
+            cluster, namespace, account, verb, resource, group=group, target_namespace=target
+        ), (verb, resource, target)
+
+
+def test_prometheus_server_scarlet_and_jamie_accounts_are_least_privilege(
+    cluster: KubeHandle, installed: tuple[str, str]
+) -> None:
+    namespace, release = installed
+    prometheus = name_of("prometheus", release)
+    scarlet = name_of("scarlet", release)
+    jamie = name_of("jamie", release)
+    account = cluster.request("GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/{jamie}")
+    assert account["automountServiceAccountToken"] is False
+    lease = f"{scarlet}-schedules"
+    coordination = "coordination.k8s.io"
+    for verb, name in (("create", ""), ("get", lease), ("update", lease)):
+        assert sar(
+            cluster,
+            namespace,
+            scarlet,
+            verb,
+            "leases",
+            group=coordination,
+            target_namespace=namespace,
+            name=name,
+        ), (verb, name)
+    for verb, resource, group, target, name in never_allowed(namespace, lease):
+        for account in (scarlet, prometheus, jamie):
+            assert not sar(
+                cluster,
+                namespace,
+                account,
+                verb,
+                resource,
+                group=group,
+                target_namespace=target,
+                name=name,
+            ), (account, verb, resource, target, name)
+    # The Prometheus server and Jamie call no API at all: not even their namespace's Lease.
+    for account in (prometheus, jamie):
+        assert not sar(
+            cluster,
+            namespace,
+            account,
+            "create",
+            "leases",
+            group=coordination,
+            target_namespace=namespace,
+        ), account

@@ -1,0 +1,67 @@
+"""The MCP servers: their arguments, as the CLI parses them, and their policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from autodevops.clients.cli import build_parser
+
+from .helpers import (
+    ALL_VALUES,
+    POLICIES,
+    SERVERS,
+    Doc,
+    find,
+    name_of,
+    pod_specs,
+    rendered_policy,
+)
+
+
+def test_server_arguments_are_what_the_cli_accepts(all_docs: list[Doc]) -> None:
+    for server in SERVERS:
+        pod = pod_specs(all_docs)[server]
+        container = pod["containers"][0]
+        options = build_parser().parse_args(container["args"])
+        assert options.server == server
+        assert (options.transport, options.host, options.port) == ("http", "0.0.0.0", 8080)
+        service = name_of(server)
+        assert set(options.allowed_host) == {
+            service,
+            f"{service}.autodevops",
+            f"{service}.autodevops.svc",
+            f"{service}.autodevops.svc.cluster.local",
+        }
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert options.policy == Path(mounts["policy"]) / "policy.yaml"
+        assert options.tokens_file == Path(mounts["tokens"]) / "tokens.yaml"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["policy"]["configMap"]["name"] == f"{service}-policy"
+        assert volumes["tokens"]["secret"]["secretName"] == f"mcp-{server}-tokens"
+        assert volumes["tokens"]["secret"]["items"] == [
+            {"key": "tokens.yaml", "path": "tokens.yaml"}
+        ]
+    prometheus = build_parser().parse_args(
+        pod_specs(all_docs)["prometheus"]["containers"][0]["args"]
+    )
+    assert prometheus.prometheus_url == "http://prometheus-operated.monitoring.svc:9090"
+    assert prometheus.audit_log == Path("/tmp/audit.jsonl")
+
+
+def test_policy_configmaps_embed_the_policies(all_docs: list[Doc], tmp_path: Path) -> None:
+    """The shipped policy, word for word (comments too), then Jamie's `delegates` entry."""
+    delegated = yaml.safe_load(ALL_VALUES.read_text())["jamie"]["delegateRoles"]
+    for server in SERVERS:
+        data = find(all_docs, "ConfigMap", f"{name_of(server)}-policy")["data"]["policy.yaml"]
+        shipped = (POLICIES / f"{server}.yaml").read_text().rstrip("\n")
+        assert data.startswith(shipped + "\n")
+        assert yaml.safe_load(data[len(shipped) :]) == {
+            "delegates": [{"subject": "jamie", "roles": delegated[server]}]
+        }
+        policy = rendered_policy(all_docs, server, tmp_path)
+        assert policy.delegable_roles("jamie") == tuple(delegated[server])
+        assert policy.delegable_roles("scarlet") == ()
+        deployment = find(all_docs, "Deployment", name_of(server))
+        assert deployment["spec"]["template"]["metadata"]["annotations"]["checksum/policy"]
