@@ -50,10 +50,16 @@ stack-down: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-# The chart's copies of the policies and the Kubernetes server's RBAC derived from its policy
-# (tests/chart fails when either drifts). Run after editing a file in policies/.
+# The chart's copies of the policies (every file of policies/) and the RBAC derived from each
+# Kubernetes-server policy among them (tests/chart fails when either drifts). Run after editing
+# or adding a file in policies/.
+CHART_FILES := charts/autodevops/files
 .PHONY: chart-rbac
 chart-rbac: $(VENV)/.installed
-	cp policies/kubernetes.yaml policies/prometheus.yaml charts/autodevops/files/policies/
-	$(VENV)/bin/autodevops policy rbac charts/autodevops/files/policies/kubernetes.yaml \
-		> charts/autodevops/files/rbac/kubernetes.yaml
+	cp policies/*.yaml $(CHART_FILES)/policies/
+	rm -f $(CHART_FILES)/rbac/*.yaml
+	for policy in $(CHART_FILES)/policies/*.yaml; do \
+		grep -qx 'server: kubernetes' "$$policy" || continue; \
+		$(VENV)/bin/autodevops policy rbac "$$policy" \
+			> $(CHART_FILES)/rbac/$$(basename "$$policy") || exit 1; \
+	done

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from autodevops.servers.core.policy import load_policy
-from autodevops.servers.kubernetes.scope import KubernetesScope
+from autodevops.servers.registry import load_spec
 from devstack.kube import KubeHandle
 from devstack.tools import Tools
 
@@ -21,7 +21,8 @@ CHART = ROOT / "charts" / "autodevops"
 ALL_VALUES = CHART / "ci" / "all-values.yaml"
 POLICIES = ROOT / "policies"
 RELEASE = "autodevops"
-SERVERS = ("prometheus", "kubernetes")
+# The chart's servers: the entries of its values, every one checked the same way.
+SERVERS = tuple(yaml.safe_load((CHART / "values.yaml").read_text())["servers"])
 # The ingress controller the chart lets reach Jamie's portal by default (ingress-nginx).
 INGRESS_NGINX = (
     {"kubernetes.io/metadata.name": "ingress-nginx"},
@@ -69,6 +70,26 @@ def split_docs(text: str) -> list[Doc]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
+def chart_values(*files: Path) -> Doc:
+    """values.yaml with `files` merged over it, as helm merges them (maps merge, null drops)."""
+
+    def merge(base: Doc, over: Doc) -> Doc:
+        merged = dict(base)
+        for key, value in over.items():
+            if value is None:
+                merged.pop(key, None)
+            elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = value
+        return merged
+
+    values: Doc = yaml.safe_load((CHART / "values.yaml").read_text())
+    for path in files:
+        values = merge(values, yaml.safe_load(path.read_text()))
+    return values
+
+
 def find(docs: list[Doc], kind: str, name: str) -> Doc:
     found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
     assert len(found) == 1, f"{kind}/{name}: {len(found)} rendered"
@@ -101,15 +122,15 @@ def pod_specs(docs: list[Doc]) -> dict[str, Doc]:
 
 
 def rendered_policy(docs: list[Doc], server: str, tmp_path: Path) -> Any:
+    """A server's rendered policy, loaded as its server loads it (with its scope model)."""
     data = find(docs, "ConfigMap", f"{name_of(server)}-policy")["data"]["policy.yaml"]
     path = tmp_path / f"{server}.yaml"
     path.write_text(data)
-    return load_policy(path, KubernetesScope if server == "kubernetes" else None)
+    return load_policy(path, load_spec(load_policy(path).server).scope_model)
 
 
-def derive_rbac(*extra: str) -> str:
-    """What `autodevops policy rbac` prints for the Kubernetes server's policy."""
-    policy = CHART / "files" / "policies" / "kubernetes.yaml"
+def derive_rbac(policy: Path, *extra: str) -> str:
+    """What `autodevops policy rbac` prints for a policy file."""
     result = subprocess.run(
         [sys.executable, "-m", "autodevops.clients.cli", "policy", "rbac", str(policy), *extra],
         capture_output=True,

@@ -31,7 +31,7 @@ from .helpers import (
     ("settings", "complaint"),
     [
         (
-            ["prometheus.enabled=false", "kubernetes.enabled=false"],
+            [f"servers.{server}.enabled=false" for server in SERVERS],
             "jamie needs at least one MCP server",
         ),
         (["jamie.auth.users.enabled=false"], "jamie needs a way to sign in"),
@@ -40,8 +40,9 @@ from .helpers import (
             "jamie.auth.proxy.enabled needs jamie.auth.proxy.trustedProxies",
         ),
         (
-            ["jamie.delegateRoles.kubernetes={viewer,admin}"],
-            "jamie.delegateRoles.kubernetes: admin is not a role of files/policies/kubernetes.yaml",
+            ["servers.kubernetes.jamie.delegateRoles={viewer,admin}"],
+            "servers.kubernetes.jamie.delegateRoles: admin is not a role of "
+            "files/policies/kubernetes.yaml",
         ),
         (
             ["jamie.ingress.enabled=true", "jamie.ingress.host=jamie.example.com"],
@@ -141,8 +142,7 @@ def test_jamie_defaults_use_one_secret_and_local_users(tools: Tools, tmp_path: P
     [source] = {v["name"]: v for v in pod["volumes"]}["secrets"]["projected"]["sources"]
     assert source["secret"]["name"] == name_of("jamie")
     assert {i["key"] for i in source["secret"]["items"]} == {
-        "kubernetes-token",
-        "prometheus-token",
+        *(f"{server}-token" for server in SERVERS),
         "mongodb-url",
         "redis-url",
         "users.yaml",
@@ -175,6 +175,8 @@ def test_jamie_delegates_read_only_roles_by_default(
         assert set(kubernetes.roles[role].scope["verbs"]) <= {"get", "list", "watch"}
     # No roles take Jamie's delegation away on that server.
     none = split_docs(
-        render(tools, "autodevops", "jamie.enabled=true", "jamie.delegateRoles.kubernetes=null")
+        render(
+            tools, "autodevops", "jamie.enabled=true", "servers.kubernetes.jamie.delegateRoles=null"
+        )
     )
     assert rendered_policy(none, "kubernetes", tmp_path).delegable_roles("jamie") == ()

@@ -64,7 +64,7 @@ def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> No
         else:
             assert backend["to"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
             assert ports_of(backend) == {("TCP", 9090)}
-    ide = values["prometheus"]["ingressFrom"]
+    ide = values["servers"]["prometheus"]["ingressFrom"]
     assert [r["from"] for r in network_policy(all_docs, "prometheus")["ingress"]].count(ide) == 1
     assert ide not in [r["from"] for r in network_policy(all_docs, "kubernetes")["ingress"]]
 

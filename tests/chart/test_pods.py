@@ -11,6 +11,7 @@ from .helpers import (
     ALL_VALUES,
     SERVERS,
     Doc,
+    chart_values,
     find,
     name_of,
     pod_specs,
@@ -20,8 +21,9 @@ from .helpers import (
 
 
 def test_every_pod_is_restricted_and_read_only(all_docs: list[Doc]) -> None:
-    values = yaml.safe_load(ALL_VALUES.read_text())
+    values = chart_values(ALL_VALUES)
     for component, pod in pod_specs(all_docs).items():
+        entry = values["servers"][component] if component in SERVERS else values[component]
         security = pod["securityContext"]
         assert security["runAsNonRoot"] is True
         assert security["runAsUser"] > 0
@@ -37,8 +39,7 @@ def test_every_pod_is_restricted_and_read_only(all_docs: list[Doc]) -> None:
             assert sc["capabilities"] == {"drop": ["ALL"]}, component
             assert sc["runAsNonRoot"] is True
             assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
-            if component in values and "resources" in values[component]:
-                assert container["resources"] == values[component]["resources"]
+            assert container["resources"] == entry["resources"], component
 
 
 def test_probes_on_the_health_ports(all_docs: list[Doc]) -> None:

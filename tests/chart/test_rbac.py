@@ -11,10 +11,12 @@ from devstack.tools import Tools
 
 from .access import never_allowed, sar
 from .helpers import (
+    ALL_VALUES,
     CHART,
     POLICIES,
     SERVERS,
     Doc,
+    chart_values,
     derive_rbac,
     name_of,
     render,
@@ -24,38 +26,63 @@ from .helpers import (
 
 
 def test_chart_policies_match_policies_dir() -> None:
-    for server in SERVERS:
-        chart_copy = CHART / "files" / "policies" / f"{server}.yaml"
-        assert chart_copy.read_text() == (POLICIES / f"{server}.yaml").read_text(), (
-            f"{chart_copy} differs from policies/{server}.yaml: run `make chart-rbac`"
+    """Every policy of policies/ is in the chart, word for word, and every server has one."""
+    copies = sorted(path.name for path in (CHART / "files" / "policies").glob("*.yaml"))
+    assert copies == sorted(path.name for path in POLICIES.glob("*.yaml")), (
+        "files/policies/ differs from policies/: run `make chart-rbac`"
+    )
+    assert {f"{server}.yaml" for server in SERVERS} <= set(copies)
+    for name in copies:
+        chart_copy = CHART / "files" / "policies" / name
+        assert chart_copy.read_text() == (POLICIES / name).read_text(), (
+            f"{chart_copy} differs from policies/{name}: run `make chart-rbac`"
         )
 
 
-def test_generated_rbac_matches_the_policy() -> None:
-    generated = (CHART / "files" / "rbac" / "kubernetes.yaml").read_text()
-    assert generated == derive_rbac(), "files/rbac/kubernetes.yaml is stale: run `make chart-rbac`"
+def test_generated_rbac_matches_the_policies() -> None:
+    """files/rbac/ holds the derivation of each Kubernetes-server policy of the chart, and
+    nothing else; each server whose entry creates RBAC has its file."""
+    policies = CHART / "files" / "policies"
+    derived = {p.name for p in policies.glob("*.yaml") if load_policy(p).server == "kubernetes"}
+    generated = {path.name for path in (CHART / "files" / "rbac").glob("*.yaml")}
+    assert generated == derived, "files/rbac/ is stale: run `make chart-rbac`"
+    servers = chart_values()["servers"]
+    with_rbac = {name for name, entry in servers.items() if entry.get("rbac", {}).get("create")}
+    assert with_rbac and {f"{name}.yaml" for name in with_rbac} <= generated
+    for name in generated:
+        text = (CHART / "files" / "rbac" / name).read_text()
+        assert text == derive_rbac(policies / name), (
+            f"files/rbac/{name} is stale: run `make chart-rbac`"
+        )
 
 
 def test_rendered_rbac_is_exactly_the_derivation(all_docs: list[Doc]) -> None:
     """The chart's Roles, ClusterRoles and bindings are what `autodevops policy rbac` prints
-    for the server's ServiceAccount, object for object, rule for rule."""
+    for each server's ServiceAccount, object for object, rule for rule."""
     kinds = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
-    server = name_of("kubernetes")
-    rendered = [
-        strip_labels(d) for d in all_docs if d["kind"] in kinds and d["metadata"]["name"] == server
-    ]
-    expected = split_docs(
-        derive_rbac("--name", server, "--service-account", f"autodevops/{server}")
-    )
-    key = lambda d: (d["kind"], d["metadata"].get("namespace", ""))  # noqa: E731
-    assert sorted(rendered, key=key) == sorted(expected, key=key)
-    for doc in rendered:
-        for rule in doc.get("rules", []):
-            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+    servers = chart_values(ALL_VALUES)["servers"]
+    with_rbac = [name for name, entry in servers.items() if entry.get("rbac", {}).get("create")]
+    assert "kubernetes" in with_rbac
+    for server in with_rbac:
+        name = name_of(server)
+        rendered = [
+            strip_labels(d)
+            for d in all_docs
+            if d["kind"] in kinds and d["metadata"]["name"] == name
+        ]
+        policy = CHART / "files" / "policies" / f"{server}.yaml"
+        expected = split_docs(
+            derive_rbac(policy, "--name", name, "--service-account", f"autodevops/{name}")
+        )
+        key = lambda d: (d["kind"], d["metadata"].get("namespace", ""))  # noqa: E731
+        assert sorted(rendered, key=key) == sorted(expected, key=key)
+        for doc in rendered:
+            for rule in doc.get("rules", []):
+                assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
 
 
 def test_no_rbac_when_disabled(tools: Tools) -> None:
-    docs = split_docs(render(tools, "autodevops", "kubernetes.rbac.create=false"))
+    docs = split_docs(render(tools, "autodevops", "servers.kubernetes.rbac.create=false"))
     assert not [d for d in docs if d["kind"].endswith(("Role", "RoleBinding"))]
 
 

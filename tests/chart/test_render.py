@@ -51,9 +51,7 @@ def test_all_components_render_every_part(all_docs: list[Doc]) -> None:
     assert deployments == {name_of(c) for c in (*SERVERS, "scarlet", "jamie")}
     monitors = [d for d in all_docs if d["kind"] == "ServiceMonitor"]
     ports = {d["metadata"]["name"]: d["spec"]["endpoints"][0]["port"] for d in monitors}
-    assert ports == {
-        name_of("prometheus"): "http",
-        name_of("kubernetes"): "http",
+    assert ports == {name_of(server): "http" for server in SERVERS} | {
         name_of("scarlet"): "metrics",
         name_of("jamie"): "health",
     }
@@ -74,25 +72,36 @@ def test_all_components_render_every_part(all_docs: list[Doc]) -> None:
     ("setting", "complaint"),
     [
         ("runAsUser=0", "/runAsUser"),
-        ("prometheus.replica=2", "'replica' not allowed"),
+        ("servers.prometheus.replica=2", "'replica' not allowed"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
         ("networkPolicy.apiServer.ports[0]=70000", "/networkPolicy/apiServer/ports/0"),
         ("scarlet.config.actions.rules[0].decision=maybe", "/scarlet/config/actions/rules/0"),
         ("scarlet.config.database_url=postgres://u:p@db/ops", "database_url"),
-        ("kubernetes.existingSecret=Not_A_Name", "/kubernetes/existingSecret"),
+        ("servers.kubernetes.existingSecret=Not_A_Name", "/servers/kubernetes/existingSecret"),
         ("scarlet.config.model.max_steps=0", "/scarlet/config/model/max_steps"),
         ("jamie.auth.proxy.trustedProxies[0]=everyone", "/jamie/auth/proxy/trustedProxies/0"),
         ("jamie.config.mongodb.url_file=/tmp/url", "url_file"),
         ("jamie.auth.cookieSecure=sometimes", "/jamie/auth/cookieSecure"),
         ("jamie.mongodb.existingSecret=Not_A_Name", "/jamie/mongodb/existingSecret"),
         ("jamie.ingress.controllerPodSelector=null", "controllerPodSelector"),
-        ("jamie.delegateRoles.scarlet[0]=viewer", "'scarlet' not allowed"),
+        ("servers.prometheus.bob.roles[0]=viewer", "'bob' not allowed"),
         ("jamie.config.model.host=ollama:11434", "/jamie/config/model/host"),
         ("serverAuth.mode=serviceAccounts", "/serverAuth/mode"),
         ("serverAuth.tokenExpirationSeconds=60", "/serverAuth/tokenExpirationSeconds"),
         ("serverAuth.keepTokensFiles=yes", "/serverAuth/keepTokensFiles"),
-        ("scarlet.serverRoles.jamie[0]=viewer", "'jamie' not allowed"),
-        ("jamie.serverRoles.kubernetes[0]=", "/jamie/serverRoles/kubernetes/0"),
+        ("servers.prometheus.scarlet.delegateRoles[0]=viewer", "'delegateRoles' not allowed"),
+        ("servers.kubernetes.jamie.roles[0]=", "/servers/kubernetes/jamie/roles/0"),
+        # The servers' map: names that fit object names and are no client's, whole entries.
+        ("servers.Loki.enabled=true", "'Loki' does not match pattern"),
+        ("servers.jamie.enabled=true", "invalid propertyName 'jamie'"),
+        ("servers.prometheus-long.enabled=true", "maxLength"),
+        ("servers.loki.enabled=true", "missing properties 'replicas', 'tokensKey', 'resources'"),
+        ("servers.prometheus.backend.urlArg=null", "'urlArg' required"),
+        ("servers.prometheus.backend.url=prometheus:9090", "/servers/prometheus/backend/url"),
+        ("servers.kubernetes.rbac.create=maybe", "/servers/kubernetes/rbac/create"),
+        ("servers.kubernetes.serve=Kube", "/servers/kubernetes/serve"),
+        # The values before the servers' map are refused, not ignored.
+        ("prometheus.enabled=false", "'prometheus' not allowed"),
     ],
 )
 def test_schema_refuses_wrong_values(tools: Tools, setting: str, complaint: str) -> None:

@@ -11,7 +11,7 @@ from .helpers import CHART, RELEASE, SERVERS, Doc, find, helm_refuses, name_of, 
 
 
 def test_scarlet_needs_a_server(tools: Tools) -> None:
-    settings = ["scarlet.enabled=true", "prometheus.enabled=false", "kubernetes.enabled=false"]
+    settings = ["scarlet.enabled=true", *(f"servers.{s}.enabled=false" for s in SERVERS)]
     args = ["template", RELEASE, str(CHART)] + [a for s in settings for a in ("--set", s)]
     assert "scarlet needs at least one MCP server" in helm_refuses(tools, *args)
 

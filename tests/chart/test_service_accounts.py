@@ -33,6 +33,7 @@ from .helpers import (
     SA_TOKENS,
     SERVERS,
     Doc,
+    chart_values,
     find,
     helm_refuses,
     name_of,
@@ -62,7 +63,7 @@ def test_service_account_tokens_are_projected_into_the_clients(
                     "path": f"{server}-token",
                 }
             }
-            for server in ("kubernetes", "prometheus")
+            for server in sorted(SERVERS)
         ]
         [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "server-tokens"]
         assert mount["readOnly"] is True
@@ -90,7 +91,7 @@ def test_service_account_tokens_are_projected_into_the_clients(
             SA_TOKENS,
             "scarlet.leaderElection.enabled=false",
             "serverAuth.tokenExpirationSeconds=7200",
-            "kubernetes.enabled=false",
+            "servers.kubernetes.enabled=false",
         )
     )
     for client in CLIENTS:
@@ -158,7 +159,10 @@ def test_service_account_tokens_are_reviewed_by_the_servers(
 def test_service_account_tokens_bind_the_clients_in_the_policies(
     sa_docs: list[Doc], tools: Tools, tmp_path: Path
 ) -> None:
-    delegated = yaml.safe_load(ALL_VALUES.read_text())["jamie"]["delegateRoles"]
+    delegated = {
+        server: entry["jamie"]["delegateRoles"]
+        for server, entry in chart_values(ALL_VALUES)["servers"].items()
+    }
     # The roles of the chart README's static token entries.
     scarlet = {"kubernetes": ("viewer", "operator"), "prometheus": ("viewer",)}
     for server in SERVERS:
@@ -185,8 +189,8 @@ def test_service_account_tokens_bind_the_clients_in_the_policies(
             "autodevops",
             str(ALL_VALUES),
             SA_TOKENS,
-            "scarlet.serverRoles.kubernetes={viewer}",
-            "jamie.serverRoles.prometheus=null",
+            "servers.kubernetes.scarlet.roles={viewer}",
+            "servers.prometheus.jamie.roles=null",
         )
     )
     kubernetes = rendered_policy(docs, "kubernetes", tmp_path)
@@ -200,10 +204,10 @@ def test_service_account_tokens_refuse_unknown_roles(tools: Tools) -> None:
     settings = [
         SA_TOKENS,
         "scarlet.enabled=true",
-        "scarlet.serverRoles.kubernetes={viewer,admin}",
+        "servers.kubernetes.scarlet.roles={viewer,admin}",
     ]
     args = ["template", RELEASE, str(CHART)] + [a for s in settings for a in ("--set", s)]
-    complaint = "scarlet.serverRoles.kubernetes: admin is not a role of files/policies/kubernetes"
+    complaint = "servers.kubernetes.scarlet.roles: admin is not a role of files/policies/kubernetes"
     assert complaint in helm_refuses(tools, *args)
 
 

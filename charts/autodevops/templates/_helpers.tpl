@@ -55,11 +55,21 @@ helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version | replace "+" "_" 
 {{- end -}}
 {{- end -}}
 
-{{/* The Secret a component reads; "" means <fullname>-<component>. Args: (list $ "c"). */}}
+{{/* The Secret a component reads: its values' existingSecret, "" meaning
+<fullname>-<component>. Args: (list $ "component" values). */}}
 {{- define "autodevops.secretName" -}}
-{{- $ := index . 0 -}}
-{{- $c := index $.Values (index . 1) -}}
-{{- default (include "autodevops.componentName" .) $c.existingSecret -}}
+{{- default (include "autodevops.componentName" .) (index . 2).existingSecret -}}
+{{- end -}}
+
+{{/* The names of the enabled servers (entries of .Values.servers), in order, as JSON. */}}
+{{- define "autodevops.enabledServers" -}}
+{{- $names := list -}}
+{{- range $name, $v := .Values.servers -}}
+{{- if $v.enabled -}}
+{{- $names = append $names $name -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $names -}}
 {{- end -}}
 
 {{/* Pod Security `restricted`, for every pod. */}}
@@ -162,12 +172,10 @@ connection). Args: $.
 - name: server-tokens
   projected:
     sources:
-      {{- range $server := list "kubernetes" "prometheus" }}
-      {{- if (index $.Values $server).enabled }}
+      {{- range $server := include "autodevops.enabledServers" $ | fromJsonArray }}
       - serviceAccountToken:
           audience: {{ include "autodevops.serverAudience" (list $ $server) }}
           expirationSeconds: {{ $.Values.serverAuth.tokenExpirationSeconds }}
           path: {{ $server }}-token
-      {{- end }}
       {{- end }}
 {{- end -}}

@@ -1,31 +1,32 @@
 {{/*
 The policy text with what the chart adds for the release's clients: with serverAuth.mode
-serviceAccountTokens, `bindings` of Scarlet's and Jamie's ServiceAccounts to their
-serverRoles; when Jamie is enabled, its `delegates` entry (jamie.delegateRoles.<server>, the
-roles Jamie may hand on to the person it acts for) for subject jamie, or for its
-ServiceAccount with serviceAccountTokens. Appended to the file as it is (comments kept); a
-policy with its own `bindings` or `delegates` list is rendered merged.
+serviceAccountTokens, `bindings` of Scarlet's and Jamie's ServiceAccounts to the entry's
+scarlet.roles and jamie.roles; when Jamie is enabled, its `delegates` entry
+(jamie.delegateRoles, the roles Jamie may hand on to the person it acts for) for subject
+jamie, or for its ServiceAccount with serviceAccountTokens. Appended to the file as it is
+(comments kept); a policy with its own `bindings` or `delegates` list is rendered merged.
 Args: (list $ "server" policyText).
 */}}
 {{- define "autodevops.serverPolicy" -}}
 {{- $ := index . 0 -}}
 {{- $component := index . 1 -}}
 {{- $policy := index . 2 -}}
+{{- $entry := index $.Values.servers $component -}}
 {{- $sat := include "autodevops.serviceAccountTokens" $ -}}
 {{- $parsed := fromYaml $policy -}}
 {{- $known := keys (default dict $parsed.roles) | sortAlpha -}}
 {{- $bindings := list -}}
 {{- $delegates := list -}}
 {{- range $client := list "scarlet" "jamie" -}}
-{{- $v := index $.Values $client -}}
-{{- if $v.enabled -}}
+{{- if (index $.Values $client).enabled -}}
+{{- $given := default dict (index $entry $client) -}}
 {{- $subject := $client -}}
 {{- if $sat -}}
 {{- $subject = include "autodevops.serviceAccountUser" (list $ $client) -}}
-{{- $roles := index (default dict $v.serverRoles) $component | default list -}}
+{{- $roles := $given.roles | default list -}}
 {{- range $roles -}}
 {{- if not (has . $known) -}}
-{{- fail (printf "%s.serverRoles.%s: %s is not a role of files/policies/%s.yaml (it has %s)" $client $component . $component (join ", " $known)) -}}
+{{- fail (printf "servers.%s.%s.roles: %s is not a role of files/policies/%s.yaml (it has %s)" $component $client . $component (join ", " $known)) -}}
 {{- end -}}
 {{- end -}}
 {{- if $roles -}}
@@ -33,10 +34,10 @@ Args: (list $ "server" policyText).
 {{- end -}}
 {{- end -}}
 {{- if eq $client "jamie" -}}
-{{- $roles := index $v.delegateRoles $component | default list -}}
+{{- $roles := $given.delegateRoles | default list -}}
 {{- range $roles -}}
 {{- if not (has . $known) -}}
-{{- fail (printf "jamie.delegateRoles.%s: %s is not a role of files/policies/%s.yaml (it has %s)" $component . $component (join ", " $known)) -}}
+{{- fail (printf "servers.%s.jamie.delegateRoles: %s is not a role of files/policies/%s.yaml (it has %s)" $component . $component (join ", " $known)) -}}
 {{- end -}}
 {{- end -}}
 {{- if $roles -}}
@@ -59,7 +60,7 @@ Args: (list $ "server" policyText).
 {{- $policy | trimSuffix "\n" }}
 {{- if $bindings }}
 # The clients' ServiceAccounts, verified with TokenReview (serverAuth.mode
-# serviceAccountTokens), and their roles (scarlet.serverRoles, jamie.serverRoles).
+# serviceAccountTokens), and their roles (servers.{{ $component }}.scarlet.roles, .jamie.roles).
 bindings:
 {{- range $bindings }}
   - subject: {{ .subject }}
@@ -67,7 +68,7 @@ bindings:
 {{- end }}
 {{- end }}
 {{- range $delegates }}
-# Jamie acts for people with at most these roles (jamie.delegateRoles.{{ $component }}).
+# Jamie acts for people with at most these roles (servers.{{ $component }}.jamie.delegateRoles).
 delegates:
   - subject: {{ .subject }}
     roles: {{ toJson .roles }}
@@ -76,18 +77,19 @@ delegates:
 {{- end -}}
 
 {{/*
-One MCP server: ServiceAccount, policy ConfigMap, Service, Deployment and, with
-serverAuth.mode serviceAccountTokens, its TokenReview RBAC. Args: (list $ "name").
-Only a server that calls the API server gets a ServiceAccount token: the Kubernetes server
-(its tools), and every server with serviceAccountTokens (its TokenReviews).
+One MCP server, an entry of .Values.servers: ServiceAccount, policy ConfigMap, Service,
+Deployment and, with serverAuth.mode serviceAccountTokens, its TokenReview RBAC.
+Args: (list $ "name"). Only a server that calls the API server gets a ServiceAccount token:
+one whose backend it is (`apiServer`, the Kubernetes server's tools), and every server with
+serviceAccountTokens (its TokenReviews).
 */}}
 {{- define "autodevops.server" -}}
 {{- $ := index . 0 -}}
 {{- $component := index . 1 -}}
-{{- $v := index $.Values $component -}}
+{{- $v := index $.Values.servers $component -}}
 {{- $name := include "autodevops.componentName" . -}}
 {{- $sat := include "autodevops.serviceAccountTokens" $ -}}
-{{- $callsApi := or (eq $component "kubernetes") (eq $sat "true") -}}
+{{- $callsApi := or ($v.apiServer | default false) (eq $sat "true") -}}
 {{- $tokensFile := or (not $sat) $.Values.serverAuth.keepTokensFiles -}}
 {{- $policy := $.Files.Get (printf "files/policies/%s.yaml" $component) -}}
 {{- if not $policy }}{{ fail (printf "files/policies/%s.yaml is missing: run `make chart-rbac`" $component) }}{{ end -}}
@@ -167,7 +169,7 @@ spec:
           imagePullPolicy: {{ $.Values.image.pullPolicy }}
           args:
             - serve
-            - {{ $component }}
+            - {{ $v.serve | default $component }}
             - --transport=http
             - --host=0.0.0.0
             - --port=8080
@@ -183,8 +185,10 @@ spec:
             {{- range list $name (printf "%s.%s" $name $.Release.Namespace) (printf "%s.%s.svc" $name $.Release.Namespace) (printf "%s.%s.svc.%s" $name $.Release.Namespace $.Values.clusterDomain) }}
             - --allowed-host={{ . }}
             {{- end }}
-            {{- if eq $component "prometheus" }}
-            - --prometheus-url={{ $v.prometheusUrl }}
+            {{- with $v.backend }}
+            {{- if .urlArg }}
+            - {{ printf "%s=%s" .urlArg .url }}
+            {{- end }}
             {{- end }}
             {{- range $v.extraArgs }}
             - {{ . | quote }}
@@ -223,7 +227,7 @@ spec:
         # The whole Secret as a directory (not subPath), so a rotated Secret reaches the pod.
         - name: tokens
           secret:
-            secretName: {{ include "autodevops.secretName" . }}
+            secretName: {{ include "autodevops.secretName" (list $ $component $v) }}
             items:
               - {key: {{ $v.tokensKey }}, path: tokens.yaml}
         {{- end }}
