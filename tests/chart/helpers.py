@@ -58,9 +58,11 @@ def helm_refuses(tools: Tools, *args: str) -> str:
     return result.stderr
 
 
-def render(tools: Tools, namespace: str, *values: str, release: str = RELEASE) -> str:
+def render(
+    tools: Tools, namespace: str, *values: str, release: str = RELEASE, chart: Path = CHART
+) -> str:
     """`helm template`; a value with `=` is a --set, anything else a values file."""
-    args = ["template", release, str(CHART), "--namespace", namespace]
+    args = ["template", release, str(chart), "--namespace", namespace]
     for item in values:
         args += ["--set", item] if "=" in item else ["--values", item]
     return helm(tools, *args)
