@@ -21,12 +21,14 @@ from .flows import allowed, flows, release_pod
 from .helpers import (
     ALL_VALUES,
     CHART,
+    RELEASE,
     SA_GROUPS,
     SA_TOKENS,
     SERVERS,
     Doc,
     derive_rbac,
     find,
+    helm_refuses,
     name_of,
     network_policy,
     pod_specs,
@@ -78,6 +80,13 @@ ENTRIES: dict[str, Doc] = {
     },
 }
 SERVES = {"thanos": "prometheus", "kube-lab": "kubernetes"}
+# What the schema asks of an entry.
+ENTRY_MINIMUM = {
+    "enabled": "true",
+    "replicas": "1",
+    "tokensKey": "tokens.yaml",
+    "resources.limits.cpu": "1",
+}
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -230,6 +239,26 @@ def test_entries_get_service_account_tokens(
             assert policy.bound_roles(user_of(client), SA_GROUPS) == tuple(roles)
         delegated = entry["jamie"]["delegateRoles"]
         assert policy.delegable_roles(user_of("jamie")) == tuple(delegated)
+
+
+@pytest.mark.parametrize(
+    ("settings", "complaint"),
+    [
+        (
+            [f"servers.loki.{key}={value}" for key, value in ENTRY_MINIMUM.items()],
+            "servers.loki: files/policies/loki.yaml is missing: add the server's policy",
+        ),
+        (
+            ["servers.prometheus.rbac.create=true"],
+            "servers.prometheus.rbac.create: files/rbac/prometheus.yaml is missing",
+        ),
+    ],
+)
+def test_an_entry_without_its_files_is_refused(
+    tools: Tools, settings: list[str], complaint: str
+) -> None:
+    args = ["template", RELEASE, str(CHART)] + [a for s in settings for a in ("--set", s)]
+    assert complaint in helm_refuses(tools, *args)
 
 
 def test_the_extended_chart_passes_server_side_dry_run(

@@ -92,7 +92,7 @@ serviceAccountTokens (its TokenReviews).
 {{- $callsApi := or ($v.apiServer | default false) (eq $sat "true") -}}
 {{- $tokensFile := or (not $sat) $.Values.serverAuth.keepTokensFiles -}}
 {{- $policy := $.Files.Get (printf "files/policies/%s.yaml" $component) -}}
-{{- if not $policy }}{{ fail (printf "files/policies/%s.yaml is missing: run `make chart-rbac`" $component) }}{{ end -}}
+{{- if not $policy }}{{ fail (printf "servers.%s: files/policies/%s.yaml is missing: add the server's policy to policies/ and run `make chart-rbac`" $component $component) }}{{ end -}}
 {{- $policy = include "autodevops.serverPolicy" (list $ $component $policy) -}}
 apiVersion: v1
 kind: ServiceAccount
