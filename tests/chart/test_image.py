@@ -43,5 +43,7 @@ def test_dockerfile_builds_a_small_non_root_image() -> None:
     assert f"USER {values['runAsUser']}:{values['runAsGroup']}" in final
     assert 'ENTRYPOINT ["autodevops"]' in final
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    for needed in ("servers/", "clients/", "policies/", "devstack/", "pyproject.toml"):
+    for needed in ("common/", "servers/", "clients/", "policies/", "pyproject.toml", "setup.py"):
         assert f"!{needed}" in ignored
+    # The image is the product: the local stack and the tests stay out.
+    assert not [line for line in ignored if line.startswith(("!devstack", "!tests"))]
