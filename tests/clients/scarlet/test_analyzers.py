@@ -553,10 +553,22 @@ async def test_a_failed_rollout_with_a_previous_revision_proposes_a_rollback(
     ]
 
 
-async def test_a_service_without_ready_endpoints(pool: McpPool) -> None:
+def _available(kube: Any, namespace: str, name: str) -> bool:
+    deployment = _deployment(kube, namespace, name)
+    return bool(
+        deployment["status"].get("availableReplicas") == deployment["spec"]["replicas"]
+        and _condition(deployment, "Available").get("status") == "True"
+    )
+
+
+async def test_a_service_without_ready_endpoints(cluster: Any, pool: McpPool) -> None:
+    # The module's cluster was set up minutes ago; on a loaded machine the controllers may
+    # still be catching up with `served`, which would then rightly be a rollout finding.
+    wait_for(lambda: _available(cluster, SVC, "served"), "served to be available")
     findings, notes = await analyze(pool, SVC)
     assert notes == []
-    assert [f.subject for f in findings] == [f"Service {SVC}/lonely"]
+    served = _deployment(cluster, SVC, "served")["status"]
+    assert [f.subject for f in findings] == [f"Service {SVC}/lonely"], served
     (lonely,) = findings
     assert lonely.analyzer == "service_endpoints"
     assert lonely.likely_cause == "no pod matches its selector app=lonely"
