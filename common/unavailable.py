@@ -38,9 +38,11 @@ class BackendUnavailable(Exception):
         check: str,
         secrets: Iterable[str | None] = (),
     ) -> None:
+        secrets = tuple(secrets)
         self.service = service
-        self.where = where
+        # `where` may be a URL given with credentials in it: it is scrubbed too.
+        self.where = scrub_credentials(where, secrets)
         self.problem = scrub_credentials(problem, secrets)
         self.check = check
-        self.message = f"{service} at {where}: {self.problem}. Check: {check}"
+        self.message = f"{service} at {self.where}: {self.problem}. Check: {check}"
         super().__init__(self.message)

@@ -83,3 +83,10 @@ def test_credential_shaped_values_are_scrubbed_even_when_not_named() -> None:
         "Redis", "cache:6379", "AUTH failed for redis://:hunter2hunter2@cache:6379/0", "the URL"
     )
     assert "hunter2hunter2" not in error.message and error.where == "cache:6379"
+
+
+def test_a_url_given_with_credentials_is_scrubbed_where_it_names_the_backend() -> None:
+    error = BackendUnavailable(
+        "Prometheus", "https://ops:pa55word@prom:9090", "unreachable (ConnectError)", "the URL"
+    )
+    assert "pa55word" not in error.message and "prom:9090" in error.message
