@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from devstack.kube import KubeHandle
 
 
@@ -43,8 +45,26 @@ def sar(
     return allowed
 
 
-def never_allowed(namespace: str, lease: str) -> list[tuple[str, str, str, str, str]]:
-    """(verb, resource, group, namespace, name) that no client and no Prometheus server may."""
+def assert_never_allowed(
+    kube: KubeHandle, namespace: str, accounts: Sequence[str], lease: str
+) -> None:
+    """What no client and no Prometheus server may do, asked of the API server for each."""
+    for verb, resource, group, target, name in _never_allowed(namespace, lease):
+        for account in accounts:
+            assert not sar(
+                kube,
+                namespace,
+                account,
+                verb,
+                resource,
+                group=group,
+                target_namespace=target,
+                name=name,
+            ), (account, verb, resource, target, name)
+
+
+def _never_allowed(namespace: str, lease: str) -> list[tuple[str, str, str, str, str]]:
+    """(verb, resource, group, namespace, name)."""
     coordination = "coordination.k8s.io"
     return [
         ("get", "leases", coordination, namespace, "another-lease"),

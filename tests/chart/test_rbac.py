@@ -9,7 +9,7 @@ from autodevops.servers.kubernetes.scope import KubernetesScope
 from devstack.kube import KubeHandle
 from devstack.tools import Tools
 
-from .access import never_allowed, sar
+from .access import assert_never_allowed, sar
 from .helpers import (
     ALL_VALUES,
     CHART,
@@ -159,18 +159,7 @@ def test_prometheus_server_scarlet_and_jamie_accounts_are_least_privilege(
             target_namespace=namespace,
             name=name,
         ), (verb, name)
-    for verb, resource, group, target, name in never_allowed(namespace, lease):
-        for account in (scarlet, prometheus, jamie):
-            assert not sar(
-                cluster,
-                namespace,
-                account,
-                verb,
-                resource,
-                group=group,
-                target_namespace=target,
-                name=name,
-            ), (account, verb, resource, target, name)
+    assert_never_allowed(cluster, namespace, (scarlet, prometheus, jamie), lease)
     # The Prometheus server and Jamie call no API at all: not even their namespace's Lease.
     for account in (prometheus, jamie):
         assert not sar(

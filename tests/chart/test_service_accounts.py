@@ -22,7 +22,7 @@ from tests.conftest import HttpServer
 from tests.mcp_helpers import initialize
 from tests.servers.core.test_token_review import review_args
 
-from .access import never_allowed, sar
+from .access import assert_never_allowed, sar
 from .helpers import (
     ALL_VALUES,
     CHART,
@@ -228,18 +228,8 @@ def test_service_account_tokens_release_runs_with_auth_delegator_only(
             assert not sar(cluster, namespace, account, "create", "tokenreviews", group=authn)
     namespace, release = installed_sa
     lease = f"{name_of('scarlet', release)}-schedules"
-    for verb, resource, group, target, name in never_allowed(namespace, lease):
-        for account in (*(name_of(c, release) for c in CLIENTS), name_of("prometheus", release)):
-            assert not sar(
-                cluster,
-                namespace,
-                account,
-                verb,
-                resource,
-                group=group,
-                target_namespace=target,
-                name=name,
-            ), (account, verb, resource, target, name)
+    accounts = (*(name_of(c, release) for c in CLIENTS), name_of("prometheus", release))
+    assert_never_allowed(cluster, namespace, accounts, lease)
     jamie = cluster.request(
         "GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name_of('jamie', release)}"
     )
