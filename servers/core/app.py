@@ -183,6 +183,7 @@ async def serve_http(server: FastMCP, policy: Policy, options: HttpOptions) -> N
                 policy=policy,
                 allowed_hosts=options.allowed_hosts,
                 allowed_origins=options.allowed_origins,
+                bind_host=options.host,
             )
         ],
     )

@@ -1,5 +1,9 @@
 """HTTP front door: Host and Origin allow-lists (DNS-rebinding protection) and bearer tokens.
 
+On a loopback bind, a page served from the same machine (a loopback Origin, any port) may
+call, as the MCP specification and SDKs allow; any other Origin must be listed. Foreign Host
+names are refused whatever the Origin says, which is what stops DNS rebinding.
+
 A token nobody accepts is a 401; a token that cannot be checked because the authority that
 verifies it is unreachable is a 503, so a client does not throw away a good token.
 
@@ -12,10 +16,11 @@ reveal nothing about the backend's data.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
 
@@ -45,12 +50,25 @@ class HttpGuard:
         policy: Policy,
         allowed_hosts: list[str],
         allowed_origins: list[str],
+        bind_host: str = "127.0.0.1",
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.policy = policy
         self.allowed_hosts = LOOPBACK_HOSTS | {h.lower() for h in allowed_hosts}
         self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
+        self.loopback_origins_allowed = is_loopback(bind_host)
+
+    def origin_allowed(self, origin: str) -> bool:
+        if origin.rstrip("/").lower() in self.allowed_origins:
+            return True
+        if not self.loopback_origins_allowed:
+            return False
+        try:
+            parts = urlsplit(origin)
+        except ValueError:
+            return False
+        return parts.scheme in ("http", "https") and is_loopback(parts.hostname or "")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,7 +76,7 @@ class HttpGuard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         origin = headers.get("origin")
-        if origin is not None and origin.rstrip("/").lower() not in self.allowed_origins:
+        if origin is not None and not self.origin_allowed(origin):
             await _refuse(send, 403, "origin not allowed", f"Origin '{origin}' is not allowed")
             return
         path = scope.get("path", "")
@@ -114,6 +132,17 @@ class HttpGuard:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1), bracketed or not."""
+    host = host.strip().lower().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _hostname(host: str) -> str:

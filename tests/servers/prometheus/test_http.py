@@ -58,6 +58,27 @@ def test_foreign_origin_and_host_are_403(server: Any) -> None:
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "origin",
+    ["http://localhost:6274", "http://127.0.0.1", "https://[::1]:3000", "http://127.0.0.2"],
+)
+def test_loopback_origins_are_served_on_a_loopback_bind(server: Any, origin: str) -> None:
+    headers = {"Authorization": f"Bearer {TOKENS['viewer']}", "Origin": origin, **MCP_HEADERS}
+    assert httpx.post(server.mcp_url, json=INITIALIZE, headers=headers).status_code == 200
+    # A rebinding page sends its own name as Host: still refused, whatever the Origin.
+    headers["Host"] = "attacker.example:8080"
+    assert httpx.post(server.mcp_url, json=INITIALIZE, headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://localhost.evil.example", "http://127.0.0.1.nip.io", "null", "file://"]
+)
+def test_origins_that_only_look_local_are_403(server: Any, origin: str) -> None:
+    headers = {"Authorization": f"Bearer {TOKENS['viewer']}", "Origin": origin, **MCP_HEADERS}
+    response = httpx.post(server.mcp_url, json=INITIALIZE, headers=headers)
+    assert response.status_code == 403 and "Origin" in response.json()["detail"]
+
+
 def test_configured_service_host_and_origin_are_allowed(
     prometheus: Any, start_http_server: Any
 ) -> None:
