@@ -1,4 +1,5 @@
-"""Installing the stack: Debian packages, the Go builds and the helm/kubectl binaries.
+"""Installing the stack: Debian packages, the Go builds, the helm/kubectl binaries and the MCP
+conformance suite.
 
 Everything lands in the cache directory keyed by version (and, for the Go builds, by a hash of
 the project's own Go files), so a second ``install`` finds it all there and returns at once.
@@ -154,10 +155,11 @@ def _prune(build: GoBuild) -> None:
 
 def install(*, kube: bool = True) -> None:
     """Install everything the stack needs; fast and silent when all is present."""
-    from . import tools
+    from . import conformance, tools
 
     install_apt()
     tools.install_tools()
+    conformance.install_conformance()
     go_build(FERRETDB)
     if kube:
         go_build(KUBE)

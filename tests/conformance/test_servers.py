@@ -1,0 +1,78 @@
+"""Every registered server against the MCP conformance suite, over streamable HTTP.
+
+The suite runs its whole active set; `baseline.yml` lists the scenarios that do not apply,
+with the reason, and the suite itself fails on any other failure or on a stale entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from autodevops.servers.registry import SERVERS, load_spec
+from devstack.conformance import Conformance, install_conformance
+from devstack.services import start_mcp_server
+from tests.conformance.token_proxy import TokenProxy
+
+BASELINE = Path(__file__).with_name("baseline.yml")
+TOKEN = "conformance-token-0123456789"
+SUITE_SECONDS = 300
+
+
+def _prometheus(request: pytest.FixtureRequest) -> list[str]:
+    return ["--prometheus-url", request.getfixturevalue("prometheus").url]
+
+
+def _kubernetes(request: pytest.FixtureRequest) -> list[str]:
+    return ["--kubeconfig", str(request.getfixturevalue("kube").kubeconfig)]
+
+
+# How each server reaches a real backend of the stack; a new server adds its line here.
+BACKEND_ARGS: dict[str, Callable[[pytest.FixtureRequest], list[str]]] = {
+    "prometheus": _prometheus,
+    "kubernetes": _kubernetes,
+}
+
+
+@pytest.fixture(scope="module")
+def suite() -> Conformance:
+    return install_conformance()
+
+
+def test_every_server_has_a_backend_here() -> None:
+    assert sorted(BACKEND_ARGS) == sorted(SERVERS)
+
+
+@pytest.mark.parametrize("name", sorted(SERVERS))
+def test_server_passes_the_conformance_suite(
+    name: str, suite: Conformance, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    spec = load_spec(name)
+    policy: dict[str, Any] = yaml.safe_load(
+        (files("autodevops.policies") / spec.default_policy).read_text()
+    )
+    role = policy["stdio_role"]
+    tokens = [{"token": TOKEN, "subject": "conformance", "roles": [role]}]
+    server = start_mcp_server(tmp_path, name, policy, tokens, *BACKEND_ARGS[name](request))
+    try:
+        with TokenProxy(server.url.removesuffix("/mcp"), TOKEN) as proxy:
+            result = suite.run(
+                "server",
+                "--url",
+                f"{proxy.url}/mcp",
+                "--expected-failures",
+                str(BASELINE),
+                "--output-dir",
+                str(tmp_path / "results"),
+                timeout=SUITE_SECONDS,
+            )
+    finally:
+        server.stop()
+    summary = result.stdout[result.stdout.find("=== SUMMARY") :]
+    assert result.returncode == 0, f"{summary}\n{result.stderr[-2000:]}"
+    assert "dns-rebinding-protection" in result.stdout
