@@ -1,4 +1,5 @@
-"""The `autodevops` command: the servers' `serve` and `policy`, Scarlet and Jamie.
+"""The `autodevops` command: the servers' `serve` and `policy`, Scarlet, Jamie, and backups
+of their stores.
 
 It sits on the top floor because it offers every part; each part is imported only when its
 command runs.
@@ -12,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from autodevops.clients.backup.cli import add_commands as add_backup_commands
 from autodevops.servers.cli import add_commands as add_server_commands
 
 
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve (default), or hash-password: read a password, print its hash for users.yaml",
     )
     jamie.set_defaults(run=_jamie)
+    add_backup_commands(commands)
     return parser
 
 

@@ -57,4 +57,6 @@ def test_the_command_offers_no_development_commands() -> None:
         "policy",
         "scarlet",
         "jamie",
+        "backup",
+        "restore",
     ]

@@ -1,0 +1,1 @@
+"""Backups of the suite's own stores (Scarlet's PostgreSQL, Jamie's MongoDB) and their restore."""

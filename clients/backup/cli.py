@@ -1,0 +1,122 @@
+"""`autodevops backup postgres|mongodb` and `autodevops restore postgres|mongodb`.
+
+Credentials come from files only (`--dsn-file`, `--uri-file`), never from arguments, so they
+stay out of process listings, shell history and job specs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from autodevops.common.unavailable import BackendUnavailable
+
+KEEP_DAYS = 30
+T = TypeVar("T")
+
+
+def add_commands(commands: Any) -> None:
+    backup = commands.add_parser("backup", help="back up Scarlet's PostgreSQL or Jamie's MongoDB")
+    backup_kinds = backup.add_subparsers(metavar="STORE", required=True)
+    restore = commands.add_parser("restore", help="restore a backup made by `autodevops backup`")
+    restore_kinds = restore.add_subparsers(metavar="STORE", required=True)
+    for kind, credential, help_text in (
+        ("postgres", "--dsn-file", "file holding the PostgreSQL DSN (libpq URL or key=value)"),
+        ("mongodb", "--uri-file", "file holding the MongoDB URI"),
+    ):
+        take = backup_kinds.add_parser(kind, help=f"a {kind} backup into a new folder")
+        take.add_argument(
+            credential, dest="credential", metavar="FILE", type=Path, required=True, help=help_text
+        )
+        take.add_argument("--dir", type=Path, required=True, help="folder that keeps the backups")
+        take.add_argument(
+            "--keep-days",
+            type=int,
+            default=KEEP_DAYS,
+            help="remove backups older than this after a good one (default %(default)s; "
+            "the newest good backup always stays)",
+        )
+        back = restore_kinds.add_parser(kind, help=f"restore a {kind} backup folder")
+        back.add_argument(
+            credential, dest="credential", metavar="FILE", type=Path, required=True, help=help_text
+        )
+        back.add_argument("backup", type=Path, help="the backup folder (e.g. DIR/postgres-...Z)")
+        if kind == "mongodb":
+            take.add_argument(
+                "--database",
+                action="append",
+                help="database to back up (repeatable; default: all but admin, local and config)",
+            )
+            back.add_argument("--into", help="restore the backup's one database under this name")
+            back.add_argument(
+                "--drop", action="store_true", help="replace collections that hold documents"
+            )
+        take.set_defaults(run=_backup, kind=kind)
+        back.set_defaults(run=_restore, kind=kind)
+
+
+def _backup(options: argparse.Namespace) -> int:
+    from .archive import prune
+
+    def take() -> Path:
+        secret = _read_secret(options.credential)
+        if options.kind == "postgres":
+            from .postgres import backup
+
+            return backup(secret, options.dir)
+        from .mongodb import backup as mongo_backup
+
+        return mongo_backup(secret, options.dir, options.database)
+
+    ok, path = _guarded(take)
+    if not ok:
+        return 1
+    print(f"backup written: {path}")
+    for removed in prune(options.dir, options.kind, options.keep_days):
+        print(f"removed (older than {options.keep_days} days): {removed}")
+    return 0
+
+
+def _restore(options: argparse.Namespace) -> int:
+    def put() -> None:
+        secret = _read_secret(options.credential)
+        if options.kind == "postgres":
+            from .postgres import restore
+
+            restore(secret, options.backup)
+        else:
+            from .mongodb import restore as mongo_restore
+
+            mongo_restore(secret, options.backup, options.into, options.drop)
+
+    ok, _ = _guarded(put)
+    if not ok:
+        return 1
+    print(f"restored: {options.backup}")
+    return 0
+
+
+def _read_secret(path: Path) -> str:
+    from .archive import BackupError
+
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise BackupError(f"{path}: {exc.strerror}") from None
+    if not secret:
+        raise BackupError(f"{path}: empty; it should hold the connection string")
+    return secret
+
+
+def _guarded(work: Callable[[], T]) -> tuple[bool, T | None]:
+    """Runs `work`; the errors people can act on become one line on stderr, not a traceback."""
+    from .archive import BackupError
+
+    try:
+        return True, work()
+    except (BackupError, BackendUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False, None
