@@ -222,6 +222,8 @@ def health_app(jamie: Jamie) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
+        for dependency, state in (await _dependency_checks(jamie)).items():
+            jamie.metrics.dependency_up.labels(dependency).set(1 if state == "ok" else 0)
         return PlainTextResponse(
             jamie.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
@@ -232,30 +234,34 @@ def health_app(jamie: Jamie) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        down = []
-        try:
-            await ping(jamie.redis)
-            checks["redis"] = "ok"
-        except BackendUnavailable as exc:
-            checks["redis"] = str(exc)
-            down.append("redis")
-        try:
-            await (await jamie.memory.get()).ping()
-            checks["mongodb"] = "ok"
-        except BackendUnavailable as exc:
-            checks["mongodb"] = str(exc)
-            down.append("mongodb")
-        model = await jamie.probe.status()
-        checks["model"] = "ok" if model.up else model.detail
+        checks = await _dependency_checks(jamie)
+        down = [name for name in ("redis", "mongodb") if checks[name] != "ok"]
         body: dict[str, Any] = {"status": "ready", "checks": checks}
         if down:
             body = {"status": "unavailable", "down": down, "checks": checks}
-        elif not model.up:
+        elif checks["model"] != "ok":
             body = {"status": "degraded", "down": ["model"], "checks": checks}
         return JSONResponse(body, status_code=503 if down else 200)
 
     return app
+
+
+async def _dependency_checks(jamie: Jamie) -> dict[str, str]:
+    """Each dependency: "ok", or what is wrong with it (naming where it is and what to check)."""
+    checks: dict[str, str] = {}
+    try:
+        await ping(jamie.redis)
+        checks["redis"] = "ok"
+    except BackendUnavailable as exc:
+        checks["redis"] = str(exc)
+    try:
+        await (await jamie.memory.get()).ping()
+        checks["mongodb"] = "ok"
+    except BackendUnavailable as exc:
+        checks["mongodb"] = str(exc)
+    model = await jamie.probe.status()
+    checks["model"] = "ok" if model.up else model.detail
+    return checks
 
 
 async def _json_only(request: Request, call_next: Any) -> Any:

@@ -1,9 +1,10 @@
 """What Jamie counts for Prometheus (served on the health port, /metrics): sign-ins, questions
-and how they ended, tool calls as seen by Jamie, confirmations, and the tool cache."""
+and how they ended, tool calls as seen by Jamie, confirmations, the tool cache, and whether
+its stores and model answer (checked at each scrape, as /readyz checks them)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 TURN_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 
@@ -46,6 +47,13 @@ class JamieMetrics:
             "jamie_tool_cache",
             "Read-only tool results looked up in the cache, by result (hit, miss, unavailable).",
             ["result"],
+            registry=self.registry,
+        )
+
+        self.dependency_up = Gauge(
+            "jamie_dependency_up",
+            "Whether a dependency answered at the last scrape (redis, mongodb, model).",
+            ["dependency"],
             registry=self.registry,
         )
 

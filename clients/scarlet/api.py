@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from autodevops.clients.core.events import sse
@@ -68,6 +68,38 @@ class Metrics:
             ["decision"],
             registry=self.registry,
         )
+        # Read from the operations database at each scrape, so every replica reports the same.
+        self.store_up = Gauge(
+            "scarlet_store_up",
+            "Whether the operations database answered at the last scrape.",
+            registry=self.registry,
+        )
+        self.queued = Gauge(
+            "scarlet_queue_runs", "Runs waiting for a worker.", registry=self.registry
+        )
+        self.oldest_queued = Gauge(
+            "scarlet_queue_oldest_seconds",
+            "How long the oldest waiting run has waited (0 when none waits).",
+            registry=self.registry,
+        )
+        self.finished = Gauge(
+            "scarlet_runs_finished_last_hour",
+            "Runs that ended in the last hour, by final status.",
+            ["status"],
+            registry=self.registry,
+        )
+
+    async def refresh(self, store: OpsStore) -> None:
+        try:
+            overview = await store.runs.overview()
+        except BackendUnavailable:
+            self.store_up.set(0)
+            return
+        self.store_up.set(1)
+        self.queued.set(overview["queued"])
+        self.oldest_queued.set(overview["oldest_queued_seconds"])
+        for status, count in overview["finished_last_hour"].items():
+            self.finished.labels(status).set(count)
 
 
 def agent_api(
@@ -239,11 +271,12 @@ async def _run_events(store: OpsStore, run_id: int, request: Request) -> AsyncIt
         await asyncio.sleep(EVENTS_POLL_SECONDS)
 
 
-def metrics_app(metrics: Metrics) -> FastAPI:
+def metrics_app(metrics: Metrics, store: OpsStore) -> FastAPI:
     app = FastAPI(title="Scarlet metrics", openapi_url=None)
 
     @app.get("/metrics")
     async def exposition() -> PlainTextResponse:
+        await metrics.refresh(store)
         return PlainTextResponse(
             generate_latest(metrics.registry), media_type="text/plain; version=0.0.4"
         )

@@ -71,7 +71,7 @@ async def serve(config: ScarletConfig) -> None:
             ),
             config.ports.api,
         ),
-        (metrics_app(metrics), config.ports.metrics),
+        (metrics_app(metrics, store), config.ports.metrics),
         (health_app(store, pool), config.ports.health),
     ]
     async with pool:

@@ -358,6 +358,35 @@ class Runs:
 
         return await self._db.call(work)
 
+    async def overview(self) -> dict[str, Any]:
+        """What the alerts watch: runs waiting to start, the oldest one's age in seconds, and
+        runs finished in the last hour by final status."""
+
+        async def work(conn: Conn) -> dict[str, Any]:
+            cur = await conn.execute(
+                """
+                SELECT count(*) AS queued,
+                       coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest
+                FROM runs WHERE status = 'queued'
+                """
+            )
+            queue = await one(cur)
+            cur = await conn.execute(
+                """
+                SELECT status, count(*) AS runs FROM runs
+                WHERE finished_at > now() - interval '1 hour' GROUP BY status
+                """
+            )
+            finished = {status: 0 for status in FINAL_STATUSES}
+            finished.update({row["status"]: row["runs"] for row in await cur.fetchall()})
+            return {
+                "queued": queue["queued"],
+                "oldest_queued_seconds": float(queue["oldest"]),
+                "finished_last_hour": finished,
+            }
+
+        return await self._db.call(work)
+
 
 def _attempts(count: int) -> str:
     return f"{count} attempt" if count == 1 else f"{count} attempts"

@@ -365,6 +365,9 @@ def test_redis_or_mongodb_down_gives_clear_errors_then_recovers(
                 ready = httpx.get(f"{jamie.health_url}/readyz")
                 assert ready.status_code == 503 and ready.json()["down"] == ["mongodb"]
                 assert f"127.0.0.1:{mongo_relay.port}" in ready.json()["checks"]["mongodb"]
+                scraped = httpx.get(f"{jamie.health_url}/metrics").text
+                assert 'jamie_dependency_up{dependency="mongodb"} 0.0' in scraped
+                assert 'jamie_dependency_up{dependency="redis"} 1.0' in scraped
                 client = jamie.client("ben")
                 listed = client.get("/api/conversations")
                 assert listed.status_code == 503

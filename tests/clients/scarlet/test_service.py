@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.base import free_port
 from devstack.services import cli, start_mcp_server, start_service
@@ -63,6 +64,7 @@ spec:
 class Scarlet:
     api: str
     health: str
+    metrics: str
     tokens: dict[str, str]
     process: subprocess.Popen[bytes]
     log: Path
@@ -249,7 +251,10 @@ def scarlet_factory(
             [*cli(), "scarlet", "--config", str(path)], log, f"{health_url}/healthz"
         )
         processes.append(process)
-        return Scarlet(f"http://127.0.0.1:{api}", health_url, tokens, process, log, dsn)
+        metrics_url = f"http://127.0.0.1:{metrics}/metrics"
+        return Scarlet(
+            f"http://127.0.0.1:{api}", health_url, metrics_url, tokens, process, log, dsn
+        )
 
     yield start
     for process in processes:
@@ -365,6 +370,14 @@ def test_approval_expiry_rejects(scarlet_factory: Callable[..., Scarlet]) -> Non
 def test_health_and_metrics(scarlet: Scarlet) -> None:
     ready = httpx.get(f"{scarlet.health}/readyz", timeout=5).json()
     assert ready["status"] == "ready" and ready["servers"]["kubernetes"] == "up"
+    scraped = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(httpx.get(scarlet.metrics, timeout=5).text)
+        for sample in family.samples
+    }
+    assert scraped["scarlet_store_up"] == 1.0
+    assert scraped["scarlet_queue_oldest_seconds"] >= 0.0
+    assert "scarlet_runs_finished_last_hour" in scraped
 
 
 def test_a_run_streams_its_steps_and_status_as_server_sent_events(scarlet: Scarlet) -> None:

@@ -253,3 +253,27 @@ async def test_a_worker_claim_records_the_start_and_each_step_tells_if_the_alert
         ("alert_resolved", {"status": "resolved"}),
         ("model", {"used": False}),
     ]
+
+
+async def test_the_overview_counts_the_queue_and_the_last_hours_endings(
+    store: OpsStore, db_url: str
+) -> None:
+    empty = await store.runs.overview()
+    assert empty == {
+        "queued": 0,
+        "oldest_queued_seconds": 0.0,
+        "finished_last_hour": {"completed": 0, "failed": 0, "closed": 0},
+    }
+    first, _ = await store.runs.submit("manual", "why is shop slow?")
+    await query(
+        db_url, "UPDATE runs SET created_at = now() - interval '5 minutes' WHERE id = %s", first.id
+    )
+    await store.runs.submit("manual", "why is cart slow?")
+    await store.runs.submit("manual", "why is web down?")
+    claimed = await store.runs.claim("w1")
+    assert claimed is not None and claimed.id == first.id
+    await store.runs.finish(first.id, "failed", {"error": "model down"})
+    overview = await store.runs.overview()
+    assert overview["queued"] == 2
+    assert 0 < overview["oldest_queued_seconds"] < 60
+    assert overview["finished_last_hour"] == {"completed": 0, "failed": 1, "closed": 0}
