@@ -52,7 +52,7 @@ def exported_series() -> set[str]:
         ScarletMetrics().registry,
         JamieMetrics().registry,
     ]
-    names = set()
+    names: set[str] = set()
     for registry in registries:
         for family in text_string_to_metric_families(generate_latest(registry).decode()):
             names.update(family.name + suffix for suffix in SUFFIXES[family.type])
