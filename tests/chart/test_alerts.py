@@ -15,8 +15,9 @@ from autodevops.clients.jamie.metrics import JamieMetrics
 from autodevops.clients.scarlet.api import Metrics as ScarletMetrics
 from autodevops.servers.core.metrics import ServerMetrics
 from autodevops.servers.prometheus.scope import _all_selectors as all_selectors
+from devstack.tools import Tools
 
-from .helpers import CHART
+from .helpers import CHART, Doc, render, split_docs
 
 RULES = CHART / "files" / "alerts.yaml"
 UNIT_TESTS = Path(__file__).with_name("alerts_test.yaml")
@@ -74,3 +75,15 @@ def test_every_rule_reads_series_that_exist() -> None:
         used = selected_names(rule["expr"])
         assert used, f"{rule['alert']}: selects no series"
         assert used <= known, f"{rule['alert']}: unknown series {sorted(used - known)}"
+
+
+def test_the_chart_ships_the_rules_as_a_prometheus_rule_when_asked(tools: Tools) -> None:
+    def rules_in(*values: str) -> list[Doc]:
+        docs = split_docs(render(tools, "ops", *values))
+        return [doc for doc in docs if doc["kind"] == "PrometheusRule"]
+
+    assert rules_in() == []
+    (shipped,) = rules_in("prometheusRule.enabled=true", "prometheusRule.labels.release=kps")
+    assert shipped["metadata"]["labels"]["release"] == "kps"
+    assert shipped["metadata"]["namespace"] == "ops"
+    assert shipped["spec"] == yaml.safe_load(RULES.read_text())
