@@ -22,6 +22,10 @@ FROM python:3.11-slim-bookworm
 RUN groupadd --system --gid 10001 autodevops \
     && useradd --system --uid 10001 --gid autodevops --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin autodevops
+# pg_dump/pg_restore for `autodevops backup|restore postgres` (Debian 12: PostgreSQL 15).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client-15 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/autodevops /opt/autodevops
 # Read-only root filesystem: no bytecode written, HOME and temporary files in /tmp (an emptyDir).
 ENV PATH=/opt/autodevops/bin:$PATH \
