@@ -24,7 +24,7 @@ RUN groupadd --system --gid 10001 autodevops \
        --home-dir /nonexistent --shell /usr/sbin/nologin autodevops
 # pg_dump/pg_restore for `autodevops backup|restore postgres` (Debian 12: PostgreSQL 15).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-client-15 \
+    && apt-get install -y --no-install-recommends "postgresql-client-15=15.*" \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/autodevops /opt/autodevops
 # Read-only root filesystem: no bytecode written, HOME and temporary files in /tmp (an emptyDir).
