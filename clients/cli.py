@@ -87,6 +87,7 @@ def _jamie(options: argparse.Namespace) -> int:
     from autodevops.clients.jamie.service import serve
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    _audit_to_stdout(logging.getLogger("autodevops.jamie.audit"))
     try:
         config = load_config(options.config)
         asyncio.run(serve(config))
@@ -96,6 +97,14 @@ def _jamie(options: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _audit_to_stdout(audit: logging.Logger) -> None:
+    """Audit records as bare JSON lines on stdout, apart from the diagnostic log on stderr."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit.addHandler(handler)
+    audit.propagate = False
 
 
 if __name__ == "__main__":

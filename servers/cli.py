@@ -51,7 +51,11 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allowed-origin", action="append", default=[], help="allowed Origin (repeatable)"
     )
-    parser.add_argument("--audit-log", type=Path, help="audit JSON lines file (default stderr)")
+    parser.add_argument(
+        "--audit-log",
+        type=Path,
+        help="audit JSON lines file, or - for stdout (HTTP only; default stderr)",
+    )
     parser.add_argument(
         "--token-review",
         action="store_true",
@@ -115,6 +119,9 @@ def _serve(options: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if options.token_review and (options.transport != "http" or not options.token_audience):
         print("--token-review needs --transport http and --token-audience", file=sys.stderr)
+        return 1
+    if options.transport == "stdio" and options.audit_log == Path("-"):
+        print("--audit-log - (stdout) needs --transport http: stdio carries MCP", file=sys.stderr)
         return 1
     if options.transport == "http" and not (options.tokens_file or options.token_review):
         print(

@@ -15,6 +15,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ollama import AsyncClient
@@ -183,6 +184,8 @@ class Turn:
             def record(outcome: str) -> None:
                 counted.labels(outcome).inc()
                 entry = {
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "component": "jamie",
                     "event": "confirmation",
                     "user": user,
                     "tool": request.tool.name,

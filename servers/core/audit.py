@@ -33,14 +33,18 @@ class AuditRecord:
     time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
 
 
+STDOUT = Path("-")
+
+
 class AuditLog:
-    """Appends records to a file (or stderr); a line is written whole or not at all."""
+    """Appends records to a file, stdout (`-`, where a log pipeline collects a container's
+    output) or stderr; a line is written whole or not at all."""
 
     def __init__(self, path: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._stream: TextIO
-        if path is None:
-            self._stream = sys.stderr
+        if path is None or path == STDOUT:
+            self._stream = sys.stderr if path is None else sys.stdout
             self._owned = False
         else:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -174,6 +174,8 @@ spec:
             - --host=0.0.0.0
             - --port=8080
             - --policy=/etc/autodevops/policy.yaml
+            # Audit lines to stdout, where the cluster's log pipeline keeps them (see README).
+            - --audit-log=-
             {{- if $tokensFile }}
             - --tokens-file=/var/run/secrets/autodevops/tokens.yaml
             {{- end }}

@@ -248,9 +248,9 @@ def test_a_cancelled_write_never_runs(jamie_service: Jamie, kube: Any) -> None:
 
 
 def _confirmation_log(jamie: Jamie, turn: str) -> dict[str, Any]:
-    """The audit logger's line for a turn's confirmation, from Jamie's own log."""
+    """The audit line for a turn's confirmation, from Jamie's output: a bare JSON line."""
     lines = [line for line in jamie.log.read_text().splitlines() if '"confirmation"' in line]
-    entries: list[dict[str, Any]] = [json.loads(line[line.index("{") :]) for line in lines]
+    entries: list[dict[str, Any]] = [json.loads(line) for line in lines]
     (entry,) = [e for e in entries if e["turn"] == turn]
     return entry
 
