@@ -6,24 +6,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import promql_parser as pql
 import yaml
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
-from autodevops.clients.jamie.metrics import JamieMetrics
-from autodevops.clients.scarlet.api import Metrics as ScarletMetrics
-from autodevops.servers.core.metrics import ServerMetrics
-from autodevops.servers.prometheus.scope import _all_selectors as all_selectors
 from devstack.tools import Tools
 
 from .helpers import CHART, Doc, render, split_docs
+from .series import known_series, selected_names
 
 RULES = CHART / "files" / "alerts.yaml"
 UNIT_TESTS = Path(__file__).with_name("alerts_test.yaml")
-# Series from Prometheus itself and from kube-state-metrics, which the rules also read.
-EXTERNAL = {"up", "kube_cronjob_status_last_successful_time"}
-SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -46,31 +37,13 @@ def test_every_alert_fires_and_stays_quiet_as_its_unit_tests_say() -> None:
     assert tested_names == {rule["alert"] for rule in rules()}
 
 
-def exported_series() -> set[str]:
-    """The sample names of every metric family the servers, Scarlet and Jamie expose."""
-    registries: list[CollectorRegistry] = [
-        ServerMetrics("prometheus").registry,
-        ScarletMetrics().registry,
-        JamieMetrics().registry,
-    ]
-    names: set[str] = set()
-    for registry in registries:
-        for family in text_string_to_metric_families(generate_latest(registry).decode()):
-            names.update(family.name + suffix for suffix in SUFFIXES[family.type])
-    return names
-
-
 def rules() -> list[dict[str, str]]:
     groups = yaml.safe_load(RULES.read_text())["groups"]
     return [rule for group in groups for rule in group["rules"]]
 
 
-def selected_names(expr: str) -> set[str]:
-    return {selector.name for selector in all_selectors(pql.parse(expr)) if selector.name}
-
-
 def test_every_rule_reads_series_that_exist() -> None:
-    known = exported_series() | EXTERNAL
+    known = known_series()
     for rule in rules():
         used = selected_names(rule["expr"])
         assert used, f"{rule['alert']}: selects no series"
