@@ -48,7 +48,8 @@ ANSWER = "Everything I can see is healthy: every scrape target answers."
 TOOL_QUESTION = "Are all scrape targets up?"
 TOOL = ("prometheus__query", {"query": "up"})
 LIMITS = {
-    "login_per_minute": 100_000,
+    "login_per_address_per_minute": 100_000,
+    "login_global_per_minute": 100_000,
     "chat_per_minute": 100_000,
     "tool_cache_seconds": 300,
     "confirm_seconds": 60,

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .config import ConfigError, format_validation_error, read_yaml
 
+MAX_PERSON_LENGTH = 256
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -56,3 +58,17 @@ class TokenStore:
 
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def person_name_problem(person: str) -> str:
+    """Why `person` cannot name someone to the servers (empty when it can): Jamie refuses such a
+    name at sign-in, and a server refuses it in `X-Autodevops-On-Behalf-Of`."""
+    if not person:
+        return "the person's name is empty"
+    if len(person) > MAX_PERSON_LENGTH:
+        return f"the person's name is longer than {MAX_PERSON_LENGTH} characters"
+    if any(char.isspace() for char in person):
+        return "the person's name contains whitespace; send the account name, not a display name"
+    if not person.isprintable():
+        return "the person's name contains a non-printable character"
+    return ""

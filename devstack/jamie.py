@@ -173,7 +173,13 @@ class Deployment:
             "redis": {"url_file": f"{name}-redis-url", "timeout_seconds": 2},
             "servers": self.servers,
             "auth": {"users_file": "users.yaml", "cookie_secure": "never"},
-            "limits": {"login_per_minute": 8, "chat_per_minute": 20, "confirm_seconds": 60},
+            "limits": {
+                "login_free_failures": 8,
+                # Every test signs in from 127.0.0.1: the address limit has its own test.
+                "login_per_address_per_minute": 10_000,
+                "chat_per_minute": 20,
+                "confirm_seconds": 60,
+            },
             **overrides,
         }
         path = workdir / f"{name}.yaml"

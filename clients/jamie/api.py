@@ -6,6 +6,7 @@ run time, and they name closures.
 """
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +25,15 @@ from autodevops.common.unavailable import BackendUnavailable
 from .chat import Chat, ModelUnavailable
 from .config import JamieConfig
 from .confirmations import Confirmations
+from .guard import Guard
 from .keyvalue import ping
 from .memory import ConversationNotFound, LazyMemory
 from .metrics import JamieMetrics
 from .model_status import ModelProbe
-from .people import Person, ProxyIdentity, UsersFile
+from .people import Networks, Person, ProxyIdentity, ProxyRefused, UsersFile
 from .ratelimit import RateLimiter
 from .sessions import Session, Sessions
+from .signin import SignInLimits
 from .tools import PeoplesTools
 
 COOKIE = "jamie_session"
@@ -46,6 +49,7 @@ class Jamie:
     redis: Redis
     sessions: Sessions
     limiter: RateLimiter
+    sign_in_limits: SignInLimits
     users: UsersFile | None
     proxy: ProxyIdentity | None
     memory: LazyMemory
@@ -82,10 +86,11 @@ class Confirmation(_Body):
 
 
 def api_app(jamie: Jamie) -> FastAPI:
-    app = FastAPI(title="Jamie API", version="1", docs_url=None, redoc_url=None)
+    app = FastAPI(title="Jamie API", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     _add_error_handlers(app)
     app.middleware("http")(_json_only)
     config = jamie.config
+    forwarders = Networks(config.auth.forwarders)
 
     def bearer(request: Request) -> str | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -96,30 +101,39 @@ def api_app(jamie: Jamie) -> FastAPI:
         session = await jamie.sessions.get(token) if token else None
         behind_proxy = None
         if jamie.proxy is not None:
+            # The socket's peer, never an address from a header: the ASGI server is told not
+            # to rewrite it (see serving), so only the proxy itself can vouch for someone.
             peer = request.client.host if request.client else None
-            behind_proxy = jamie.proxy.person(peer, request.headers)
-        if behind_proxy is not None and (session is None or session.person != behind_proxy):
-            session = await jamie.sessions.create(behind_proxy)
-            _set_cookie(response, request, session, config)
+            try:
+                behind_proxy = jamie.proxy.person(peer, request.headers.raw)
+            except ProxyRefused as exc:
+                raise HTTPException(401, str(exc)) from exc
+        if behind_proxy is not None:
+            if session is None or session.person != behind_proxy:
+                created = await jamie.sessions.for_proxied(behind_proxy)
+                if created is not None:
+                    _set_cookie(response, request, created, config)
+            return behind_proxy
         if session is None:
             raise HTTPException(401, "not signed in, or the session expired: sign in again")
-        request.state.session = session
         return session.person
 
     Who = Annotated[Person, Depends(signed_in)]
 
     @app.post("/api/session")
     async def sign_in(body: SignIn, request: Request, response: Response) -> dict[str, Any]:
-        wait = await jamie.limiter.hit("login", body.username, config.limits.login_per_minute)
-        if wait is not None:
-            jamie.metrics.sign_ins.labels("limited").inc()
-            raise _too_many("sign-in attempts", body.username, wait)
         if jamie.users is None:
             raise HTTPException(400, "password sign-in is not configured; use the sign-in proxy")
+        held = await jamie.sign_in_limits.before(body.username, client_address(request, forwarders))
+        if held is not None:
+            jamie.metrics.sign_ins.labels("limited").inc()
+            raise _too_many(held.what, held.seconds)
         person = await asyncio.to_thread(jamie.users.verify, body.username, body.password)
         if person is None:
+            await jamie.sign_in_limits.failed(body.username)
             jamie.metrics.sign_ins.labels("wrong").inc()
             raise HTTPException(401, "wrong user name or password")
+        await jamie.sign_in_limits.succeeded(body.username)
         jamie.metrics.sign_ins.labels("ok").inc()
         session = await jamie.sessions.create(person)
         _set_cookie(response, request, session, config)
@@ -184,7 +198,7 @@ def api_app(jamie: Jamie) -> FastAPI:
     async def ask(conversation_id: str, body: Question, person: Who) -> StreamingResponse:
         wait = await jamie.limiter.hit("chat", person.user, config.limits.chat_per_minute)
         if wait is not None:
-            raise _too_many("questions", person.user, wait)
+            raise _too_many(f"questions for {person.user}", wait)
         turn = await jamie.chat.prepare(person, conversation_id, body.content)
 
         async def stream() -> AsyncIterator[str]:
@@ -214,6 +228,11 @@ def portal_app(jamie: Jamie) -> FastAPI:
     app = api_app(jamie)
     app.mount("/", StaticFiles(directory=PORTAL, html=True), name="portal")
     return app
+
+
+def for_people(app: FastAPI, config: JamieConfig) -> Guard:
+    """An app browsers may reach, behind the Host allow-list and the security headers."""
+    return Guard(app, config.allowed_hosts)
 
 
 def health_app(jamie: Jamie) -> FastAPI:
@@ -276,6 +295,16 @@ async def _json_only(request: Request, call_next: Any) -> Any:
     return await call_next(request)
 
 
+def client_address(request: Request, forwarders: Networks) -> str:
+    """The socket's peer; from a forwarder (the ingress), the last address it appended to
+    X-Forwarded-For."""
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.getlist("x-forwarded-for")
+    if forwarded and forwarders(peer):
+        return forwarded[-1].rsplit(",", 1)[-1].strip() or peer
+    return peer
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -313,11 +342,11 @@ def _set_cookie(
     )
 
 
-def _too_many(what: str, who: str, wait: float) -> HTTPException:
-    seconds = max(1, round(wait))
+def _too_many(what: str, wait: float) -> HTTPException:
+    seconds = max(1, math.ceil(wait))
     return HTTPException(
         429,
-        f"too many {what} for {who}; retry in {seconds} s",
+        f"too many {what}; retry in {seconds} s",
         headers={"Retry-After": str(seconds)},
     )
 

@@ -53,12 +53,16 @@ class Proxy(Section):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{cidr!r} is not a CIDR: {exc}") from exc
-        return value
+        return _cidrs(value)
+
+
+def _cidrs(value: list[str]) -> list[str]:
+    for cidr in value:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{cidr!r} is not a CIDR: {exc}") from exc
+    return value
 
 
 class Auth(Section):
@@ -68,6 +72,16 @@ class Auth(Section):
     cookie_secure: Literal["auto", "always", "never"] = Field(
         default="auto", description="auto: Secure when the request came over HTTPS"
     )
+    forwarders: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of the ingress controller's pods: from them, the last address of "
+        "X-Forwarded-For is the client's (for sign-in limits); from anyone else it is ignored",
+    )
+
+    @field_validator("forwarders")
+    @classmethod
+    def _forwarders(cls, value: list[str]) -> list[str]:
+        return _cidrs(value)
 
     @model_validator(mode="after")
     def _some_way_in(self) -> Auth:
@@ -77,7 +91,19 @@ class Auth(Section):
 
 
 class Limits(Section):
-    login_per_minute: int = Field(default=10, ge=1, description="sign-in attempts per user name")
+    login_free_failures: int = Field(
+        default=5,
+        ge=1,
+        description="failed sign-ins per user name before each further try waits "
+        "(1 s, 2 s, 4 s ... up to login_max_delay_seconds)",
+    )
+    login_max_delay_seconds: float = Field(default=60, gt=0)
+    login_per_address_per_minute: int = Field(
+        default=20, ge=1, description="sign-in attempts per client address"
+    )
+    login_global_per_minute: int = Field(
+        default=300, ge=1, description="sign-in attempts for the whole service (all replicas)"
+    )
     chat_per_minute: int = Field(default=20, ge=1, description="questions per person")
     tool_cache_seconds: float = Field(
         default=30, ge=0, description="how long read-only tool results are reused; 0 = never"
@@ -96,6 +122,11 @@ class Ports(Section):
 
 class JamieConfig(Section):
     host: str = "127.0.0.1"
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names people and services use to reach Jamie (the ingress host, the "
+        "Service name), besides the loopback names; any other Host is refused",
+    )
     ports: Ports = Field(default_factory=Ports)
     model: Model = Field(default_factory=Model)
     mongodb: MongoDB

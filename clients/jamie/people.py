@@ -14,8 +14,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
-import threading
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,6 +22,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from autodevops.common.config import ConfigError, format_validation_error, read_yaml
+from autodevops.common.identity import person_name_problem
+from autodevops.common.watched import WatchedFile
 
 from .config import Proxy
 
@@ -97,9 +98,10 @@ def _dummy_hash() -> str:
 
 
 def _account_name(value: str) -> str:
-    # The name goes to the MCP servers as X-Autodevops-On-Behalf-Of, which refuses these.
-    if any(char.isspace() for char in value) or not value.isprintable():
-        raise ValueError("must not contain whitespace or non-printable characters")
+    # The name goes to the MCP servers as X-Autodevops-On-Behalf-Of: checked as they check it.
+    problem = person_name_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -122,7 +124,7 @@ def _scrypt_hash(value: str) -> str:
 class _User(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_account_name)]
+    username: Annotated[str, AfterValidator(_account_name)]
     password_hash: Annotated[str, AfterValidator(_scrypt_hash)]
     roles: list[Annotated[str, AfterValidator(_role_name)]]
     display_name: str | None = Field(default=None, min_length=1)
@@ -156,37 +158,16 @@ def _read_users(path: Path) -> dict[str, _User]:
     return by_name
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    """What changes when the file is replaced or rewritten (a Secret update swaps a symlink)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_ino, stat.st_size
-
-
 class UsersFile:
-    """Local users; `verify` re-reads the file when it changed. A changed file that does not
-    load is logged and the users read before stay in force."""
+    """Local users; `verify` re-reads the file when it changed."""
 
-    def __init__(
-        self, path: Path, users: dict[str, _User], signature: tuple[int, int, int] | None
-    ) -> None:
-        self.path = path
-        self._users = users
-        self._signature = signature
-        self._lock = threading.Lock()
-
-    @classmethod
-    def load(cls, path: Path) -> UsersFile:
-        """Read the file; `ConfigError` naming the file, the entry's index and the field."""
-        signature = _signature(path)
-        return cls(path, _read_users(path), signature)
+    def __init__(self, path: Path) -> None:
+        """Reads the file; `ConfigError` naming the file, the entry's index and the field."""
+        self._file = WatchedFile(path, _read_users, log)
 
     def verify(self, username: str, password: str) -> Person | None:
         """The person when the password is right; an unknown name takes as long as a known one."""
-        self._refresh()
-        user = self._users.get(username)
+        user = self._file.current().get(username)
         if user is None:
             check_password(_dummy_hash(), password)
             return None
@@ -195,31 +176,14 @@ class UsersFile:
         display_name = user.display_name or user.username
         return Person(user.username, display_name, tuple(user.roles), "password")
 
-    def _refresh(self) -> None:
-        with self._lock:
-            signature = _signature(self.path)
-            if signature == self._signature:
-                return
-            self._signature = signature
-            try:
-                self._users = _read_users(self.path)
-            except ConfigError as exc:
-                log.warning("users file not reloaded, the previous users stay in force: %s", exc)
-                return
-            log.info("users file %s reloaded: %d users", self.path, len(self._users))
 
+class Networks:
+    """Whether a peer address is in one of some CIDRs (an IPv4-mapped IPv6 counts as IPv4)."""
 
-class ProxyIdentity:
-    """The person an authenticating proxy names in its headers, when the request came from it."""
+    def __init__(self, cidrs: list[str]) -> None:
+        self._networks = [ipaddress.ip_network(cidr, strict=False) for cidr in cidrs]
 
-    def __init__(self, proxy: Proxy) -> None:
-        self._proxy = proxy
-        self._networks = [
-            ipaddress.ip_network(cidr, strict=False) for cidr in proxy.trusted_proxies
-        ]
-
-    def trusts(self, peer: str | None) -> bool:
-        """Whether the peer address is one of the proxy's (an IPv4-mapped IPv6 counts as IPv4)."""
+    def __call__(self, peer: str | None) -> bool:
         if not peer:
             return False
         try:
@@ -230,17 +194,47 @@ class ProxyIdentity:
             address = address.ipv4_mapped
         return any(address in network for network in self._networks)
 
-    def person(self, peer: str | None, headers: Mapping[str, str]) -> Person | None:
+
+class ProxyRefused(Exception):
+    """A trusted proxy sent identity headers that name nobody usable: the request gets 401."""
+
+
+class ProxyIdentity:
+    """The person an authenticating proxy names in its headers, when the request came from it."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+        self.trusts = Networks(proxy.trusted_proxies)
+
+    def person(self, peer: str | None, headers: Sequence[tuple[bytes, bytes]]) -> Person | None:
         """None unless `peer` is a trusted proxy and it named a user; roles are the default
-        roles, then those of each group in the order the proxy listed them, each once."""
+        roles, then those of each group in the order the proxy listed them, each once.
+
+        `headers` are the raw ones: values are UTF-8 (not Latin-1, as HTTP libraries decode
+        them), and a header sent twice is refused rather than letting one copy win.
+        Raises `ProxyRefused` for a name the servers would refuse.
+        """
         if not self.trusts(peer):
             return None
-        lowered = {name.lower(): value for name, value in headers.items()}
-        user = lowered.get(self._proxy.user_header.lower(), "").strip()
+        user = self._one(headers, self._proxy.user_header).strip()
         if not user:
             return None
-        groups = lowered.get(self._proxy.groups_header.lower(), "").split(",")
+        problem = person_name_problem(user)
+        if problem:
+            raise ProxyRefused(f"{self._proxy.user_header}: {problem}")
+        groups = self._one(headers, self._proxy.groups_header).split(",")
         roles = list(self._proxy.default_roles)
         for group in (group.strip() for group in groups):
             roles += self._proxy.group_roles.get(group, [])
         return Person(user, user, tuple(dict.fromkeys(roles)), "proxy")
+
+    @staticmethod
+    def _one(headers: Sequence[tuple[bytes, bytes]], name: str) -> str:
+        wanted = name.lower().encode("latin-1")
+        values = [value for key, value in headers if key.lower() == wanted]
+        if len(values) > 1:
+            raise ProxyRefused(f"{name}: sent {len(values)} times; the proxy must send it once")
+        try:
+            return values[0].decode("utf-8") if values else ""
+        except UnicodeDecodeError:
+            raise ProxyRefused(f"{name}: not UTF-8") from None

@@ -11,9 +11,9 @@ import contextlib
 
 from ollama import AsyncClient
 
-from autodevops.clients.core.serving import serve_until_stopped
+from autodevops.clients.core.serving import Listener, serve_until_stopped
 
-from .api import Jamie, api_app, health_app, portal_app
+from .api import Jamie, api_app, for_people, health_app, portal_app
 from .chat import Chat
 from .config import JamieConfig
 from .confirmations import Confirmations
@@ -24,6 +24,7 @@ from .model_status import ModelProbe
 from .people import ProxyIdentity, UsersFile
 from .ratelimit import RateLimiter
 from .sessions import Sessions
+from .signin import SignInLimits
 from .toolcache import ToolCache
 from .tools import PeoplesTools
 
@@ -54,7 +55,8 @@ def build(config: JamieConfig) -> Jamie:
         redis=redis,
         sessions=Sessions(redis, auth.session_seconds),
         limiter=RateLimiter(redis),
-        users=UsersFile.load(auth.users_file) if auth.users_file else None,
+        sign_in_limits=SignInLimits(redis, config.limits),
+        users=UsersFile(auth.users_file) if auth.users_file else None,
         proxy=ProxyIdentity(auth.proxy) if auth.proxy else None,
         memory=memory,
         tools=tools,
@@ -75,13 +77,13 @@ async def serve(config: JamieConfig) -> None:
             await jamie.tools.close_idle()
 
     ports = config.ports
-    apps = [
-        (api_app(jamie), ports.api),
-        (portal_app(jamie), ports.portal),
-        (health_app(jamie), ports.health),
+    listeners = [
+        Listener(for_people(portal_app(jamie), config), ports.portal, "portal"),
+        Listener(for_people(api_app(jamie), config), ports.api, "API", "/api"),
+        Listener(health_app(jamie), ports.health, "health", "/readyz"),
     ]
     try:
-        await serve_until_stopped(apps, config.host, [close_idle_pools])
+        await serve_until_stopped("Jamie", listeners, config.host, [close_idle_pools])
     finally:
         await jamie.tools.close()
         await jamie.memory.close()

@@ -18,6 +18,8 @@ from .keyvalue import guarded
 from .people import Person
 
 PREFIX = "jamie:session:"
+# A person signed in by the proxy -> the key of their one session (never its token).
+PROXIED_PREFIX = "jamie:proxied:"
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,33 @@ class Sessions:
 
     async def get(self, token: str) -> Session | None:
         """The session, its expiry moved on; None when unknown, expired or unreadable."""
-        stored = await guarded(self._redis, self._redis.getex(session_key(token), ex=self._ttl))
+        person = await self._person(session_key(token))
+        return None if person is None else Session(token, person, self._expiry())
+
+    async def for_proxied(self, person: Person) -> Session | None:
+        """A new session for a person the proxy names, unless they have one already (then its
+        expiry moves on and None is returned). One live session per person, whatever the
+        number of requests without the cookie; a change of roles replaces it."""
+        index = PROXIED_PREFIX + hashlib.sha256(person.user.encode("utf-8")).hexdigest()
+        key = await guarded(self._redis, self._redis.getex(index, ex=self._ttl))
+        if key is not None:
+            if await self._person(key.decode("ascii")) == person:
+                return None
+            await guarded(self._redis, self._redis.delete(key))
+        session = await self.create(person)
+        stored = session_key(session.token)
+        await guarded(self._redis, self._redis.set(index, stored, ex=self._ttl))
+        return session
+
+    async def _person(self, key: str) -> Person | None:
+        stored = await guarded(self._redis, self._redis.getex(key, ex=self._ttl))
         if stored is None:
             return None
         try:
             data = json.loads(stored)
-            person = Person(data["user"], data["display_name"], tuple(data["roles"]), data["auth"])
+            return Person(data["user"], data["display_name"], tuple(data["roles"]), data["auth"])
         except (ValueError, KeyError, TypeError):
             return None
-        return Session(token, person, self._expiry())
 
     async def delete(self, token: str) -> None:
         await guarded(self._redis, self._redis.delete(session_key(token)))

@@ -14,11 +14,14 @@ from typing import Protocol
 
 from autodevops.common.config import ConfigError
 from autodevops.common.headers import ON_BEHALF_OF_HEADER
-from autodevops.common.identity import Principal, TokenStore, read_token_entries
+from autodevops.common.identity import (
+    Principal,
+    TokenStore,
+    person_name_problem,
+    read_token_entries,
+)
 
 from .policy import Policy
-
-MAX_PERSON_LENGTH = 256
 
 
 class DelegationRefused(Exception):
@@ -77,7 +80,7 @@ def act_for(
             f"{caller.subject} may not act on behalf of others: "
             f"no `delegates` entry in the {policy.server} policy names it"
         )
-    problem = _person_problem(person)
+    problem = person_name_problem(person)
     if problem:
         raise DelegationRefused(f"{ON_BEHALF_OF_HEADER}: {problem}")
     roles = tuple(dict.fromkeys(role for role in asserted_roles if role in delegable))
@@ -87,18 +90,6 @@ def act_for(
 def split_roles(value: str) -> tuple[str, ...]:
     """The roles of an `X-Autodevops-On-Behalf-Of-Roles` header: comma separated."""
     return tuple(role for item in value.split(",") if (role := item.strip()))
-
-
-def _person_problem(person: str) -> str:
-    if not person:
-        return "the person's name is empty"
-    if len(person) > MAX_PERSON_LENGTH:
-        return f"the person's name is longer than {MAX_PERSON_LENGTH} characters"
-    if any(char.isspace() for char in person):
-        return "the person's name contains whitespace; send the account name, not a display name"
-    if not person.isprintable():
-        return "the person's name contains a non-printable character"
-    return ""
 
 
 def stdio_principal(policy: Policy) -> Principal:

@@ -13,6 +13,7 @@ from autodevops.clients.jamie.config import Proxy
 from autodevops.clients.jamie.people import (
     Person,
     ProxyIdentity,
+    ProxyRefused,
     UsersFile,
     check_password,
     hash_password,
@@ -66,7 +67,7 @@ def test_users_file_verifies_passwords(tmp_path: Path) -> None:
             {"username": "bo", "password_hash": BO_HASH, "roles": []},
         ],
     )
-    users = UsersFile.load(path)
+    users = UsersFile(path)
     assert users.verify("ana", "correct horse") == Person(
         "ana", "Ana Lima", ("viewer", "operator"), "password"
     )
@@ -79,7 +80,7 @@ def test_an_unknown_user_costs_a_hash_like_a_known_one(tmp_path: Path) -> None:
     path = write_users(
         tmp_path / "users.yaml", [{"username": "ana", "password_hash": ANA_HASH, "roles": []}]
     )
-    users = UsersFile.load(path)
+    users = UsersFile(path)
     users.verify("nobody", "warm-up")  # the dummy hash is made once, on first need
 
     def seconds(username: str) -> float:
@@ -117,7 +118,7 @@ def test_an_unknown_user_costs_a_hash_like_a_known_one(tmp_path: Path) -> None:
         ([{"username": "ana", "password_hash": ANA_HASH}], "0.roles: Field required"),
         (
             [{"username": "ana lima", "password_hash": ANA_HASH, "roles": []}],
-            "0.username: Value error, must not contain whitespace",
+            "0.username: Value error, the person's name contains whitespace",
         ),
         (
             [{"username": "ana", "password_hash": ANA_HASH, "roles": ["viewer,admin"]}],
@@ -132,7 +133,7 @@ def test_users_file_errors_name_the_file_the_entry_and_the_field(
     path = tmp_path / "users.yaml"
     path.write_text(yaml.safe_dump(entries), encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        UsersFile.load(path)
+        UsersFile(path)
     assert f"{path}: {expected}" in str(caught.value)
     assert ANA_HASH not in str(caught.value)
 
@@ -140,7 +141,7 @@ def test_users_file_errors_name_the_file_the_entry_and_the_field(
 def test_a_missing_users_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "absent.yaml"
     with pytest.raises(ConfigError, match=f"{path}: cannot read"):
-        UsersFile.load(path)
+        UsersFile(path)
 
 
 def test_users_file_is_reread_when_it_changes(
@@ -150,7 +151,7 @@ def test_users_file_is_reread_when_it_changes(
         tmp_path / "users.yaml",
         [{"username": "ana", "password_hash": ANA_HASH, "roles": ["viewer"]}],
     )
-    users = UsersFile.load(path)
+    users = UsersFile(path)
     assert users.verify("ana", "correct horse") is not None
 
     def replace(entries: list[dict[str, object]] | str) -> None:
@@ -176,7 +177,7 @@ def test_users_file_is_reread_when_it_changes(
     with caplog.at_level("WARNING", logger="autodevops.jamie.people"):
         assert users.verify("bo", "battery staple") is not None
     assert f"{path}: not valid YAML" in caplog.text
-    assert "the previous users stay in force" in caplog.text
+    assert "the previous content stays in force" in caplog.text
 
     # Rewritten in place: the modification time alone tells.
     path.write_text(
@@ -187,6 +188,11 @@ def test_users_file_is_reread_when_it_changes(
     os.utime(path, ns=(later, later))
     assert users.verify("ana", "correct horse") is None
     assert users.verify("bo", "battery staple") is not None
+
+
+def raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers as the server receives them: bytes, values in UTF-8."""
+    return [(name.encode("latin-1"), value.encode("utf-8")) for name, value in headers.items()]
 
 
 PROXY = Proxy(
@@ -203,7 +209,7 @@ PROXY = Proxy(
 def test_proxy_headers_from_a_trusted_proxy_name_the_person() -> None:
     identity = ProxyIdentity(PROXY)
     person = identity.person(
-        "10.1.4.7", {"X-Forwarded-User": "ana", "X-Forwarded-Groups": "dev, sre,unknown,"}
+        "10.1.4.7", raw({"X-Forwarded-User": "ana", "X-Forwarded-Groups": "dev, sre,unknown,"})
     )
     # Default roles first, then each group's in the proxy's order, each role once.
     assert person == Person("ana", "ana", ("viewer", "developer", "operator"), "proxy")
@@ -212,36 +218,67 @@ def test_proxy_headers_from_a_trusted_proxy_name_the_person() -> None:
 def test_proxy_headers_are_matched_whatever_their_case() -> None:
     identity = ProxyIdentity(PROXY)
     headers = {"x-forwarded-user": "bo", "X-FORWARDED-GROUPS": "finance"}
-    assert identity.person("10.1.0.1", headers) == Person(
+    assert identity.person("10.1.0.1", raw(headers)) == Person(
         "bo", "bo", ("viewer", "billing"), "proxy"
     )
     custom = ProxyIdentity(
         PROXY.model_copy(update={"user_header": "X-Auth-Request-User", "groups_header": "X-G"})
     )
-    assert custom.person("10.1.0.1", {"x-auth-request-user": "cy", "x-g": "sre"}) == Person(
+    assert custom.person("10.1.0.1", raw({"x-auth-request-user": "cy", "x-g": "sre"})) == Person(
         "cy", "cy", ("viewer", "operator"), "proxy"
     )
-    assert custom.person("10.1.0.1", {"X-Forwarded-User": "cy"}) is None
+    assert custom.person("10.1.0.1", raw({"X-Forwarded-User": "cy"})) is None
 
 
 @pytest.mark.parametrize("peer", [None, "", "10.2.0.1", "127.0.0.1", "fd01::1", "not-an-ip"])
 def test_proxy_headers_from_anyone_else_are_ignored(peer: str | None) -> None:
     identity = ProxyIdentity(PROXY)
-    assert identity.person(peer, {"X-Forwarded-User": "admin", "X-Forwarded-Groups": "sre"}) is None
+    assert (
+        identity.person(peer, raw({"X-Forwarded-User": "admin", "X-Forwarded-Groups": "sre"}))
+        is None
+    )
 
 
 @pytest.mark.parametrize("peer", ["fd00::5", "::ffff:10.1.2.3"])
 def test_proxy_trusted_over_ipv6(peer: str) -> None:
-    assert ProxyIdentity(PROXY).person(peer, {"X-Forwarded-User": "ana"}) is not None
+    assert ProxyIdentity(PROXY).person(peer, raw({"X-Forwarded-User": "ana"})) is not None
 
 
 @pytest.mark.parametrize("user", ["", "   "])
 def test_a_trusted_proxy_without_a_user_names_nobody(user: str) -> None:
     identity = ProxyIdentity(PROXY)
-    assert identity.person("10.1.0.1", {"X-Forwarded-User": user}) is None
-    assert identity.person("10.1.0.1", {"X-Forwarded-Groups": "sre"}) is None
+    assert identity.person("10.1.0.1", raw({"X-Forwarded-User": user})) is None
+    assert identity.person("10.1.0.1", raw({"X-Forwarded-Groups": "sre"})) is None
 
 
 def test_proxy_without_groups_gets_the_default_roles() -> None:
-    person = ProxyIdentity(PROXY).person("10.1.0.1", {"X-Forwarded-User": "dee"})
+    person = ProxyIdentity(PROXY).person("10.1.0.1", raw({"X-Forwarded-User": "dee"}))
     assert person is not None and person.roles == ("viewer",)
+
+
+@pytest.mark.parametrize(
+    ("user", "reason"),
+    [
+        ("ana lima", "whitespace"),
+        ("ana\tlima", "whitespace"),
+        ("ana\x07", "non-printable"),
+        ("a" * 60_000, "longer than 256 characters"),
+    ],
+)
+def test_a_proxy_user_name_the_servers_would_refuse_is_refused(user: str, reason: str) -> None:
+    with pytest.raises(ProxyRefused, match=f"X-Forwarded-User: .*{reason}"):
+        ProxyIdentity(PROXY).person("10.1.0.1", raw({"X-Forwarded-User": user}))
+
+
+def test_a_proxy_user_name_arrives_as_utf8() -> None:
+    person = ProxyIdentity(PROXY).person("10.1.0.1", raw({"X-Forwarded-User": "josé"}))
+    assert person is not None and person.user == "josé"
+    with pytest.raises(ProxyRefused, match="X-Forwarded-User: not UTF-8"):
+        ProxyIdentity(PROXY).person("10.1.0.1", [(b"x-forwarded-user", b"jos\xe9")])
+
+
+@pytest.mark.parametrize("header", [b"x-forwarded-user", b"x-forwarded-groups"])
+def test_a_proxy_header_sent_twice_is_refused(header: bytes) -> None:
+    headers = [(b"x-forwarded-user", b"ana"), (b"x-forwarded-groups", b"dev"), (header, b"sre")]
+    with pytest.raises(ProxyRefused, match="sent 2 times"):
+        ProxyIdentity(PROXY).person("10.1.0.1", headers)

@@ -18,10 +18,12 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from autodevops.clients.jamie.config import Limits
 from autodevops.clients.jamie.keyvalue import open_redis, ping
 from autodevops.clients.jamie.people import Person
 from autodevops.clients.jamie.ratelimit import RateLimiter
 from autodevops.clients.jamie.sessions import Sessions, session_key
+from autodevops.clients.jamie.signin import SignInLimits
 from autodevops.clients.jamie.toolcache import ToolCache
 from autodevops.common.unavailable import BackendUnavailable
 from devstack.base import free_port
@@ -207,6 +209,77 @@ async def test_rate_limiter_on_the_real_clock(client: Redis) -> None:
     # Unless the minute turned between the two hits, the second is refused.
     assert first is None
     assert second is None or 0 < second <= 60
+
+
+# Sign-in limits
+
+
+def _window_clock() -> FixedClock:
+    """A minute of its own, so other tests' attempts on this Redis do not count."""
+    return FixedClock(60.0 * (30_000_000 + uuid.uuid4().int % 1_000_000) + 1)
+
+
+async def test_failed_sign_ins_slow_a_name_down_but_never_lock_it(client: Redis) -> None:
+    clock = _window_clock()
+    limits = Limits(login_free_failures=3, login_max_delay_seconds=8)
+    guard = SignInLimits(client, limits, clock=clock)
+    user, other = f"ana-{uuid.uuid4()}", f"bo-{uuid.uuid4()}"
+    for _ in range(3):
+        assert await guard.before(user, "10.0.0.1") is None
+        await guard.failed(user)
+    delays = []
+    for _ in range(6):
+        held = await guard.before(user, "10.0.0.1")
+        assert held is not None and user in held.what
+        delays.append(held.seconds)
+        clock.now += held.seconds  # the wait is over: one more try is checked
+        assert await guard.before(user, "10.0.0.1") is None
+        await guard.failed(user)
+    assert delays == [1, 2, 4, 8, 8, 8]  # grows, then capped: the person can always retry
+    assert await guard.before(other, "10.0.0.1") is None  # another name is not held back
+    clock.now += 8
+    await guard.succeeded(user)
+    assert await guard.before(user, "10.0.0.1") is None
+    await guard.failed(user)
+    assert await guard.before(user, "10.0.0.1") is None  # counting starts again
+    keys = [key.decode() async for key in client.scan_iter(match="jamie:login-failures:*")]
+    assert keys and not any(user in key for key in keys)
+
+
+async def test_sign_ins_are_limited_per_client_address_and_for_the_service(client: Redis) -> None:
+    clock = _window_clock()
+    limits = Limits(login_per_address_per_minute=3, login_global_per_minute=5)
+    guard = SignInLimits(client, limits, clock=clock)
+    # One password sprayed over many names from one address.
+    spray = [await guard.before(f"name-{n}-{uuid.uuid4()}", "10.0.0.7") for n in range(4)]
+    assert spray[:3] == [None, None, None]
+    assert spray[3] is not None and spray[3].what == "sign-in attempts from 10.0.0.7"
+    assert 0 < spray[3].seconds <= 60
+    # Another address still gets in, until the whole service has had its share.
+    assert await guard.before(f"x-{uuid.uuid4()}", "10.0.0.8") is None
+    held = await guard.before(f"y-{uuid.uuid4()}", "10.0.0.9")
+    assert held is not None and held.what == "sign-in attempts on this service"
+    clock.now += 60
+    assert await guard.before(f"z-{uuid.uuid4()}", "10.0.0.7") is None
+
+
+async def test_a_proxied_person_has_one_session_whatever_the_requests(client: Redis) -> None:
+    sessions = Sessions(client, ttl_seconds=600)
+    user = f"dana-{uuid.uuid4()}"
+    dana = Person(user, user, ("viewer",), "proxy")
+    first = await sessions.for_proxied(dana)
+    assert first is not None
+    assert [await sessions.for_proxied(dana) for _ in range(30)] == [None] * 30
+    found = await sessions.get(first.token)
+    assert found is not None and found.person == dana
+
+    promoted = Person(user, user, ("viewer", "operator"), "proxy")
+    second = await sessions.for_proxied(promoted)
+    assert second is not None and second.person == promoted
+    assert await sessions.get(first.token) is None  # the old roles do not live on
+    index = "jamie:proxied:" + hashlib.sha256(user.encode()).hexdigest()
+    assert await client.get(index) == session_key(second.token).encode()
+    assert 0 < await client.ttl(index) <= 600
 
 
 # Tool cache
