@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,3 +108,9 @@ def reset_replicas(kube: Any) -> None:
 def replicas(kube: Any) -> int:
     deployment = kube.request("GET", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/web")
     return int(deployment["spec"]["replicas"])
+
+
+def early_in_a_minute() -> None:
+    """Limits count in fixed one-minute windows: a burst must not straddle two of them."""
+    if time.time() % 60 > 45:
+        time.sleep(60.5 - time.time() % 60)
