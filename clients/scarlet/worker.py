@@ -114,6 +114,7 @@ class Worker:
                     schedule.question,
                     fingerprint=f"schedule:{schedule.name}",
                     dedupe_window=timedelta(seconds=schedule.every_seconds),
+                    join_completed=False,
                 )
         if now - self._last_purge >= PURGE_EVERY_SECONDS:
             self._last_purge = now

@@ -26,6 +26,11 @@ from .rows import (
 )
 
 DECISIONS = {"auto": "approved", "approval": "waiting", "deny": "denied"}
+
+
+class UnknownAction(ValueError):
+    """No such action (or not of the run named): the API answers 404, not 409."""
+
 PENDING = frozenset({"waiting", "approved", "executing"})
 
 
@@ -95,11 +100,19 @@ class Actions:
 
         return await self._db.call(work)
 
-    async def decide(self, action_id: int, approved: bool, by: str, reason: str = "") -> Action:
+    async def decide(
+        self,
+        action_id: int,
+        approved: bool,
+        by: str,
+        reason: str = "",
+        run_id: int | None = None,
+    ) -> Action:
         """A person's decision on a waiting action; each action is decided once only.
 
         An action found past its expiry is marked expired (as `expire` would) and the decision
-        refused.
+        refused. With `run_id`, an action of another run is unknown (`UnknownAction`), so a
+        person who typed the wrong number decides nothing.
         """
 
         async def work(conn: Conn) -> tuple[Action | None, str]:
@@ -110,8 +123,8 @@ class Actions:
                     (action_id,),
                 )
                 row = await cur.fetchone()
-                if row is None:
-                    return None, f"unknown action id {action_id}"
+                if row is None or run_id not in (None, row["run_id"]):
+                    return None, ""
                 if row["status"] != "waiting":
                     return None, (
                         f"action {action_id} was already {row['status']} by "
@@ -138,6 +151,9 @@ class Actions:
 
         # The refusal is raised only after the call, so an expiry found on the way is kept.
         action, refusal = await self._db.call(work)
+        if action is None and not refusal:
+            of_run = "" if run_id is None else f" of run {run_id}"
+            raise UnknownAction(f"no action {action_id}{of_run}")
         if action is None:
             raise ValueError(refusal)
         return action

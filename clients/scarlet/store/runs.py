@@ -48,14 +48,19 @@ class Runs:
         fingerprint: str | None = None,
         alert: dict[str, Any] | None = None,
         dedupe_window: timedelta = timedelta(minutes=30),
+        join_completed: bool = True,
     ) -> tuple[Run, bool]:
-        """A new queued run, or the open run the same alert already started (``False``).
+        """A new queued run, or the run the same alert started within the window (``False``):
+        open, or completed (Alertmanager re-sends a firing alert every ``repeat_interval``;
+        a finished investigation is not redone for it unless ``join_completed`` is off, as
+        for schedules).
 
         A run flagged as resolved does not absorb a new firing: that alert is back and needs
-        its own run.
+        its own run. Nor does a failed or closed one: it never finished its work.
         """
         if kind not in RUN_KINDS:
             raise ValueError(f"unknown run kind {kind!r}; expected one of {sorted(RUN_KINDS)}")
+        joinable = [*OPEN_STATUSES, *(["completed"] if join_completed else [])]
 
         async def work(conn: Conn) -> tuple[Run, bool]:
             async with conn.transaction():
@@ -77,7 +82,7 @@ class Runs:
                         )
                         RETURNING *
                         """,
-                        (fingerprint, list(OPEN_STATUSES), dedupe_window),
+                        (fingerprint, joinable, dedupe_window),
                     )
                     row = await cur.fetchone()
                     if row is not None:

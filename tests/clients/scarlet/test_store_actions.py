@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from autodevops.clients.scarlet.store import Action, OpsStore
+from autodevops.clients.scarlet.store.actions import UnknownAction
 
 from .store_helpers import (
     fresh_database,  # noqa: F401 (a fixture)
@@ -44,7 +45,7 @@ async def test_an_action_is_decided_once_only(store: OpsStore) -> None:
     message = str(refused.value)
     assert "already approved by alice at" in message
     assert approved.decided_at.isoformat() in message
-    with pytest.raises(ValueError, match="unknown action id 424242"):
+    with pytest.raises(UnknownAction, match="no action 424242"):
         await store.actions.decide(424242, True, "bob")
     denied = await store.actions.propose(run.id, "k8s__delete", {}, "why", "deny", None)
     with pytest.raises(ValueError, match="already denied by policy"):
@@ -59,6 +60,15 @@ async def test_an_action_is_decided_once_only(store: OpsStore) -> None:
         (denied.id, "denied", "policy"),
         (rejected.id, "rejected", "carol"),
     ]
+
+
+async def test_a_decision_naming_another_run_decides_nothing(store: OpsStore) -> None:
+    run, _ = await store.runs.submit("manual", "q")
+    other, _ = await store.runs.submit("manual", "another question")
+    waiting = await store.actions.propose(run.id, "k8s__cordon", {}, "why", "approval", None)
+    with pytest.raises(UnknownAction, match=f"no action {waiting.id} of run {other.id}"):
+        await store.actions.decide(waiting.id, True, "bob", run_id=other.id)
+    assert (await store.actions.decide(waiting.id, True, "bob", run_id=run.id)).status == "approved"
 
 
 async def test_waiting_actions_expire(store: OpsStore) -> None:

@@ -54,6 +54,24 @@ async def test_same_alert_joins_the_open_run_within_the_window_only(
     assert created and narrow.id not in (run.id, late.id)
 
 
+async def test_an_alert_resent_after_its_run_completed_joins_it_within_the_window(
+    store: OpsStore,
+) -> None:
+    run, _ = await store.runs.submit("alert", "q", fingerprint="fp-done", alert=ALERT)
+    await store.runs.finish(run.id, "completed", {"findings": []})
+    again, created = await store.runs.submit("alert", "q", fingerprint="fp-done", alert=ALERT)
+    assert not created and again.id == run.id and again.alert_count == 2
+    assert again.status == "completed"
+    sweep, created = await store.runs.submit(
+        "schedule", "sweep", fingerprint="fp-done", join_completed=False
+    )
+    assert created and sweep.id != run.id  # a schedule's next sweep is a new run
+    failed, _ = await store.runs.submit("alert", "q", fingerprint="fp-failed", alert=ALERT)
+    await store.runs.finish(failed.id, "failed", {"error": "boom"})
+    retried, created = await store.runs.submit("alert", "q", fingerprint="fp-failed", alert=ALERT)
+    assert created and retried.id != failed.id  # a failed run never finished its work
+
+
 async def test_simultaneous_copies_of_one_alert_start_one_run(store: OpsStore) -> None:
     results = await asyncio.gather(
         *(store.runs.submit("alert", "q", fingerprint="storm", alert=ALERT) for _ in range(12))
