@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -31,8 +32,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autodevops", description=__doc__)
     commands = parser.add_subparsers(metavar="COMMAND")
     add_server_commands(commands)
-    scarlet = commands.add_parser("scarlet", help="the autonomous operations agent")
-    scarlet.add_argument("--config", type=Path, required=True, help="Scarlet's YAML config")
+    scarlet = commands.add_parser(
+        "scarlet",
+        help="the autonomous operations agent, and its approvals queue",
+        description="serve (default) runs Scarlet; waiting lists the actions that wait for "
+        "approval; approve RUN ACTION and reject RUN ACTION decide one.",
+    )
+    scarlet.add_argument(
+        "action",
+        nargs="?",
+        choices=["serve", "waiting", "approve", "reject"],
+        default="serve",
+    )
+    scarlet.add_argument("ids", nargs="*", type=int, metavar="RUN ACTION")
+    scarlet.add_argument("--config", type=Path, help="Scarlet's YAML config (to serve)")
+    scarlet.add_argument(
+        "--url",
+        default=os.environ.get("SCARLET_URL", "http://127.0.0.1:8001"),
+        help="Scarlet's agent API (default: $SCARLET_URL or http://127.0.0.1:8001)",
+    )
+    scarlet.add_argument(
+        "--token-file", type=Path, help="file with an approver's API token (or $SCARLET_TOKEN)"
+    )
+    scarlet.add_argument("--reason", default="", help="recorded with the decision")
     scarlet.set_defaults(run=_scarlet)
 
     jamie = commands.add_parser("jamie", help="the chat assistant: API, portal and health")
@@ -50,17 +72,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _scarlet(options: argparse.Namespace) -> int:
+    from autodevops.clients.core.serving import ServeFailed
+    from autodevops.common.config import ConfigError
+
+    if options.action != "serve":
+        return _scarlet_queue(options)
+    if options.config is None or options.ids:
+        print("autodevops scarlet: serve takes --config FILE and nothing else", file=sys.stderr)
+        return 2
     from autodevops.clients.scarlet.config import load_config
     from autodevops.clients.scarlet.service import serve
-    from autodevops.common.config import ConfigError
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     try:
-        config = load_config(options.config)
-    except ConfigError as exc:
+        asyncio.run(serve(load_config(options.config)))
+    except (ConfigError, ServeFailed) as exc:
         print(exc, file=sys.stderr)
         return 1
-    asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _scarlet_queue(options: argparse.Namespace) -> int:
+    from autodevops.clients.scarlet import decisions
+    from autodevops.common.config import ConfigError
+
+    wanted = 0 if options.action == "waiting" else 2
+    if len(options.ids) != wanted:
+        usage = "waiting" if wanted == 0 else f"{options.action} RUN ACTION"
+        print(f"usage: autodevops scarlet {usage}", file=sys.stderr)
+        return 2
+    try:
+        token = decisions.api_token(options.token_file)
+        if options.action == "waiting":
+            print(decisions.table(decisions.waiting(options.url, token)))
+            return 0
+        run, action = options.ids
+        approve = options.action == "approve"
+        done = decisions.decide(options.url, token, run, action, approve, options.reason)
+    except (ConfigError, decisions.Refused) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"action {done['action']} of run {run}: {done['status']} by {done['decided_by']}")
     return 0
 
 
@@ -83,6 +137,7 @@ def _jamie(options: argparse.Namespace) -> int:
     if options.config is None:
         print("autodevops jamie: --config FILE is required to serve", file=sys.stderr)
         return 2
+    from autodevops.clients.core.serving import ServeFailed
     from autodevops.clients.jamie.config import load_config
     from autodevops.clients.jamie.service import serve
 
@@ -91,7 +146,7 @@ def _jamie(options: argparse.Namespace) -> int:
     try:
         config = load_config(options.config)
         asyncio.run(serve(config))
-    except ConfigError as exc:
+    except (ConfigError, ServeFailed) as exc:
         print(exc, file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autodevops.common.config import ConfigError
+
 
 class Section(BaseModel):
     """A block of a client's YAML config: an unknown key is an error, not silently ignored."""
@@ -37,3 +39,14 @@ def ollama_url(value: str) -> str:
     if "://" in value:
         return value
     return f"http://{value}" if ":" in value else f"http://{value}:11434"
+
+
+def read_secret(path: Path, field: str) -> str:
+    """A secret file's content; a `ConfigError` naming the field when it is missing or empty."""
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{field}: cannot read {path}: {exc.strerror}") from exc
+    if not value:
+        raise ConfigError(f"{field}: {path} is empty")
+    return value

@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from autodevops.common.config import ConfigError, format_validation_error, read_yaml
 
 from ..core import config as core_config
-from ..core.config import Section, Server, ollama_url
+from ..core.config import Section, Server, ollama_url, read_secret
 
 
 class Model(core_config.Model):
@@ -141,20 +141,10 @@ class JamieConfig(Section):
     )
 
     def mongodb_url(self) -> str:
-        return _secret(self.mongodb.url_file, "mongodb.url_file")
+        return read_secret(self.mongodb.url_file, "mongodb.url_file")
 
     def redis_url(self) -> str:
-        return _secret(self.redis.url_file, "redis.url_file")
-
-
-def _secret(path: Path, field: str) -> str:
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{field}: cannot read {path}: {exc.strerror}") from exc
-    if not value:
-        raise ConfigError(f"{field}: {path} is empty")
-    return value
+        return read_secret(self.redis.url_file, "redis.url_file")
 
 
 def load_config(path: Path, environ: dict[str, str] | None = None) -> JamieConfig:

@@ -63,9 +63,10 @@ class Sessions:
         expiry moves on and None is returned). One live session per person, whatever the
         number of requests without the cookie; a change of roles replaces it."""
         index = PROXIED_PREFIX + hashlib.sha256(person.user.encode("utf-8")).hexdigest()
-        key = await guarded(self._redis, self._redis.getex(index, ex=self._ttl))
-        if key is not None:
-            if await self._person(key.decode("ascii")) == person:
+        stored = await guarded(self._redis, self._redis.getex(index, ex=self._ttl))
+        if stored is not None:
+            key = stored.decode("ascii") if isinstance(stored, bytes) else stored
+            if await self._person(key) == person:
                 return None
             await guarded(self._redis, self._redis.delete(key))
         session = await self.create(person)

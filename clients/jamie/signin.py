@@ -52,7 +52,7 @@ class SignInLimits:
         wait = await self._windows.hit("login-from", address, limits.login_per_address_per_minute)
         if wait is not None:
             return Held(f"sign-in attempts from {address}", wait)
-        stored = await guarded(self._redis, self._redis.hgetall(self._key(user)))  # type: ignore[misc]
+        stored = await guarded(self._redis, self._redis.hgetall(self._key(user)))
         failures = int(stored.get(b"failures", 0))
         over = failures - limits.login_free_failures
         if over < 0:

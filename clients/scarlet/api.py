@@ -9,28 +9,38 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from autodevops.clients.core.events import sse
 from autodevops.clients.core.pool import McpPool
-from autodevops.common.identity import Principal, TokenStore
+from autodevops.common.identity import Principal
 from autodevops.common.unavailable import BackendUnavailable
 
+from .auth import ApiTokens
+from .caps import MAX_ANNOTATION, MAX_LABEL, MAX_QUESTION, cut_fields, shorten
+from .notify import Notifier
 from .store import OpsStore
+from .store.actions import UnknownAction
+from .store.rows import RUN_STATUSES
+
+
+def _cut(limit: int) -> Callable[[dict[str, str]], dict[str, str]]:
+    return lambda fields: cut_fields(fields, limit)
 
 
 class AlertmanagerAlert(BaseModel):
-    """One alert of an Alertmanager webhook (version 4); unknown fields are kept."""
-
-    model_config = ConfigDict(extra="allow")
+    """One alert of an Alertmanager webhook (version 4); unknown fields are dropped, and
+    labels and annotations cut to size: an alert is data for a prompt, not a way to flood it."""
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
-    fingerprint: str = Field(min_length=1)
+    labels: Annotated[dict[str, str], AfterValidator(_cut(MAX_LABEL))]
+    annotations: Annotated[dict[str, str], AfterValidator(_cut(MAX_ANNOTATION))] = Field(
+        default_factory=dict
+    )
+    fingerprint: str = Field(min_length=1, max_length=200)
     startsAt: datetime | None = None
 
 
@@ -44,13 +54,16 @@ class AlertmanagerWebhook(BaseModel):
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=4000)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION)
 
 
 class Decision(BaseModel):
+    """Optional: a bare POST approves or rejects without a reason."""
+
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field("", max_length=2000)
+    run: int | None = Field(None, description="the action's run: a mismatch decides nothing")
 
 
 class Metrics:
@@ -104,13 +117,16 @@ class Metrics:
 
 def agent_api(
     store: OpsStore,
-    tokens: TokenStore,
+    tokens: ApiTokens,
     dedupe_seconds: float,
     metrics: Metrics,
     settle: Callable[[int], Awaitable[None]],
     after_resolve: Callable[[int], Awaitable[None]],
 ) -> FastAPI:
-    app = FastAPI(title="Scarlet agent API", version="1")
+    # No /docs, /redoc or /openapi.json: the API is internal, and its reference is the README.
+    app = FastAPI(
+        title="Scarlet agent API", version="1", docs_url=None, redoc_url=None, openapi_url=None
+    )
     window = timedelta(seconds=dedupe_seconds)
 
     def caller(role: str) -> Callable[..., Awaitable[Principal]]:
@@ -149,7 +165,7 @@ def agent_api(
                 continue
             name = alert.labels.get("alertname", "alert")
             summary = alert.annotations.get("summary") or alert.annotations.get("description", "")
-            question = f"Alert {name} is firing: {summary}".strip()
+            question = shorten(f"Alert {name} is firing: {summary}".strip(), MAX_QUESTION)
             run, created = await store.runs.submit(
                 "alert",
                 question,
@@ -174,9 +190,12 @@ def agent_api(
     async def runs(
         _: Annotated[Principal, Depends(caller("viewer"))],
         status: str | None = None,
-        limit: int = 50,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[dict[str, Any]]:
-        found = await store.runs.newest(status, min(max(limit, 1), 500))
+        if status is not None and status not in RUN_STATUSES:
+            known = ", ".join(sorted(RUN_STATUSES))
+            raise HTTPException(422, f"status: unknown status {status!r}; one of {known}")
+        found = await store.runs.newest(status, limit)
         return [
             {
                 "id": r.id,
@@ -224,9 +243,14 @@ def agent_api(
             for a in await store.actions.pending()
         ]
 
-    async def decide(action_id: int, approved: bool, who: Principal, reason: str) -> Any:
+    async def decide(action_id: int, approved: bool, who: Principal, body: Decision | None) -> Any:
+        body = body or Decision.model_validate({})
         try:
-            action = await store.actions.decide(action_id, approved, who.subject, reason)
+            action = await store.actions.decide(
+                action_id, approved, who.subject, body.reason, run_id=body.run
+            )
+        except UnknownAction as exc:
+            raise HTTPException(404, str(exc)) from exc
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from exc
         metrics.decisions.labels("approve" if approved else "reject").inc()
@@ -236,15 +260,19 @@ def agent_api(
 
     @app.post("/v1/actions/{action_id}/approve")
     async def approve(
-        action_id: int, body: Decision, who: Annotated[Principal, Depends(caller("approver"))]
+        action_id: int,
+        who: Annotated[Principal, Depends(caller("approver"))],
+        body: Annotated[Decision | None, Body()] = None,
     ) -> Any:
-        return await decide(action_id, True, who, body.reason)
+        return await decide(action_id, True, who, body)
 
     @app.post("/v1/actions/{action_id}/reject")
     async def reject(
-        action_id: int, body: Decision, who: Annotated[Principal, Depends(caller("approver"))]
+        action_id: int,
+        who: Annotated[Principal, Depends(caller("approver"))],
+        body: Annotated[Decision | None, Body()] = None,
     ) -> Any:
-        return await decide(action_id, False, who, body.reason)
+        return await decide(action_id, False, who, body)
 
     return app
 
@@ -284,7 +312,7 @@ def metrics_app(metrics: Metrics, store: OpsStore) -> FastAPI:
     return app
 
 
-def health_app(store: OpsStore, pool: McpPool) -> FastAPI:
+def health_app(store: OpsStore, pool: McpPool, notifier: Notifier) -> FastAPI:
     app = FastAPI(title="Scarlet health", openapi_url=None)
 
     @app.get("/healthz")
@@ -300,10 +328,13 @@ def health_app(store: OpsStore, pool: McpPool) -> FastAPI:
             problems.append(f"operations database: {exc}")
         servers = {s.name: ("up" if s.up else s.reason) for s in pool.status()}
         down = [f"MCP server {name}: {why}" for name, why in servers.items() if why != "up"]
+        # Notifications are never fatal: a broken webhook is reported, and the pod stays ready.
+        notifications = notifier.problem()
         body = {
             "status": "ready" if not problems else "unavailable",
-            "problems": problems + down,
+            "problems": problems + down + ([notifications] if notifications else []),
             "servers": servers,
+            "notifications": notifications or "ok",
         }
         return JSONResponse(body, status_code=200 if not problems else 503)
 

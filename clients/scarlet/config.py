@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 from autodevops.common.config import ConfigError, format_validation_error, read_yaml
 
 from ..core import config as core_config
-from ..core.config import Section, Server, ollama_url
+from ..core.config import Section, Server, ollama_url, read_secret
 
 Decision = Literal["auto", "approval", "deny"]
 
@@ -102,13 +102,14 @@ class ScarletConfig(Section):
 
     def dsn(self) -> str:
         if self.database_url_file is not None:
-            return self.database_url_file.read_text(encoding="utf-8").strip()
+            return read_secret(self.database_url_file, "database_url_file")
         assert self.database_url is not None
         return self.database_url
 
 
 def load_config(path: Path) -> ScarletConfig:
-    """The file, then environment overrides (SCARLET_DATABASE_URL, OLLAMA_HOST)."""
+    """The file, then environment overrides (SCARLET_DATABASE_URL, OLLAMA_HOST). Relative
+    paths are relative to the file's folder, as in Jamie's configuration."""
     source = str(path)
     raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
@@ -119,6 +120,18 @@ def load_config(path: Path) -> ScarletConfig:
     if os.environ.get("OLLAMA_HOST"):
         raw.setdefault("model", {})["host"] = ollama_url(os.environ["OLLAMA_HOST"])
     try:
-        return ScarletConfig.model_validate(raw)
+        config = ScarletConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from exc
+    base = path.parent
+    for server in config.servers:
+        server.token_file = base / server.token_file
+    config.api_tokens_file = base / config.api_tokens_file
+    if config.database_url_file is not None:
+        config.database_url_file = base / config.database_url_file
+    if config.slack_webhook_url_file is not None:
+        config.slack_webhook_url_file = base / config.slack_webhook_url_file
+    election = config.leader_election
+    if election is not None and election.kubeconfig is not None:
+        election.kubeconfig = base / election.kubeconfig
+    return config

@@ -23,6 +23,7 @@ from autodevops.clients.core.loop import LoopSettings, ModelLoop
 from autodevops.clients.core.pool import McpPool
 
 from .analyzers import AnalyzerScope, Finding, run_analyzers
+from .caps import MAX_ALERT_JSON, MAX_FINDING, MAX_FINDINGS, MAX_QUESTION, shorten
 from .config import ScarletConfig
 from .notify import Notifier, run_message
 from .recording import approved_by, current_run
@@ -237,14 +238,16 @@ def _report(findings: list[Finding], notes: list[str], model: dict[str, Any]) ->
 
 
 def _briefing(run: Run, findings: list[Finding]) -> str:
-    parts = [f"Question: {run.question}"]
+    parts = [f"Question: {shorten(run.question, MAX_QUESTION)}"]
     if run.alert:
-        parts.append("Alert: " + json.dumps(run.alert, default=str)[:2000])
+        parts.append("Alert: " + shorten(json.dumps(run.alert, default=str), MAX_ALERT_JSON))
     if findings:
         parts.append("Analyzer findings:")
         parts += [
-            f"- [{f.severity}] {f.subject}: {f.summary} (likely: {f.likely_cause})"
-            for f in findings
+            shorten(
+                f"- [{f.severity}] {f.subject}: {f.summary} (likely: {f.likely_cause})", MAX_FINDING
+            )
+            for f in findings[:MAX_FINDINGS]
         ]
     else:
         parts.append("The analyzers found nothing wrong.")

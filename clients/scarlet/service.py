@@ -8,10 +8,11 @@ import socket
 
 from autodevops.clients.core.endpoints import HttpEndpoint
 from autodevops.clients.core.pool import McpPool
-from autodevops.clients.core.serving import serve_until_stopped
+from autodevops.clients.core.serving import Listener, serve_until_stopped
+from autodevops.common.config import ConfigError
 
 from .api import Metrics, agent_api, health_app, metrics_app
-from .auth import load_api_tokens
+from .auth import ApiTokens
 from .config import ScarletConfig
 from .engine import Engine
 from .leader import LeaseElector
@@ -24,6 +25,8 @@ log = logging.getLogger("autodevops.scarlet")
 
 
 def _elector(config: ScarletConfig, identity: str) -> LeaseElector | None:
+    """The Lease elector; `ConfigError` in one line when its Kubernetes client cannot be set up
+    (the example's in-cluster block run on a laptop), before anything starts."""
     election = config.leader_election
     if election is None:
         return None
@@ -31,14 +34,22 @@ def _elector(config: ScarletConfig, identity: str) -> LeaseElector | None:
     from kubernetes import config as kube_config
 
     configuration = client.Configuration()
-    if election.kubeconfig is not None:
-        kube_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=str(election.kubeconfig), client_configuration=configuration
-        )
-    else:
-        kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration
-        )
+    try:
+        if election.kubeconfig is not None:
+            kube_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(election.kubeconfig), client_configuration=configuration
+            )
+        else:
+            kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
+    except (kube_config.ConfigException, OSError, ValueError) as exc:
+        where = election.kubeconfig or "the in-cluster ServiceAccount"
+        raise ConfigError(
+            f"leader_election: cannot use {where}: {' '.join(str(exc).split())}; outside a "
+            "cluster set leader_election.kubeconfig, or remove leader_election (one replica "
+            "needs no leader)"
+        ) from exc
     return LeaseElector(
         client.ApiClient(configuration),
         election.namespace,
@@ -49,31 +60,36 @@ def _elector(config: ScarletConfig, identity: str) -> LeaseElector | None:
 
 
 async def serve(config: ScarletConfig) -> None:
-    tokens = load_api_tokens(config.api_tokens_file)
+    """`ConfigError` before anything starts when a file or the Lease's cluster cannot be used;
+    `ServeFailed` when a port cannot be served."""
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    tokens = ApiTokens(config.api_tokens_file)
+    notifier = Notifier(config.slack_webhook_url_file)
+    notifier.check()
+    elector = _elector(config, worker_id)
     store = await OpsStore.open(config.dsn())
     endpoints = [HttpEndpoint(s.name, s.url, token_file=s.token_file) for s in config.servers]
     pool = McpPool(
         endpoints, hooks=[RecordingHook(store)], call_timeout=config.call_timeout_seconds
     )
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    engine = Engine(config, store, pool, Notifier(config.slack_webhook_url_file), worker_id)
-    worker = Worker(config, store, engine, _elector(config, worker_id))
+    engine = Engine(config, store, pool, notifier, worker_id)
+    worker = Worker(config, store, engine, elector)
     metrics = Metrics()
-    apps = [
-        (
-            agent_api(
-                store,
-                tokens,
-                config.dedupe_window_seconds,
-                metrics,
-                engine.settle_after_actions,
-                engine.refuse_after_resolve,
-            ),
-            config.ports.api,
-        ),
-        (metrics_app(metrics, store), config.ports.metrics),
-        (health_app(store, pool), config.ports.health),
+    api = agent_api(
+        store,
+        tokens,
+        config.dedupe_window_seconds,
+        metrics,
+        engine.settle_after_actions,
+        engine.refuse_after_resolve,
+    )
+    listeners = [
+        Listener(api, config.ports.api, "agent API", "/v1/runs"),
+        Listener(metrics_app(metrics, store), config.ports.metrics, "metrics", "/metrics"),
+        Listener(health_app(store, pool, notifier), config.ports.health, "health", "/readyz"),
     ]
-    async with pool:
-        await serve_until_stopped(apps, config.host, [worker.run])
-    await store.close()
+    try:
+        async with pool:
+            await serve_until_stopped("Scarlet", listeners, config.host, [worker.run])
+    finally:
+        await store.close()

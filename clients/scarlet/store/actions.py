@@ -31,6 +31,7 @@ DECISIONS = {"auto": "approved", "approval": "waiting", "deny": "denied"}
 class UnknownAction(ValueError):
     """No such action (or not of the run named): the API answers 404, not 409."""
 
+
 PENDING = frozenset({"waiting", "approved", "executing"})
 
 
