@@ -16,6 +16,9 @@ class ApprovalRequest:
     tool: PoolTool
     arguments: dict[str, Any]
     step: int
+    # The model printed the call as text instead of calling: it may be a quotation the loop
+    # could not tell apart, so no policy should let it write without a person.
+    written_as_text: bool = False
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,9 @@ class Notice:
     text, a reply the loop could not use (and the hint the model got), a model that failed."""
 
     step: int
-    reason: Literal["servers_down", "text_tool_call", "unusable_reply", "model_error"]
+    reason: Literal[
+        "servers_down", "text_tool_call", "quoted_tool_call", "unusable_reply", "model_error"
+    ]
     message: str
     kind: Literal["notice"] = "notice"
 

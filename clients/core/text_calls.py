@@ -1,19 +1,41 @@
-"""Tool calls that a model printed as JSON text instead of calling.
+"""Tool calls that a model printed as text instead of calling, read only in the shapes model
+families print them.
 
-Small models often answer with `{"name": "...", "arguments": {...}}` (bare, in a code fence,
-or inside `<tool_call>` tags) instead of a real tool call. The loop runs such calls as if
-they had been made properly; text that merely looks like an attempt gets a hint instead.
+Small models often answer with a call as text: Qwen and Hermes in `<tool_call>` tags, Mistral
+after `[TOOL_CALLS]`, Llama after `<|python_tag|>` or as the whole reply, and models of every
+family as a reply that is nothing but the call's JSON, or that ends with it in a code fence.
+JSON anywhere else in prose is an answer, not a call: a model quoting a log line or an
+object it read must never act. A call that copies one found in a tool result is set apart
+(`quoted`), so the loop never runs it whatever its shape.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 _DECODER = json.JSONDecoder()
 _WRAPPERS = re.compile(r"```(?:json|tool_call)?|</?tool_call>|</?function_call>", re.IGNORECASE)
+_TAGGED = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL | re.IGNORECASE)
+_FENCED_END = re.compile(
+    r"```(?:json|tool_call)?[ \t]*\n(.*?)\n?```\s*\Z", re.DOTALL | re.IGNORECASE
+)
+_MISTRAL = "[TOOL_CALLS]"
+_PYTHON_TAG = "<|python_tag|>"
+
+# The markers each family prints; an unknown family may use any of them.
+FAMILY_MARKERS = {
+    "qwen": frozenset({"tags"}),
+    "hermes": frozenset({"tags"}),
+    "llama": frozenset({"python_tag"}),
+    "mistral": frozenset({"mistral"}),
+    "mixtral": frozenset({"mistral"}),
+    "ministral": frozenset({"mistral"}),
+}
+ALL_MARKERS = frozenset({"tags", "python_tag", "mistral"})
 
 
 @dataclass(frozen=True)
@@ -21,12 +43,81 @@ class TextCall:
     name: str
     arguments: dict[str, Any]
 
+    def key(self) -> str:
+        return f"{self.name} {json.dumps(self.arguments, sort_keys=True, default=str)}"
 
-def find_text_calls(text: str) -> tuple[list[TextCall], str]:
-    """The calls written in `text`, and the prose left around them."""
-    calls: list[TextCall] = []
-    kept: list[str] = []
-    position = 0
+
+@dataclass
+class TextCalls:
+    """The calls to run, the prose left around them, and calls that copy a tool result."""
+
+    calls: list[TextCall] = field(default_factory=list)
+    prose: str = ""
+    quoted: list[TextCall] = field(default_factory=list)
+
+
+def markers_of(model: str) -> frozenset[str]:
+    """The call markers the model's family prints, from its Ollama name (`qwen3:8b`)."""
+    name = model.lower().rsplit("/", 1)[-1]
+    for family, markers in FAMILY_MARKERS.items():
+        if name.startswith(family):
+            return markers
+    return ALL_MARKERS
+
+
+def find_text_calls(text: str, model: str = "", tool_results: Iterable[str] = ()) -> TextCalls:
+    """The calls `text` makes in one of its family's shapes; `tool_results` are the texts the
+    model was shown, whose calls it may quote but never make."""
+    calls, prose = _shaped(text, markers_of(model))
+    if not calls:
+        return TextCalls(prose=text)
+    seen = {call.key() for result in tool_results for call in _anywhere(result)}
+    return TextCalls(
+        [call for call in calls if call.key() not in seen],
+        prose,
+        [call for call in calls if call.key() in seen],
+    )
+
+
+def looks_like_a_call(text: str) -> bool:
+    """A reply that opens with broken JSON of a tool-call shape: worth telling the model how
+    to call instead (prose that merely quotes JSON is an answer)."""
+    opening = _WRAPPERS.sub("", text).lstrip()
+    return opening.startswith(("{", "[")) and bool(re.search(r'"(name|function|tool)"\s*:', text))
+
+
+def _shaped(text: str, markers: frozenset[str]) -> tuple[list[TextCall], str]:
+    stripped = text.strip()
+    if "tags" in markers and _TAGGED.search(stripped):
+        blocks = [_whole(block) for block in _TAGGED.findall(stripped)]
+        if all(blocks):
+            return [call for block in blocks for call in block], _TAGGED.sub("", stripped).strip()
+        return [], text
+    for marker, prefix in (("mistral", _MISTRAL), ("python_tag", _PYTHON_TAG)):
+        if marker in markers and stripped.startswith(prefix):
+            return _whole(stripped.removeprefix(prefix)), ""
+    calls = _whole(_WRAPPERS.sub("", stripped))
+    if calls:
+        return calls, ""
+    fenced = _FENCED_END.search(stripped)
+    if fenced and "```" not in stripped[: fenced.start()]:
+        return _whole(fenced.group(1)), stripped[: fenced.start()].strip()
+    return [], text
+
+
+def _whole(text: str) -> list[TextCall]:
+    """The calls when `text` is nothing but one JSON value of calls."""
+    text = text.strip()
+    try:
+        value, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return []
+    return _calls_in(value) if end == len(text) else []
+
+
+def _anywhere(text: str) -> list[TextCall]:
+    """Every call-shaped JSON value inside `text`, wherever it sits."""
+    found: list[TextCall] = []
     index = 0
     while index < len(text):
         if text[index] not in "{[":
@@ -37,28 +128,15 @@ def find_text_calls(text: str) -> tuple[list[TextCall], str]:
         except ValueError:
             index += 1
             continue
-        found = _calls_in(value)
-        if found:
-            calls.extend(found)
-            kept.append(text[position:index])
-            position = end
+        found += _calls_in(value)
         index = end
-    kept.append(text[position:])
-    prose = _WRAPPERS.sub("", "".join(kept)).strip() if calls else text
-    return calls, prose
-
-
-def looks_like_a_call(text: str) -> bool:
-    """A reply that opens with broken JSON of a tool-call shape: worth telling the model how
-    to call instead (prose that merely quotes JSON is an answer)."""
-    opening = _WRAPPERS.sub("", text).lstrip()
-    return opening.startswith(("{", "[")) and bool(re.search(r'"(name|function|tool)"\s*:', text))
+    return found
 
 
 def _calls_in(value: Any) -> list[TextCall]:
     if isinstance(value, list):
         calls = [call for item in value for call in _calls_in(item)]
-        return calls if len(calls) == len(value) else []
+        return calls if value and len(calls) == len(value) else []
     if not isinstance(value, dict):
         return []
     if isinstance(value.get("tool_calls"), list):

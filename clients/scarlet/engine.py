@@ -90,11 +90,14 @@ class Engine:
             current_run.reset(token)
 
     async def propose(
-        self, run_id: int, tool: str, arguments: dict[str, Any], why: str
+        self, run_id: int, tool: str, arguments: dict[str, Any], why: str, from_text: bool = False
     ) -> tuple[int, str]:
         """Once per run and (tool, arguments): a resumed run does not queue a write twice.
+        A write the model printed as text never runs by an `auto` rule: a person approves it.
         Returns the action's id and status."""
         decision = self.config.actions.decide(tool)
+        if from_text and decision == "auto":
+            decision = "approval"
         expires = datetime.now(UTC) + timedelta(seconds=self.config.actions.approval_expiry_seconds)
         action = await self.store.actions.propose(
             run_id,
@@ -154,8 +157,11 @@ class Engine:
 
     def _queue_write(self, run_id: int) -> Any:
         async def approver(request: ApprovalRequest) -> ApprovalDecision:
+            why = "proposed by the model"
+            if request.written_as_text:
+                why += " as text (never run without a person's approval)"
             action_id, status = await self.propose(
-                run_id, request.tool.name, request.arguments, "proposed by the model"
+                run_id, request.tool.name, request.arguments, why, request.written_as_text
             )
             return ApprovalDecision(
                 approved=False,

@@ -80,7 +80,9 @@ def test_people_signed_in_by_a_trusted_proxy(
             assert owners.count("dana") == 1
         finally:
             sessions.close()
-        utf8 = httpx.get(f"{jamie.api_url}/api/me", headers=[(b"X-Forwarded-User", "josé".encode())])
+        utf8 = httpx.get(
+            f"{jamie.api_url}/api/me", headers=[(b"X-Forwarded-User", "josé".encode())]
+        )
         assert utf8.status_code == 200 and utf8.json()["user"] == "josé"
         refused = {
             "dana lima": "whitespace",
