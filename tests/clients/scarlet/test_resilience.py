@@ -591,9 +591,21 @@ def test_slack_hears_when_a_run_waits_for_approval_and_when_it_completes(
     [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
     waiting = slack.wait_for(f"Scarlet run #{run_id} waits for approval")
     assert f"action #{action['id']} kubernetes__rollout_restart" in waiting
-    assert f"POST /v1/actions/{action['id']}/approve" in waiting
+    assert f"autodevops scarlet approve {run_id} {action['id']}" in waiting
 
     rejected = scarlet.post(f"/v1/actions/{action['id']}/reject", {"reason": "no"}, who="alice")
     assert rejected.status_code == 200, rejected.text
     scarlet.wait_run(run_id, {"completed"})
     slack.wait_for(f"Scarlet run #{run_id} completed")
+
+    # The webhook's Secret goes away: runs still complete, and /readyz says why no message
+    # goes out without taking the pod out of service.
+    slack.url_file.unlink()
+    received = len(slack.received)
+    manual = submit(scarlet, {"question": "anything wrong?"}, "/v1/runs")
+    detail = scarlet.wait_run(manual, {"waiting_approval", "completed"})
+    assert detail["status"] != "failed"
+    ready = readyz(scarlet)
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert ready.json()["notifications"].startswith("slack_webhook_url_file: cannot read")
+    assert len(slack.received) == received

@@ -4,6 +4,7 @@ control plane, Alertmanager webhooks in, approvals through the API, writes on th
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -314,8 +315,11 @@ def test_rejected_action_never_runs(scarlet: Scarlet, kube: Any) -> None:
     before = restarted_at(kube)
     run_id, detail = waiting_run(scarlet, "fp-reject")
     [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
-    response = scarlet.post(
-        f"/v1/actions/{action['id']}/reject", {"reason": "not now"}, who="alice"
+    # A bare POST decides: the reason is optional.
+    response = httpx.post(
+        f"{scarlet.api}/v1/actions/{action['id']}/reject",
+        headers={"Authorization": f"Bearer {scarlet.tokens['alice']}"},
+        timeout=10,
     )
     assert response.status_code == 200 and response.json()["status"] == "rejected"
     detail = scarlet.wait_run(run_id, {"completed"})
@@ -353,6 +357,106 @@ def test_requests_need_a_token_and_a_valid_payload(scarlet: Scarlet) -> None:
     assert scarlet.post("/v1/runs", {"question": ""}).status_code == 422
 
 
+def test_malformed_requests_get_a_4xx_and_the_docs_are_not_served(scarlet: Scarlet) -> None:
+    auth = {"Authorization": f"Bearer {scarlet.tokens['alice']}"}
+    bogus = httpx.get(f"{scarlet.api}/v1/runs?status=bogus", headers=auth, timeout=10)
+    assert bogus.status_code == 422 and "status: unknown status 'bogus'" in bogus.text
+    for limit in ("0", "501", "many"):
+        answer = httpx.get(f"{scarlet.api}/v1/runs?limit={limit}", headers=auth, timeout=10)
+        assert answer.status_code == 422, limit
+    unknown = scarlet.post("/v1/actions/987654/approve", {}, who="alice")
+    assert unknown.status_code == 404 and "no action 987654" in unknown.text
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        for headers in ({}, auth):
+            assert httpx.get(f"{scarlet.api}{path}", headers=headers).status_code == 404
+
+
+def test_every_alert_field_is_capped_before_it_reaches_a_prompt(scarlet: Scarlet) -> None:
+    flood = alert("fp-flood")
+    flood["alerts"][0]["annotations"] = {"summary": "x" * 1_000_000}
+    flood["alerts"][0]["labels"]["pod"] = "p" * 5000
+    response = scarlet.post("/v1/alerts", flood)
+    assert response.status_code == 202, response.text[:500]
+    run = scarlet.get(f"/v1/runs/{response.json()['runs'][0]['run']}")
+    assert len(run["question"]) == 4000 and run["question"].endswith(" [cut]")
+    assert len(run["alert"]["annotations"]["summary"]) == 2000
+    assert len(run["alert"]["labels"]["pod"]) == 1024
+
+
+def test_approvals_from_the_command_line(scarlet: Scarlet, tmp_path: Path) -> None:
+    run_id, detail = waiting_run(scarlet, "fp-cli")
+    [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
+    token_file = tmp_path / "token"
+    token_file.write_text(scarlet.tokens["alice"])
+
+    def scarlet_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        options = ["--url", scarlet.api, "--token-file", str(token_file)]
+        return subprocess.run(
+            [*cli(), "scarlet", *args, *options], capture_output=True, text=True, timeout=60
+        )
+
+    listing = scarlet_cli("waiting")
+    assert listing.returncode == 0, listing.stderr
+    [line] = [
+        row
+        for row in listing.stdout.splitlines()
+        if row.split()[:2] == [str(run_id), str(action["id"])]
+    ]
+    assert "kubernetes__rollout_restart" in line
+    wrong = scarlet_cli("approve", str(run_id + 1000), str(action["id"]))
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == (
+        f"Scarlet refused (404): no action {action['id']} of run {run_id + 1000}"
+    )
+    approved = scarlet_cli("approve", str(run_id), str(action["id"]), "--reason", "on call")
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.strip() == f"action {action['id']} of run {run_id}: approved by alice"
+    decided = scarlet.wait_run(run_id, {"completed"})
+    [done] = [a for a in decided["actions"] if a["id"] == action["id"]]
+    assert (done["decided_by"], done["reason"]) == ("alice", "on call")
+    again = scarlet_cli("reject", str(run_id), str(action["id"]))
+    assert again.returncode == 1 and "Scarlet refused (409)" in again.stderr
+    nowhere = subprocess.run(
+        [*cli(), "scarlet", "waiting", "--url", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SCARLET_TOKEN": scarlet.tokens["bob"]},
+    )
+    assert nowhere.returncode == 1 and "did not answer" in nowhere.stderr
+
+
+def test_api_tokens_are_read_again_when_the_file_changes(
+    scarlet_factory: Callable[..., Scarlet],
+) -> None:
+    rotated = scarlet_factory("rotated")
+    tokens_file = rotated.log.with_name("rotated-api-tokens.yaml")
+    entries = yaml.safe_load(tokens_file.read_text())
+    fresh = secrets.token_urlsafe(24)
+    entries = [e for e in entries if e["subject"] != "bob"]
+    entries.append({"token": fresh, "subject": "carol", "roles": ["viewer"]})
+    staged = tokens_file.with_suffix(".staged")
+    staged.write_text(yaml.safe_dump(entries))
+    staged.replace(tokens_file)  # as a Secret update swaps the file
+    carol = httpx.get(
+        f"{rotated.api}/v1/runs", headers={"Authorization": f"Bearer {fresh}"}, timeout=10
+    )
+    assert carol.status_code == 200
+    bob = httpx.get(
+        f"{rotated.api}/v1/runs",
+        headers={"Authorization": f"Bearer {rotated.tokens['bob']}"},
+        timeout=10,
+    )
+    assert bob.status_code == 401
+    staged.write_text("- token: [broken")
+    staged.replace(tokens_file)  # a broken update keeps the tokens read before
+    again = httpx.get(
+        f"{rotated.api}/v1/runs", headers={"Authorization": f"Bearer {fresh}"}, timeout=10
+    )
+    assert again.status_code == 200
+    assert "not reloaded, the previous content stays in force" in rotated.log.read_text()
+
+
 def test_approval_expiry_rejects(scarlet_factory: Callable[..., Scarlet]) -> None:
     short = scarlet_factory(
         "expiry",
@@ -378,6 +482,10 @@ def test_health_and_metrics(scarlet: Scarlet) -> None:
     assert scraped["scarlet_store_up"] == 1.0
     assert scraped["scarlet_queue_oldest_seconds"] >= 0.0
     assert "scarlet_runs_finished_last_hour" in scraped
+    assert ready["notifications"] == "ok"
+    log = scarlet.log.read_text()
+    assert f"Scarlet agent API: {scarlet.api}/v1/runs" in log
+    assert f"Scarlet health: {scarlet.health}/readyz" in log
 
 
 def test_a_run_streams_its_steps_and_status_as_server_sent_events(scarlet: Scarlet) -> None:
