@@ -43,7 +43,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", type=Path, help="policy file (default: the shipped one)")
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
-    parser.add_argument("--port", type=int, default=8080, help="HTTP port")
+    # Not 8080: Scarlet's health port. Locally: kubernetes on 8081, prometheus on 8082.
+    parser.add_argument("--port", type=int, default=8081, help="HTTP port (default 8081)")
     parser.add_argument("--tokens-file", type=Path, help="YAML list of {token, subject, roles}")
     parser.add_argument(
         "--allowed-host", action="append", default=[], help="extra Host name (repeatable)"

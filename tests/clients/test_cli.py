@@ -40,3 +40,17 @@ def test_server_commands_are_declared_by_their_spec() -> None:
         check=True,
     ).stdout
     assert all(name in help_text for group, name in declared if group == "policy")
+
+
+def test_default_ports_never_clash() -> None:
+    """One table: two parts started with their defaults on one machine both listen."""
+    from autodevops.clients.cli import build_parser
+    from autodevops.clients.jamie.config import Ports as JamiePorts
+    from autodevops.clients.scarlet.config import Ports as ScarletPorts
+
+    server = build_parser().parse_args(["serve", "kubernetes"]).port
+    jamie, scarlet = JamiePorts(), ScarletPorts()
+    ports = [server, jamie.portal, jamie.api, jamie.health, scarlet.api, scarlet.metrics]
+    ports.append(scarlet.health)
+    assert len(set(ports)) == len(ports), ports
+    assert server == 8081

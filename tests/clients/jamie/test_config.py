@@ -3,6 +3,7 @@ file; OLLAMA_HOST and JAMIE_MODEL override the model as the Ollama CLI reads the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 
 from autodevops.clients.jamie.config import load_config
 from autodevops.common.config import ConfigError
+from autodevops.servers.core.policy import load_policy
 
 MINIMAL: dict[str, object] = {
     "mongodb": {"url_file": "secrets/mongodb-url"},
@@ -88,3 +90,24 @@ def test_a_file_that_is_not_a_mapping(tmp_path: Path) -> None:
     path.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(path, environ={})
+
+
+def test_the_readmes_first_run_lets_jamie_act_for_people(tmp_path: Path) -> None:
+    """The `delegates` snippets of the first run, appended to the shipped policies, load and
+    let Jamie hand on roles each policy has."""
+    root = Path(__file__).parents[3]
+    readme = (root / "clients" / "jamie" / "README.md").read_text()
+    snippets = dict(re.findall(r"cat >> (\w+)-policy\.yaml <<'YAML'\n(.*?)\nYAML\n", readme, re.S))
+    assert sorted(snippets) == ["kubernetes", "prometheus"]
+    for server, snippet in snippets.items():
+        path = tmp_path / f"{server}-policy.yaml"
+        path.write_text((root / "policies" / f"{server}.yaml").read_text() + snippet + "\n")
+        policy = load_policy(path)
+        roles = policy.delegable_roles("jamie")
+        assert roles and set(roles) <= set(policy.roles), (server, roles)
+    example = load_config(root / "clients" / "jamie" / "jamie.example.yaml", environ={})
+    assert [s.url for s in example.servers] == [
+        "http://127.0.0.1:8081/mcp",
+        "http://127.0.0.1:8082/mcp",
+    ]
+    assert "--port 8081" in readme and "--port 8082" in readme

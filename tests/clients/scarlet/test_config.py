@@ -10,6 +10,7 @@ from autodevops.clients.scarlet.config import load_config
 from autodevops.common.config import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "clients" / "scarlet" / "scarlet.example.yaml"
+LOCAL = EXAMPLE.with_name("scarlet.local.yaml")
 
 
 def test_the_example_is_valid_and_writes_default_to_deny() -> None:
@@ -18,6 +19,20 @@ def test_the_example_is_valid_and_writes_default_to_deny() -> None:
     assert config.actions.decide("kubernetes__rollout_restart") == "approval"
     assert config.actions.decide("kubernetes__delete_resource") == "deny"
     assert config.retention.operation_days == 90 and config.retention.audit_days == 730
+
+
+def test_the_local_example_needs_no_cluster_and_reads_files_beside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCARLET_DATABASE_URL", "postgresql://scarlet@127.0.0.1/ops")
+    config = load_config(LOCAL)
+    assert config.leader_election is None and config.slack_webhook_url_file is None
+    assert config.host == "127.0.0.1"
+    assert [s.url for s in config.servers] == [
+        "http://127.0.0.1:8081/mcp",
+        "http://127.0.0.1:8082/mcp",
+    ]
+    assert config.api_tokens_file == LOCAL.parent / "api-tokens.yaml"
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

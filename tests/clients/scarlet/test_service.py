@@ -378,7 +378,8 @@ def test_every_alert_field_is_capped_before_it_reaches_a_prompt(scarlet: Scarlet
     response = scarlet.post("/v1/alerts", flood)
     assert response.status_code == 202, response.text[:500]
     run = scarlet.get(f"/v1/runs/{response.json()['runs'][0]['run']}")
-    assert len(run["question"]) == 4000 and run["question"].endswith(" [cut]")
+    summary = "x" * (2000 - len(" [cut]")) + " [cut]"
+    assert run["question"] == f"Alert KubePodCrashLooping is firing: {summary}"
     assert len(run["alert"]["annotations"]["summary"]) == 2000
     assert len(run["alert"]["labels"]["pod"]) == 1024
 
