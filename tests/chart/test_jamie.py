@@ -121,6 +121,10 @@ def test_jamie_configuration_is_valid_and_wired(all_docs: list[Doc], tmp_path: P
         for server in SERVERS
     }
     assert config.host == "0.0.0.0"
+    service = f"{name_of('jamie')}.autodevops.svc"
+    assert set(config.allowed_hosts) >= {service, f"{service}.cluster.local", name_of("jamie")}
+    ingress_host = (values.get("ingress") or {}).get("host")
+    assert not ingress_host or ingress_host in config.allowed_hosts
     assert (config.ports.portal, config.ports.api, config.ports.health) == (3000, 8000, 9000)
     assert config.model.host == "http://ollama.ollama.svc:11434"
     assert config.auth.proxy is not None
