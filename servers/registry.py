@@ -9,6 +9,7 @@ from autodevops.servers.core.spec import ServerSpec
 SERVERS = {
     "prometheus": "autodevops.servers.prometheus.server",
     "kubernetes": "autodevops.servers.kubernetes.server",
+    "loki": "autodevops.servers.loki.server",
 }
 
 
