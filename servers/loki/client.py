@@ -202,11 +202,11 @@ class ScopedLoki:
         inner = query.longest_range if query else 0.0
         limit = self.scope.max_range_seconds
         if end - start + inner > limit:
-            inside = f" plus the query's [{inner:g}s] range" if inner else ""
+            inside = f" ({_span(end - start)} plus the query's [{inner:g}s] range)" if inner else ""
             raise InvalidArgument(
                 field,
-                f"the call would read {_span(end - start + inner)} ({_span(end - start)}"
-                f"{inside}); your role may read at most {self.scope.max_range} at a time. "
+                f"the call would read {_span(end - start + inner)}{inside}; your role may "
+                f"read at most {self.scope.max_range} at a time. "
                 "Use a shorter since/start, or find when it happened first with "
                 "query_metrics or volume",
             )

@@ -53,17 +53,18 @@ class LokiScope(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tenant: str | None = Field(
-        None, description="X-Scope-OrgID sent for this role (tenant, or tenants joined by |)"
+        default=None,
+        description="X-Scope-OrgID sent for this role (tenant, or tenants joined by |)",
     )
     labels: dict[str, list[str]] = Field(
         default_factory=dict,
         description="label name to allowed values or globs, e.g. namespace: [team-a, team-b-*]",
     )
-    max_range: str = Field("24h", description="longest time range one call may read")
-    max_lines: int = Field(1000, ge=1, le=5000, description="most log lines in one answer")
-    max_line_chars: int = Field(2000, ge=80, le=100_000, description="longest line shown")
+    max_range: str = Field(default="24h", description="longest time range one call may read")
+    max_lines: int = Field(default=1000, ge=1, le=5000, description="most log lines in one answer")
+    max_line_chars: int = Field(default=2000, ge=80, le=100_000, description="longest line shown")
     require_selective_matcher: bool = Field(
-        True, description='every selector needs a label="non-empty" matcher'
+        default=True, description='every selector needs a label="non-empty" matcher'
     )
 
     @field_validator("tenant")

@@ -31,7 +31,7 @@ from .client import NotServed, ScopedLoki
 
 MAX_POINTS_PER_SERIES = 1000
 DEFAULT_POINTS = 120
-DEFAULT_SINCE = "1h"
+DEFAULT_SINCE = 3600.0
 _LABEL = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 _NARROW_LINES = (
     'Add a line filter (|= "error"), more label matchers or a shorter range, or lower limit.'
@@ -54,11 +54,14 @@ class RangeArgs(Args):
             raise ValueError("give since or start, not both")
         return self
 
-    def bounds(self) -> tuple[float, float]:
+    def bounds(self, longest: float) -> tuple[float, float]:
+        """Start and end; without either since or start, the last hour or, when the role
+        may read less, as much as it may."""
         end = parse_time(self.end)
         if self.start is not None:
             return parse_time(self.start), end
-        return end - parse_duration(self.since or DEFAULT_SINCE), end
+        since = parse_duration(self.since) if self.since else min(DEFAULT_SINCE, longest)
+        return end - since, end
 
     @property
     def range_field(self) -> str:
@@ -104,7 +107,7 @@ async def query_logs(args: LogsArgs, loki: ScopedLoki) -> Output:
     | json | level="error"). Lines show their time and the labels that differ between
     streams; long lines are cut."""
     query = loki.query(args.query, "log")
-    start, end = args.bounds()
+    start, end = args.bounds(loki.scope.max_range_seconds)
     loki.check_range(start, end, query, args.range_field)
     limit = min(args.limit, loki.scope.max_lines)
     params = {
@@ -130,7 +133,7 @@ async def query_metrics(args: MetricsArgs, loki: ScopedLoki) -> Output:
     spike began. A range (default the last hour) gives per-series first/last/min/max/avg;
     instant=true gives one value per series at end."""
     query = loki.query(args.query, "metric")
-    start, end = args.bounds()
+    start, end = args.bounds(loki.scope.max_range_seconds)
     if args.instant:
         loki.check_range(end, end, query, "query")
         params = {"query": query.text, "time": _ns(end), "limit": str(loki.scope.max_lines)}
@@ -156,7 +159,7 @@ async def query_metrics(args: MetricsArgs, loki: ScopedLoki) -> Output:
 async def label_names(args: LabelNamesArgs, loki: ScopedLoki) -> Output:
     """List the label names of log streams in a range (default the last hour), optionally only
     of streams matching a selector: what can be selected on."""
-    start, end = args.bounds()
+    start, end = args.bounds(loki.scope.max_range_seconds)
     loki.check_range(start, end, None, args.range_field)
     selector = loki.selector(args.selector)
     if loki.scoped:
@@ -172,7 +175,7 @@ async def label_names(args: LabelNamesArgs, loki: ScopedLoki) -> Output:
 async def label_values(args: LabelValuesArgs, loki: ScopedLoki) -> Output:
     """List the values of one label (every app, pod or namespace that logged) in a range,
     optionally only on streams matching a selector."""
-    start, end = args.bounds()
+    start, end = args.bounds(loki.scope.max_range_seconds)
     loki.check_range(start, end, None, args.range_field)
     selector = loki.selector(args.selector)
     if loki.scoped:
@@ -189,7 +192,7 @@ async def label_values(args: LabelValuesArgs, loki: ScopedLoki) -> Output:
 async def series(args: SelectorArgs, loki: ScopedLoki) -> Output:
     """List the log streams (label sets) matching a selector in a range: which pods and
     containers logged."""
-    start, end = args.bounds()
+    start, end = args.bounds(loki.scope.max_range_seconds)
     loki.check_range(start, end, None, args.range_field)
     selector = loki.selector(args.selector)
     assert selector is not None
@@ -202,7 +205,7 @@ async def series(args: SelectorArgs, loki: ScopedLoki) -> Output:
 async def stats(args: SelectorArgs, loki: ScopedLoki) -> Output:
     """How much a selector would read in a range: streams, chunks, lines and bytes. Call it
     before query_logs on an unfamiliar selector, and narrow when it is large."""
-    start, end = args.bounds()
+    start, end = args.bounds(loki.scope.max_range_seconds)
     loki.check_range(start, end, None, args.range_field)
     params = _range_params(start, end, loki.selector(args.selector))
     data = await loki.get("/loki/api/v1/index/stats", params, "selector")
@@ -217,7 +220,7 @@ async def stats(args: SelectorArgs, loki: ScopedLoki) -> Output:
 async def volume(args: VolumeArgs, loki: ScopedLoki) -> Output:
     """Bytes logged per stream, or per the labels in `by` (e.g. [app], [pod]), for a selector
     in a range, largest first: who is noisy, where an incident's logs are."""
-    start, end = args.bounds()
+    start, end = args.bounds(loki.scope.max_range_seconds)
     loki.check_range(start, end, None, args.range_field)
     params = _range_params(start, end, loki.selector(args.selector))
     params["limit"] = str(loki.scope.max_lines)
@@ -237,7 +240,7 @@ async def patterns(args: SelectorArgs, loki: ScopedLoki) -> Output:
     """The shapes of the log lines of a selector with their counts, most frequent first
     (<_> marks the parts that vary): the cheapest summary of a noisy stream. Needs a Loki
     that serves patterns (3.0+ with the pattern ingester on)."""
-    start, end = args.bounds()
+    start, end = args.bounds(loki.scope.max_range_seconds)
     loki.check_range(start, end, None, args.range_field)
     params = _range_params(start, end, loki.selector(args.selector))
     try:
@@ -302,7 +305,8 @@ def _log_lines(
     common = dict(set.intersection(*(set(ls.items()) for ls in label_sets))) if label_sets else {}
     entries = []
     for labels, stream in zip(label_sets, streams, strict=True):
-        own = _labels_text({k: v for k, v in labels.items() if k not in common})
+        differing = {k: v for k, v in labels.items() if k not in common}
+        own = _labels_text(differing) if differing else ""
         for value in stream.get("values") or []:
             entries.append((int(value[0]), own, value[1]))
     entries.sort(key=lambda e: e[0], reverse=args.direction == "newest_first")

@@ -128,23 +128,24 @@ class FakeLoki:
         try:
             if path == "/loki/api/v1/push" and request.method == "POST":
                 return self._push(await request.json(), tenants[0])
-            handler = {
-                "/loki/api/v1/query_range": self._query_range,
-                "/loki/api/v1/query": self._query,
-                "/loki/api/v1/labels": self._labels,
-                "/loki/api/v1/series": self._series,
-                "/loki/api/v1/index/stats": self._stats,
-                "/loki/api/v1/index/volume": self._volume,
-                "/loki/api/v1/patterns": self._patterns,
-            }.get(path)
+            if path == "/loki/api/v1/series":
+                return _ok(self._series(params, tenants))
             if path.startswith("/loki/api/v1/label/") and path.endswith("/values"):
                 name = path.removeprefix("/loki/api/v1/label/").removesuffix("/values")
                 return _ok(self._label_values(name, query, tenants))
-            if handler is None or (path.endswith("/patterns") and not self.patterns_served):
+            handlers = {
+                "/loki/api/v1/query_range": self._query_range,
+                "/loki/api/v1/query": self._query,
+                "/loki/api/v1/labels": self._labels,
+                "/loki/api/v1/index/stats": self._stats,
+                "/loki/api/v1/index/volume": self._volume,
+            }
+            if self.patterns_served:
+                handlers["/loki/api/v1/patterns"] = self._patterns
+            handler = handlers.get(path)
+            if handler is None:
                 return PlainTextResponse("404 page not found", status_code=404)
-            if path.endswith("/series"):
-                return _ok(self._series(params, tenants))
-            return handler(query, tenants)  # type: ignore[operator]
+            return handler(query, tenants)
         except ParseError as exc:
             return PlainTextResponse(str(exc), status_code=400)
 

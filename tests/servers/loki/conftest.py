@@ -12,10 +12,10 @@ from fastmcp import Client
 
 from autodevops.servers.loki.client import LokiClient
 from autodevops.servers.loki.server import SPEC as LOKI
-from tests.fakes.fake_loki import DEFAULT_TENANT
+from tests.fakes.fake_loki import DEFAULT_TENANT, fake_loki_server, live_loki_url, loki_url
 from tests.mcp_helpers import server_session
 
-pytest_plugins = ["tests.fakes.fake_loki"]
+__all__ = ["fake_loki_server", "live_loki_url", "loki_url"]  # fixtures, used by name
 
 LOKI_POLICY: dict[str, Any] = {
     "server": "loki",
@@ -29,8 +29,9 @@ LOKI_POLICY: dict[str, Any] = {
         "tight": {
             "tools": ["*"],
             "scope": {"max_range": "30m", "max_lines": 3, "max_line_chars": 80},
-            "limits": {"max_bytes": 700, "max_items": 2},
+            "limits": {"max_items": 2},
         },
+        "tiny-bytes": {"tools": ["*"], "limits": {"max_bytes": 400}},
         "loose": {"tools": ["*"], "scope": {"require_selective_matcher": False}},
         "impatient": {"tools": ["*"], "limits": {"timeout_seconds": 1.5}},
     },
