@@ -245,8 +245,8 @@ def test_entries_get_service_account_tokens(
     ("settings", "complaint"),
     [
         (
-            [f"servers.loki.{key}={value}" for key, value in ENTRY_MINIMUM.items()],
-            "servers.loki: files/policies/loki.yaml is missing: add the server's policy",
+            [f"servers.elastic.{key}={value}" for key, value in ENTRY_MINIMUM.items()],
+            "servers.elastic: files/policies/elastic.yaml is missing: add the server's policy",
         ),
         (
             ["servers.prometheus.rbac.create=true"],

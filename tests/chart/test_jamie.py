@@ -157,7 +157,11 @@ def test_jamie_delegates_read_only_roles_by_default(
     tools: Tools, default_docs: list[Doc], tmp_path: Path
 ) -> None:
     docs = split_docs(render(tools, "autodevops", "jamie.enabled=true"))
-    read_only = {"prometheus": ("viewer", "team"), "kubernetes": ("viewer",)}
+    read_only = {
+        "prometheus": ("viewer", "team"),
+        "kubernetes": ("viewer",),
+        "loki": ("viewer", "team"),
+    }
     for server in SERVERS:
         policy = rendered_policy(docs, server, tmp_path)
         assert policy.delegable_roles("jamie") == read_only[server]

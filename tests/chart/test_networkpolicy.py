@@ -48,7 +48,7 @@ def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> No
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ollama"}}}
     ]
     assert by_port[(("TCP", 6443),)] == api_server  # the schedules' Lease
-    assert len(egress) == 6
+    assert len(egress) == 4 + len(SERVERS)  # DNS, each server, database, Ollama, Lease
     assert {tuple(ports_of(r)) for r in scarlet["ingress"]} == {(("TCP", 8001),), (("TCP", 9001),)}
 
     for server in SERVERS:
@@ -61,6 +61,16 @@ def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> No
         backend = policy["egress"][1]
         if server == "kubernetes":
             assert backend["to"] == api_server and ports_of(backend) == {("TCP", 6443)}
+        elif server == "loki":
+            assert backend["to"] == [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                    },
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "loki"}},
+                }
+            ]
+            assert ports_of(backend) == {("TCP", 3100)}
         else:
             assert backend["to"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
             assert ports_of(backend) == {("TCP", 9090)}

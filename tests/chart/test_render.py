@@ -95,7 +95,7 @@ def test_all_components_render_every_part(all_docs: list[Doc]) -> None:
         ("servers.Loki.enabled=true", "'Loki' does not match pattern"),
         ("servers.jamie.enabled=true", "invalid propertyName 'jamie'"),
         ("servers.prometheus-long.enabled=true", "maxLength"),
-        ("servers.loki.enabled=true", "missing properties 'replicas', 'tokensKey', 'resources'"),
+        ("servers.elastic.enabled=true", "missing properties 'replicas', 'tokensKey', 'resources'"),
         ("servers.prometheus.backend.urlArg=null", "'urlArg' required"),
         ("servers.prometheus.backend.url=prometheus:9090", "/servers/prometheus/backend/url"),
         ("servers.kubernetes.rbac.create=maybe", "/servers/kubernetes/rbac/create"),

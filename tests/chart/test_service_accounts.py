@@ -99,11 +99,13 @@ def test_service_account_tokens_are_projected_into_the_clients(
         assert server_tokens(pod)["sources"] == [
             {
                 "serviceAccountToken": {
-                    "audience": name_of("prometheus"),
+                    "audience": name_of(server),
                     "expirationSeconds": 7200,
-                    "path": "prometheus-token",
+                    "path": f"{server}-token",
                 }
             }
+            for server in sorted(SERVERS)
+            if server != "kubernetes"
         ]
         assert pod["automountServiceAccountToken"] is False
 
@@ -164,7 +166,7 @@ def test_service_account_tokens_bind_the_clients_in_the_policies(
         for server, entry in chart_values(ALL_VALUES)["servers"].items()
     }
     # The roles of the chart README's static token entries.
-    scarlet = {"kubernetes": ("viewer", "operator"), "prometheus": ("viewer",)}
+    scarlet = {"kubernetes": ("viewer", "operator"), "prometheus": ("viewer",), "loki": ("viewer",)}
     for server in SERVERS:
         data = find(sa_docs, "ConfigMap", f"{name_of(server)}-policy")["data"]["policy.yaml"]
         assert data.startswith((POLICIES / f"{server}.yaml").read_text())
