@@ -25,6 +25,7 @@ from autodevops.clients.core.pool import McpPool
 from .analyzers import AnalyzerScope, Finding, run_analyzers
 from .caps import MAX_ALERT_JSON, MAX_FINDING, MAX_FINDINGS, MAX_QUESTION, shorten
 from .config import ScarletConfig
+from .log_context import add_log_lines
 from .notify import Notifier, run_message
 from .recording import approved_by, current_run
 from .store import OpsStore, Run
@@ -66,6 +67,7 @@ class Engine:
         try:
             scope = AnalyzerScope(namespaces=self.config.namespaces)
             findings, notes = await run_analyzers(self.pool, scope, run.alert)
+            notes += await add_log_lines(self.pool, findings, run.alert)
             resolved = await self.store.runs.add_step(
                 run.id,
                 "analyzers",

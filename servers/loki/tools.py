@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -29,6 +30,9 @@ from autodevops.servers.core.spec import tool
 
 from .client import NotServed, ScopedLoki
 
+# A log line as query_logs renders it starts with its time and two spaces; `log_lines` reads
+# them back (a line's own newlines are escaped, so one entry is one text line).
+LINE_START = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  ")
 MAX_POINTS_PER_SERIES = 1000
 DEFAULT_POINTS = 120
 DEFAULT_SINCE = 3600.0
@@ -331,6 +335,12 @@ def _log_lines(
     lines.append("")
     lines.append(f"[{'; '.join([summary, *notes])}]")
     return Text("\n".join(lines), narrow=_NARROW_LINES)
+
+
+def log_lines(text: str) -> list[str]:
+    """The log lines of a rendered query_logs answer, in the order shown (time, the labels
+    that differ, the line); none when it found none."""
+    return [line for line in text.splitlines() if LINE_START.match(line)]
 
 
 def _shown_line(line: str, max_chars: int) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from autodevops.servers.loki.tools import log_lines
 from devstack.services import audit_lines
 from tests.fakes.fake_loki import FakeLoki
 from tests.mcp_helpers import call_text
 
 from .conftest import Opener
-from .test_tools import log_lines
 
 SCOPE = 'namespace=~"team-a|team-b-.*"'
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from autodevops.servers.loki.tools import LogsArgs, _log_lines, log_lines
 from devstack.services import audit_lines
 from tests.mcp_helpers import call_text
 
@@ -23,11 +24,6 @@ ALL_TOOLS = {
     "volume",
     "patterns",
 }
-
-
-def log_lines(text: str) -> list[str]:
-    """The log lines of a query_logs answer, without the header and the summary."""
-    return [line for line in text.splitlines() if line[:2] == "20"]
 
 
 async def test_catalogue_is_small_read_only_and_described(loki_url: str, loki_mcp: Opener) -> None:
@@ -241,3 +237,19 @@ async def test_byte_limit_cuts_with_a_notice(loki_url: str, loki_mcp: Opener) ->
     assert text.splitlines()[-1].startswith("[cut: result exceeded 400 bytes")
     assert "line filter" in text.splitlines()[-1]
     assert audit_lines(audit)[-1]["cut"] is True
+
+
+def test_log_lines_reads_back_what_query_logs_renders() -> None:
+    """The renderer and its reader, round trip: one text line per entry, newlines escaped."""
+    ns = 1_800_000_000_000_000_000
+    args = LogsArgs.model_validate({"query": '{app="a"}'})
+    streams = [
+        {"stream": {"app": "a", "pod": "p1"}, "values": [[str(ns), "two\nlines"]]},
+        {"stream": {"app": "a", "pod": "p2"}, "values": [[str(ns + 10**6), '{"k": "v"}']]},
+    ]
+    text = _log_lines(streams, args, 10, 100, []).text
+    assert log_lines(text) == [
+        '2027-01-15T08:00:00.001Z  {pod="p2"}  {"k": "v"}',
+        '2027-01-15T08:00:00.000Z  {pod="p1"}  two\\nlines',
+    ]
+    assert log_lines(_log_lines([], args, 10, 100, []).text) == []
