@@ -15,7 +15,7 @@ LOCAL = EXAMPLE.with_name("scarlet.local.yaml")
 
 def test_the_example_is_valid_and_writes_default_to_deny() -> None:
     config = load_config(EXAMPLE)
-    assert [s.name for s in config.servers] == ["kubernetes", "prometheus"]
+    assert [s.name for s in config.servers] == ["kubernetes", "prometheus", "loki"]
     assert config.actions.decide("kubernetes__rollout_restart") == "approval"
     assert config.actions.decide("kubernetes__delete_resource") == "deny"
     assert config.retention.operation_days == 90 and config.retention.audit_days == 730
