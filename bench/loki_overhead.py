@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from autodevops.servers.loki.scope import LokiScope, enforce_scope
 from bench.stdio_session import StdioSession
 from tests.fakes.fake_loki import DEFAULT_TENANT, FakeLoki, fixture_streams
 
@@ -35,6 +36,7 @@ roles:
     scope: {{labels: {{namespace: [team-a, team-b-*]}}}}
     limits: {{calls_per_minute: 100000, max_bytes: 1000000}}
 """
+SCOPES = {"viewer": LokiScope(), "team": LokiScope(labels={"namespace": ["team-a", "team-b-*"]})}
 LOGS = '{namespace="team-a", app="api"} |= "level"'
 METRIC = 'sum by (pod) (count_over_time({namespace="team-a"} |= "error" [10m]))'
 
@@ -81,26 +83,30 @@ def measure(loki_url: str, calls: int, starts: int) -> dict[str, Any]:
             session.close()
         result["cold_start_to_tools_list_s"] = round(statistics.median(colds), 3)
 
-        headers = {"X-Scope-OrgID": DEFAULT_TENANT}
-        with httpx.Client(base_url=loki_url, headers=headers) as http:
-            end = time.time_ns()
-            logs = {"query": LOGS, "limit": "100", "start": str(end - 3600 * 10**9)}
-            metric = {"query": METRIC, "start": str(end - 3600 * 10**9), "step": "30"}
-            path = "/loki/api/v1/query_range"
-            direct_logs = _median_ms(calls, lambda: http.get(path, params=logs).raise_for_status())
-            direct_metric = _median_ms(
-                calls, lambda: http.get(path, params=metric).raise_for_status()
-            )
-        result["direct_logs_median_ms"] = round(direct_logs, 3)
-        result["direct_metric_median_ms"] = round(direct_metric, 3)
-
         for role in ("viewer", "team"):
-            result.update(_through_mcp(loki_url, workdir, role, calls, direct_logs, direct_metric))
+            direct = _direct(loki_url, calls, SCOPES[role])
+            result.update({f"{role}_direct_{k}_median_ms": round(v, 3) for k, v in direct.items()})
+            result.update(_through_mcp(loki_url, workdir, role, calls, direct))
     return result
 
 
+def _direct(loki_url: str, calls: int, scope: LokiScope) -> dict[str, float]:
+    """The same requests straight to Loki, with the query text the server sends for the role."""
+    end = time.time_ns()
+    start = str(end - 3600 * 10**9)
+    logs = {"query": enforce_scope(LOGS, scope).text, "limit": "100", "start": start}
+    metric = {"query": enforce_scope(METRIC, scope).text, "start": start, "step": "30"}
+    path = "/loki/api/v1/query_range"
+    headers = {"X-Scope-OrgID": DEFAULT_TENANT}
+    with httpx.Client(base_url=loki_url, headers=headers) as http:
+        return {
+            "logs": _median_ms(calls, lambda: http.get(path, params=logs).raise_for_status()),
+            "metric": _median_ms(calls, lambda: http.get(path, params=metric).raise_for_status()),
+        }
+
+
 def _through_mcp(
-    loki_url: str, workdir: Path, role: str, calls: int, direct_logs: float, direct_metric: float
+    loki_url: str, workdir: Path, role: str, calls: int, direct: dict[str, float]
 ) -> dict[str, float]:
     session = _session(loki_url, workdir, role)
     session.initialize()
@@ -114,9 +120,9 @@ def _through_mcp(
         session.close()
     return {
         f"{role}_logs_median_ms": round(logs, 3),
-        f"{role}_logs_added_ms": round(logs - direct_logs, 3),
+        f"{role}_logs_added_ms": round(logs - direct["logs"], 3),
         f"{role}_metric_median_ms": round(metric, 3),
-        f"{role}_metric_added_ms": round(metric - direct_metric, 3),
+        f"{role}_metric_added_ms": round(metric - direct["metric"], 3),
         f"{role}_peak_rss_mb": round(rss, 1),
     }
 
