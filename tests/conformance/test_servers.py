@@ -18,7 +18,9 @@ from autodevops.servers.registry import SERVERS, load_spec
 from devstack.conformance import Conformance, install_conformance
 from devstack.services import start_mcp_server
 from tests.conformance.token_proxy import TokenProxy
+from tests.fakes.fake_loki import DEFAULT_TENANT, fake_loki_server
 
+__all__ = ["fake_loki_server"]  # a fixture, used by name
 BASELINE = Path(__file__).with_name("baseline.yml")
 TOKEN = "conformance-token-0123456789"
 SUITE_SECONDS = 300
@@ -32,10 +34,17 @@ def _kubernetes(request: pytest.FixtureRequest) -> list[str]:
     return ["--kubeconfig", str(request.getfixturevalue("kube").kubeconfig)]
 
 
-# How each server reaches a real backend of the stack; a new server adds its line here.
+def _loki(request: pytest.FixtureRequest) -> list[str]:
+    fake = request.getfixturevalue("fake_loki")
+    return ["--loki-url", fake.url, "--loki-tenant", DEFAULT_TENANT]
+
+
+# How each server reaches a backend of the stack (Loki: the fake, as Loki cannot run here);
+# a new server adds its line here.
 BACKEND_ARGS: dict[str, Callable[[pytest.FixtureRequest], list[str]]] = {
     "prometheus": _prometheus,
     "kubernetes": _kubernetes,
+    "loki": _loki,
 }
 
 
