@@ -3,12 +3,15 @@ the way people and models write them (`now`, `now-1h`, `90s`, RFC 3339, Unix sec
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from .errors import InvalidArgument
 
 _DURATION = re.compile(r"^(\d+(?:ms|[smhdwy]))+$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -58,6 +61,23 @@ def parse_time(value: str, now: float | None = None) -> float:
             f"'{value}' is not a time; use now, now-1h, RFC 3339 (2026-01-31T12:00:00Z) "
             "or Unix seconds"
         ) from None
+
+
+def range_step(span: float, step: str | None, max_points: int = 1000, points: int = 120) -> float:
+    """The step of a range query in seconds: about `points` points when none is given; a given
+    step that would make more than `max_points` per series is refused with the least allowed."""
+    if step is None:
+        return max(1.0, math.ceil(span / points))
+    seconds = parse_duration(step)
+    count = int(span // seconds) + 1
+    if count > max_points:
+        least = math.ceil(span / (max_points - 1))
+        raise InvalidArgument(
+            "step",
+            f"{count} points per series exceeds {max_points}; use step >= {least}s or a "
+            "shorter range",
+        )
+    return seconds
 
 
 def _time(value: str) -> str:

@@ -23,6 +23,7 @@ from autodevops.servers.core.args import (
     TimeArg,
     parse_duration,
     parse_time,
+    range_step,
 )
 from autodevops.servers.core.errors import InvalidArgument
 from autodevops.servers.core.output import Output, Table, Text
@@ -144,7 +145,7 @@ async def query_metrics(args: MetricsArgs, loki: ScopedLoki) -> Output:
         data = await loki.get("/loki/api/v1/query", params)
         return _metric_result(data)
     loki.check_range(start, end, query, args.range_field)
-    step = _step(args, start, end)
+    step = range_step(end - start, args.step, MAX_POINTS_PER_SERIES, DEFAULT_POINTS)
     params = {
         "query": query.text,
         "start": _ns(start),
@@ -280,22 +281,6 @@ def _range_params(start: float, end: float, selector: str | None) -> dict[str, s
     if selector is not None:
         params["query"] = selector
     return params
-
-
-def _step(args: MetricsArgs, start: float, end: float) -> float:
-    span = end - start
-    if args.step is None:
-        return max(1.0, math.ceil(span / DEFAULT_POINTS))
-    step = parse_duration(args.step)
-    points = int(span // step) + 1
-    if points > MAX_POINTS_PER_SERIES:
-        least = math.ceil(span / (MAX_POINTS_PER_SERIES - 1))
-        raise InvalidArgument(
-            "step",
-            f"{points} points per series exceeds {MAX_POINTS_PER_SERIES}; "
-            f"use step >= {least}s or a shorter range",
-        )
-    return step
 
 
 def _log_lines(

@@ -14,9 +14,9 @@ from autodevops.servers.core.args import (
     DurationArg,
     NoArgs,
     TimeArg,
-    parse_duration,
     parse_time,
     parse_timestamp,
+    range_step,
 )
 from autodevops.servers.core.errors import InvalidArgument
 from autodevops.servers.core.output import Output, Table, Text, join_labels
@@ -99,19 +99,7 @@ async def query_range(args: RangeArgs, prom: ScopedPrometheus) -> Output:
     start, end = parse_time(args.start), parse_time(args.end)
     if end <= start:
         raise InvalidArgument("start", "must be before end")
-    span = end - start
-    if args.step is None:
-        step = max(1.0, math.ceil(span / DEFAULT_POINTS))
-    else:
-        step = parse_duration(args.step)
-        points = int(span // step) + 1
-        if points > MAX_POINTS_PER_SERIES:
-            least = math.ceil(span / (MAX_POINTS_PER_SERIES - 1))
-            raise InvalidArgument(
-                "step",
-                f"{points} points per series exceeds {MAX_POINTS_PER_SERIES}; "
-                f"use step >= {least}s or a shorter range",
-            )
+    step = range_step(end - start, args.step, MAX_POINTS_PER_SERIES, DEFAULT_POINTS)
     params = {
         "query": prom.promql(args.query, "query"),
         "start": f"{start:.3f}",

@@ -18,8 +18,6 @@ import asyncio
 import json
 import os
 import re
-import socket
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -30,11 +28,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 FIXTURE = Path(__file__).with_name("loki_streams.json")
 DEFAULT_TENANT = "fake"
@@ -75,29 +74,16 @@ class FakeLoki:
     _failures: list[tuple[int, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._http = LoopbackServer(app, "fake Loki")
+        self.url = self._http.url
 
     def __enter__(self) -> FakeLoki:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Loki server did not start")
-            time.sleep(0.01)
+        self._http.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        self._http.stop()
 
     def fail_next(self, status: int, body: str, times: int = 1) -> None:
         """The next `times` API requests get this status and text body, as Loki sends them."""

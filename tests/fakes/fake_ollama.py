@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 Check = Callable[[dict[str, Any]], None]
 MODEL = "fake-model:latest"
@@ -88,31 +87,16 @@ class FakeOllama:
         self._script: list[_Step] = []
         self._standing: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
-        # IPPROTO_TCP, so asyncio sets TCP_NODELAY on its connections: without it, each answer
-        # on a kept-alive connection waits ~40 ms for a delayed ACK, as Ollama's (Go) never do.
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._http = LoopbackServer(app, "fake Ollama")
+        self.url = self._http.url
 
     def __enter__(self) -> FakeOllama:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Ollama server did not start")
-            time.sleep(0.01)
+        self._http.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        self._http.stop()
 
     def expect_chat(self, reply: Reply, check: Check | None = None) -> None:
         self._add(_Step("POST", "/api/chat", reply, check))
