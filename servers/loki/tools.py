@@ -128,7 +128,7 @@ async def query_logs(args: LogsArgs, loki: ScopedLoki) -> Output:
     notes = []
     if limit < args.limit:
         notes.append(f"limit lowered to {limit}, your role's maximum")
-    return _log_lines(data.get("result") or [], args, limit, loki.scope.max_line_chars, notes)
+    return render_log_lines(data.get("result") or [], args, limit, loki.scope.max_line_chars, notes)
 
 
 @tool()
@@ -283,7 +283,7 @@ def _range_params(start: float, end: float, selector: str | None) -> dict[str, s
     return params
 
 
-def _log_lines(
+def render_log_lines(
     streams: Sequence[Mapping[str, Any]],
     args: LogsArgs,
     limit: int,

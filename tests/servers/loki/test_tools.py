@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from autodevops.servers.loki.tools import LogsArgs, _log_lines, log_lines
+from autodevops.servers.loki.tools import LogsArgs, log_lines, render_log_lines
 from devstack.services import audit_lines
 from tests.mcp_helpers import call_text
 
@@ -247,9 +247,9 @@ def test_log_lines_reads_back_what_query_logs_renders() -> None:
         {"stream": {"app": "a", "pod": "p1"}, "values": [[str(ns), "two\nlines"]]},
         {"stream": {"app": "a", "pod": "p2"}, "values": [[str(ns + 10**6), '{"k": "v"}']]},
     ]
-    text = _log_lines(streams, args, 10, 100, []).text
+    text = render_log_lines(streams, args, 10, 100, []).text
     assert log_lines(text) == [
         '2027-01-15T08:00:00.001Z  {pod="p2"}  {"k": "v"}',
         '2027-01-15T08:00:00.000Z  {pod="p1"}  two\\nlines',
     ]
-    assert log_lines(_log_lines([], args, 10, 100, []).text) == []
+    assert log_lines(render_log_lines([], args, 10, 100, []).text) == []
