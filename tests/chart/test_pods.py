@@ -79,8 +79,9 @@ def test_tokens_only_where_the_api_server_is_called(all_docs: list[Doc], tools: 
         for d in all_docs
         if d["kind"] == "ServiceAccount"
     }
-    assert pods["prometheus"]["automountServiceAccountToken"] is False
-    assert accounts[name_of("prometheus")] is False
+    for server in ("prometheus", "loki"):
+        assert pods[server]["automountServiceAccountToken"] is False
+        assert accounts[name_of(server)] is False
     assert pods["kubernetes"]["automountServiceAccountToken"] is True
     # Jamie never calls the API server.
     assert pods["jamie"]["automountServiceAccountToken"] is False

@@ -142,6 +142,7 @@ def test_prometheus_server_scarlet_and_jamie_accounts_are_least_privilege(
 ) -> None:
     namespace, release = installed
     prometheus = name_of("prometheus", release)
+    loki = name_of("loki", release)
     scarlet = name_of("scarlet", release)
     jamie = name_of("jamie", release)
     account = cluster.request("GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/{jamie}")
@@ -159,9 +160,10 @@ def test_prometheus_server_scarlet_and_jamie_accounts_are_least_privilege(
             target_namespace=namespace,
             name=name,
         ), (verb, name)
-    assert_never_allowed(cluster, namespace, (scarlet, prometheus, jamie), lease)
-    # The Prometheus server and Jamie call no API at all: not even their namespace's Lease.
-    for account in (prometheus, jamie):
+    assert_never_allowed(cluster, namespace, (scarlet, prometheus, loki, jamie), lease)
+    # The Prometheus and Loki servers and Jamie call no API at all: not even their
+    # namespace's Lease.
+    for account in (prometheus, loki, jamie):
         assert not sar(
             cluster,
             namespace,
