@@ -10,6 +10,7 @@ MCP pool, inside Scarlet's policy; one that is refused or fails becomes a note.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,12 +18,16 @@ from typing import Any
 from autodevops.clients.core.pool import McpPool
 from autodevops.servers.loki.tools import log_lines
 
-from .analyzers import Evidence, Finding
+from .analyzers import SEVERITIES, Evidence, Finding
 
 LOKI_LOGS = "loki__query_logs"
 KUBE_LOGS = "kubernetes__pod_logs"
 LAST_LINES = 20
 PODS_PER_FINDING = 2
+# Logs are context, not the diagnosis: each read is bounded, and so are all of them together
+# (a pod on a node that is gone can hold a log read until its time limit).
+CALL_SECONDS = 10.0
+TOTAL_SECONDS = 30.0
 AROUND_ALERT = timedelta(minutes=5)
 ERROR_LINES = '|~ "(?i)(error|fatal|panic|exception|traceback|oom)"'
 DYING = ("crashloop", "oom")
@@ -33,6 +38,17 @@ async def add_log_lines(
 ) -> list[str]:
     """Adds log evidence to the findings it concerns; returns notes on what it could not read."""
     notes: list[str] = []
+    try:
+        async with asyncio.timeout(TOTAL_SECONDS):
+            await _add(pool, findings, alert, notes)
+    except TimeoutError:
+        notes.append(f"log lines: stopped after {TOTAL_SECONDS:g}s; some findings have none")
+    return notes
+
+
+async def _add(
+    pool: McpPool, findings: list[Finding], alert: dict[str, Any] | None, notes: list[str]
+) -> None:
     for finding in findings:
         if finding.analyzer in DYING:
             for namespace, pod, container in _containers(finding)[:PODS_PER_FINDING]:
@@ -48,7 +64,18 @@ async def add_log_lines(
         same = next((f for f in findings if f.analyzer == "alert" and f.subject == subject), None)
         if same is not None:
             same.evidence.append(evidence)
-    return notes
+            continue
+        severity = str(labels.get("severity", "")).lower()
+        findings.append(
+            Finding(
+                analyzer="alert",
+                severity=severity if severity in SEVERITIES else "warning",
+                subject=subject,
+                summary=f"{labels.get('alertname', '')} firing",
+                likely_cause="see the error lines its namespace logged when it started",
+                evidence=[evidence],
+            )
+        )
 
 
 def _containers(finding: Finding) -> list[tuple[str, str, str]]:
@@ -79,7 +106,7 @@ async def _last_lines(
             "query": _selector(namespace=namespace, pod=pod, container=container),
             "limit": LAST_LINES,
         }
-        result = await pool.call(LOKI_LOGS, arguments)
+        result = await pool.call(LOKI_LOGS, arguments, time_limit=CALL_SECONDS)
         lines = log_lines(result.text) if result.outcome == "ok" else []
         if lines:
             excerpt = f"last {len(lines)} lines of {where}, from Loki:\n" + "\n".join(lines[::-1])
@@ -96,7 +123,7 @@ async def _last_lines(
             "previous": previous,
             "tail_lines": LAST_LINES,
         }
-        result = await pool.call(KUBE_LOGS, arguments)
+        result = await pool.call(KUBE_LOGS, arguments, time_limit=CALL_SECONDS)
         if result.outcome == "ok":
             which = "the previous container" if previous else "the running container"
             excerpt = f"last lines of {where}, {which}:\n{result.text}"
@@ -136,7 +163,7 @@ async def _alert_lines(pool: McpPool, entry: dict[str, Any], notes: list[str]) -
         "direction": "oldest_first",
         "limit": LAST_LINES,
     }
-    result = await pool.call(LOKI_LOGS, arguments)
+    result = await pool.call(LOKI_LOGS, arguments, time_limit=CALL_SECONDS)
     if result.outcome != "ok":
         notes.append(f"error lines of {namespace} unavailable: {_first_line(result.text)}")
         return None

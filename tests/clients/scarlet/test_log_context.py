@@ -110,6 +110,16 @@ async def test_an_alerts_namespace_gets_its_error_lines_around_the_start(
         (False, True),
     ]
     assert "abcdefghijklmnop" not in evidence.excerpt and "[REDACTED]" in evidence.excerpt
+    others: list[Finding] = []
+    async with McpPool([HttpEndpoint("loki", loki_server.url, TOKEN)]) as pool:
+        await add_log_lines(pool, others, alert)
+    [alone] = others
+    assert (alone.analyzer, alone.severity, alone.subject) == (
+        "alert",
+        "warning",
+        "Alert HighErrorRate in team-a",
+    )
+    assert alone.evidence[0].excerpt == evidence.excerpt
 
 
 async def test_without_loki_lines_the_kubernetes_server_is_asked(
