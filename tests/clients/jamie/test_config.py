@@ -31,7 +31,7 @@ def test_the_shipped_example_loads() -> None:
     config = load_config(example, environ={})
     assert (config.ports.api, config.ports.portal, config.ports.health) == (8000, 3000, 9000)
     assert config.mongodb.retention_days == 365
-    assert [s.name for s in config.servers] == ["kubernetes", "prometheus", "loki"]
+    assert [s.name for s in config.servers] == ["kubernetes", "prometheus"]
 
 
 def test_paths_are_relative_to_the_file_and_secrets_are_read_from_them(tmp_path: Path) -> None:
