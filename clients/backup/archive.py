@@ -33,13 +33,20 @@ class Backup:
     taken_at: datetime
 
 
+def parse_name(name: str, kind: str) -> datetime | None:
+    """When a backup of `kind` named `name` was taken; None for any other name."""
+    match = _NAME.match(name)
+    if not match or match["kind"] != kind:
+        return None
+    return datetime.strptime(match["stamp"], STAMP).replace(tzinfo=UTC)
+
+
 def backups(directory: Path, kind: str) -> list[Backup]:
     """The complete backups of one kind, oldest first."""
     found = []
     for path in directory.iterdir() if directory.is_dir() else ():
-        match = _NAME.match(path.name)
-        if match and match["kind"] == kind and (path / SUMS).is_file():
-            taken = datetime.strptime(match["stamp"], STAMP).replace(tzinfo=UTC)
+        taken = parse_name(path.name, kind)
+        if taken and (path / SUMS).is_file():
             found.append(Backup(kind, path, taken))
     return sorted(found, key=lambda b: b.taken_at)
 

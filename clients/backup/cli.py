@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from autodevops.common.unavailable import BackendUnavailable
+
+if TYPE_CHECKING:
+    from .bucket import Bucket
 
 KEEP_DAYS = 30
 T = TypeVar("T")
@@ -43,7 +47,10 @@ def add_commands(commands: Any) -> None:
         back.add_argument(
             credential, dest="credential", metavar="FILE", type=Path, required=True, help=help_text
         )
-        back.add_argument("backup", type=Path, help="the backup folder (e.g. DIR/postgres-...Z)")
+        back.add_argument(
+            "backup",
+            help="the backup folder (e.g. DIR/postgres-...Z), or with --bucket-url its name",
+        )
         if kind == "mongodb":
             take.add_argument(
                 "--database",
@@ -53,6 +60,16 @@ def add_commands(commands: Any) -> None:
             back.add_argument("--into", help="restore the backup's one database under this name")
             back.add_argument(
                 "--drop", action="store_true", help="replace collections that hold documents"
+            )
+        for command in (take, back):
+            command.add_argument(
+                "--bucket-url",
+                help="also keep backups in an S3-compatible bucket: http(s)://host/bucket[/prefix]",
+            )
+            command.add_argument(
+                "--bucket-credentials-file",
+                type=Path,
+                help="YAML with access_key and secret_key for --bucket-url",
             )
         take.set_defaults(run=_backup, kind=kind)
         back.set_defaults(run=_restore, kind=kind)
@@ -71,32 +88,58 @@ def _backup(options: argparse.Namespace) -> int:
 
         return mongo_backup(secret, options.dir, options.database)
 
+    def keep(path: Path) -> None:
+        for removed in prune(options.dir, options.kind, options.keep_days):
+            print(f"removed (older than {options.keep_days} days): {removed}")
+        bucket = _bucket(options)
+        if bucket is not None:
+            print(f"uploaded to {bucket.where}: {bucket.upload(path)}")
+            for name in bucket.prune(options.kind, options.keep_days):
+                print(f"removed from {bucket.where} (older than {options.keep_days} days): {name}")
+
     ok, path = _guarded(take)
-    if not ok:
+    if not ok or path is None:
         return 1
     print(f"backup written: {path}")
-    for removed in prune(options.dir, options.kind, options.keep_days):
-        print(f"removed (older than {options.keep_days} days): {removed}")
-    return 0
+    kept, _ = _guarded(lambda: keep(path))
+    return 0 if kept else 1
 
 
 def _restore(options: argparse.Namespace) -> int:
     def put() -> None:
         secret = _read_secret(options.credential)
-        if options.kind == "postgres":
-            from .postgres import restore
+        bucket = _bucket(options)
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = (
+                Path(options.backup)
+                if bucket is None
+                else bucket.download(options.backup, Path(scratch))
+            )
+            if options.kind == "postgres":
+                from .postgres import restore
 
-            restore(secret, options.backup)
-        else:
-            from .mongodb import restore as mongo_restore
+                restore(secret, folder)
+            else:
+                from .mongodb import restore as mongo_restore
 
-            mongo_restore(secret, options.backup, options.into, options.drop)
+                mongo_restore(secret, folder, options.into, options.drop)
 
     ok, _ = _guarded(put)
     if not ok:
         return 1
     print(f"restored: {options.backup}")
     return 0
+
+
+def _bucket(options: argparse.Namespace) -> Bucket | None:
+    from .archive import BackupError
+    from .bucket import Bucket
+
+    if options.bucket_url is None:
+        return None
+    if options.bucket_credentials_file is None:
+        raise BackupError("--bucket-url needs --bucket-credentials-file")
+    return Bucket(options.bucket_url, options.bucket_credentials_file)
 
 
 def _read_secret(path: Path) -> str:
