@@ -56,6 +56,7 @@ COMPONENTS: dict[str, Component] = {
         Component("postgres", f"{_PKG}.postgres", "start", ("postgres",)),
         Component("redis", f"{_PKG}.redis", "start", ("redis",)),
         Component("ferretdb", f"{_PKG}.ferretdb", "start", ("ferretdb",)),
+        Component("s3", f"{_PKG}.versitygw", "start", ("versitygw",)),
         Component(
             "kube",
             f"{_PKG}.kube",

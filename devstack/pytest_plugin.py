@@ -19,6 +19,7 @@ import pytest
 
 from . import base, components
 from .ferretdb import FerretHandle
+from .versitygw import S3Handle
 from .kube import KubeHandle
 from .postgres import PostgresHandle
 from .prometheus import PrometheusHandle, start_prometheus
@@ -81,6 +82,12 @@ def redis(stack_state_dir: Path) -> Iterator[RedisHandle]:
 def ferretdb(stack_state_dir: Path) -> Iterator[FerretHandle]:
     """FerretDB speaking the MongoDB wire protocol; ``.url`` is mongodb://127.0.0.1:PORT/."""
     yield from _component("ferretdb", stack_state_dir)
+
+
+@pytest.fixture(scope="session")
+def s3(stack_state_dir: Path) -> Iterator[S3Handle]:
+    """versitygw, a real S3 API over a folder; ``.url``, ``.access_key``, ``.secret_key``."""
+    yield from _component("s3", stack_state_dir)
 
 
 @pytest.fixture(scope="session")

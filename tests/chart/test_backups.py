@@ -9,7 +9,7 @@ import yaml
 
 from devstack.tools import Tools
 
-from .helpers import Doc, render, split_docs
+from .helpers import CHART, Doc, helm_refuses, render, split_docs
 from .test_alerts import RULES
 
 BOTH = ("backups.postgres.enabled=true", "backups.mongodb.enabled=true")
@@ -102,3 +102,41 @@ def test_an_existing_claim_is_used_and_none_is_created(tools: Tools) -> None:
     for job in of_kind(rendered, "CronJob").values():
         volumes = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
         assert {"name": "backups", "persistentVolumeClaim": {"claimName": "nfs-backups"}} in volumes
+
+
+def test_a_bucket_replaces_the_claim_and_is_the_only_other_egress(tools: Tools) -> None:
+    rendered = docs(
+        tools,
+        *BOTH,
+        "backups.bucket.url=https://s3.example.com/ops-backups/autodevops",
+        "backups.bucket.existingSecret=backup-bucket",
+        "backups.bucket.cidrs[0]=203.0.113.10/32",
+    )
+    assert of_kind(rendered, "PersistentVolumeClaim") == {}
+    for name, job in of_kind(rendered, "CronJob").items():
+        pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert "--bucket-url=https://s3.example.com/ops-backups/autodevops" in container["args"]
+        assert (
+            "--bucket-credentials-file=/var/run/secrets/bucket/credentials.yaml"
+            in container["args"]
+        )
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert "emptyDir" in volumes["backups"]
+        assert volumes["bucket"]["secret"] == {
+            "secretName": "backup-bucket",
+            "items": [{"key": "credentials.yaml", "path": "credentials.yaml"}],
+        }
+        egress = of_kind(rendered, "NetworkPolicy")[name]["spec"]["egress"]
+        assert egress[-1] == {
+            "ports": [{"protocol": "TCP", "port": 443}],
+            "to": [{"ipBlock": {"cidr": "203.0.113.10/32"}}],
+        }
+
+
+def test_a_bucket_without_credentials_is_refused(tools: Tools) -> None:
+    failed = helm_refuses(
+        tools, "template", "r", str(CHART), *[f"--set={v}" for v in (*CLIENTS, *BOTH)],
+        "--set=backups.bucket.url=https://s3.example.com/ops-backups",
+    )  # fmt: skip
+    assert "backups.bucket.url needs backups.bucket.existingSecret" in failed
