@@ -19,12 +19,12 @@ import pytest
 
 from . import base, components
 from .ferretdb import FerretHandle
-from .versitygw import S3Handle
 from .kube import KubeHandle
 from .postgres import PostgresHandle
 from .prometheus import PrometheusHandle, start_prometheus
 from .redis import RedisHandle
 from .tools import Tools, install_tools
+from .versitygw import S3Handle
 
 __all__ = ["start_prometheus"]
 
