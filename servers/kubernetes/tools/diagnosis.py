@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
 
+from autodevops.common.redact import redact_text
 from autodevops.servers.core.args import Args, parse_duration, parse_timestamp
-from autodevops.servers.core.errors import InvalidArgument, OutOfScope
+from autodevops.servers.core.errors import OutOfScope
 from autodevops.servers.core.output import Output, Table, Text, join_labels
+from autodevops.servers.core.safe_regex import compile_pattern, matching_lines
 from autodevops.servers.core.spec import tool
 
 from ..client import ScopedKube
@@ -45,7 +46,7 @@ class LogsArgs(Args):
     previous: bool = Field(False, description="the previous, crashed container")
     tail_lines: int = Field(200, ge=1, le=5000)
     since: str | None = Field(None, pattern=r"^\d+[smh]$", description="e.g. 10m")
-    grep: str | None = Field(None, max_length=200, description="keep lines matching this regex")
+    grep: str | None = Field(None, max_length=200, description="keep lines matching this RE2 regex")
 
 
 @tool()
@@ -246,9 +247,8 @@ async def pod_logs(args: LogsArgs, kube: ScopedKube) -> Output:
     )
     lines = (text if isinstance(text, str) else json.dumps(text)).splitlines()
     if args.grep:
-        try:
-            pattern = re.compile(args.grep)
-        except re.error as exc:
-            raise InvalidArgument("grep", f"not a valid regex: {exc}") from exc
-        lines = [line for line in lines if pattern.search(line)]
+        # Matched after redaction: a pattern finds only what the caller may see, so it
+        # cannot be used to guess a redacted value one character at a time.
+        pattern = compile_pattern("grep", args.grep)
+        lines = await matching_lines(pattern, [redact_text(line) for line in lines])
     return Text("\n".join(lines) or "(no log lines)", narrow="Use tail_lines, since or grep.")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
+from autodevops.common.redact import REDACTED, hide_secret_document, is_secret_name, redact_value
 from autodevops.servers.core.args import parse_timestamp
 from autodevops.servers.core.output import Table
 
@@ -21,9 +21,15 @@ def server_table(body: dict[str, Any], with_namespace: bool, narrow: str) -> Tab
         c["name"].upper() for c in body.get("columnDefinitions", []) if c.get("priority", 0) == 0
     ]
     keep = [i for i, c in enumerate(body.get("columnDefinitions", [])) if c.get("priority", 0) == 0]
+    # A printer column named like a secret (a custom resource's `.spec.password`) is hidden.
+    hidden = {n for n, c in enumerate(columns) if is_secret_name(c)}
     rows = []
     for row in body.get("rows", []):
-        cells = [_cell(row["cells"][i]) for i in keep if i < len(row["cells"])]
+        cells = [
+            REDACTED if n in hidden else _cell(row["cells"][i])
+            for n, i in enumerate(keep)
+            if i < len(row["cells"])
+        ]
         if with_namespace:
             namespace = (row.get("object") or {}).get("metadata", {}).get("namespace", "")
             cells.insert(0, namespace)
@@ -42,7 +48,8 @@ def _cell(value: Any) -> str:
 
 
 def clean(obj: dict[str, Any], kind: str, secret_values: bool) -> dict[str, Any]:
-    """Drop managedFields and last-applied noise; hide Secret values unless allowed.
+    """Drop managedFields and last-applied noise; unless the role may see secret values,
+    redact by structure (Secret data, env values named like secrets, embedded manifests).
 
     The kind comes from the request, not the object: list items carry no `kind`.
     """
@@ -57,31 +64,13 @@ def clean(obj: dict[str, Any], kind: str, secret_values: bool) -> dict[str, Any]
     else:
         metadata.pop("annotations", None)
     cleaned["metadata"] = metadata
-    if kind == "Secret" or cleaned.get("kind") == "Secret":
-        cleaned = hide_secret(cleaned, secret_values)
-    return cleaned
-
-
-def hide_secret(secret: dict[str, Any], secret_values: bool) -> dict[str, Any]:
     if secret_values:
-        return secret
-    hidden = dict(secret)
-    for field in ("data", "stringData"):
-        if field in hidden and isinstance(hidden[field], dict):
-            hidden[field] = {
-                key: f"<hidden: {_size(value, field)} bytes>"
-                for key, value in hidden[field].items()
-            }
-    return hidden
-
-
-def _size(value: Any, field: str) -> int:
-    if field == "data" and isinstance(value, str):
-        try:
-            return len(base64.b64decode(value))
-        except ValueError:
-            return len(value)
-    return len(str(value))
+        return cleaned
+    if kind == "Secret" and "kind" not in cleaned:
+        cleaned = hide_secret_document({**cleaned, "kind": kind})
+        cleaned.pop("kind")
+    redacted: dict[str, Any] = redact_value(cleaned)
+    return redacted
 
 
 def to_yaml(obj: Any) -> str:
