@@ -14,9 +14,11 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, NotFound
+from autodevops.servers.core.output import Output, Table, Text
 
 from .resource_types import ResourceType, parse_discovery
 from .scope import KubernetesScope
@@ -57,6 +59,8 @@ class KubeBackend:
         self.timeout = timeout_seconds
         self._api = client.ApiClient(configuration)
         self._types: list[ResourceType] = []
+        self._served: dict[str, tuple[str, ...]] = {}
+        self._other_versions: dict[tuple[str, str], list[ResourceType]] = {}
         self._discovered_at = 0.0
         self._discovery_lock = asyncio.Lock()
 
@@ -138,56 +142,95 @@ class KubeBackend:
     async def resource_types(self) -> list[ResourceType]:
         async with self._discovery_lock:
             if not self._types or time.monotonic() - self._discovered_at > DISCOVERY_TTL_SECONDS:
-                self._types = await self._discover()
+                self._types, self._served = await self._discover()
+                self._other_versions = {}
                 self._discovered_at = time.monotonic()
             return self._types
 
-    async def _discover(self) -> list[ResourceType]:
-        core = await self.request("GET", "/api/v1")
-        found = parse_discovery("", "v1", _ok(core, "discovery of /api/v1", self.url))
+    async def _discover(self) -> tuple[list[ResourceType], dict[str, tuple[str, ...]]]:
+        """The preferred version of every group, and every version each group serves."""
+        core = _ok(await self.request("GET", "/api"), "discovery of /api", self.url)
+        served = {"": tuple(core.get("versions") or ["v1"])}
+        found = parse_discovery(
+            "", "v1", _ok(await self.request("GET", "/api/v1"), "discovery of /api/v1", self.url)
+        )
         groups = _ok(await self.request("GET", "/apis"), "discovery of /apis", self.url)
-        preferred = [
-            (g["name"], g["preferredVersion"]["version"]) for g in groups.get("groups", [])
-        ]
+        preferred = []
+        for group in groups.get("groups", []):
+            served[group["name"]] = tuple(v["version"] for v in group.get("versions", []))
+            preferred.append((group["name"], group["preferredVersion"]["version"]))
         lists = await asyncio.gather(
-            *(self.request("GET", f"/apis/{name}/{version}") for name, version in preferred)
+            *(self.request("GET", _group_path(name, version)) for name, version in preferred)
         )
         for (name, version), response in zip(preferred, lists, strict=True):
             if response.status == 200 and isinstance(response.body, dict):
                 found.extend(parse_discovery(name, version, response.body))
-        return found
+        return found, served
 
     async def resolve(self, kind: str) -> ResourceType:
-        """`Deployment`, `deployments`, `deploy` or `deployments.apps` to one resource type."""
-        wanted = kind.strip()
-        name, _, group = wanted.partition(".")
-        lowered = name.lower()
-        types = await self.resource_types()
-        matches = [t for t in types if (lowered in t.names()) and (not group or t.group == group)]
+        """`Deployment`, `deployments`, `deploy` or `deployments.apps` to one resource type,
+        case-insensitively. Kubernetes' own groups win over custom ones (a CRD cannot shadow
+        `Deployment`); two custom groups serving the same name are refused, naming both."""
+        return (await self.resolve_among(kind))[0]
+
+    async def resolve_among(self, kind: str) -> tuple[ResourceType, list[ResourceType]]:
+        """The type `kind` names, and the other types that also answer to that name."""
+        name, _, group = kind.strip().partition(".")
+        lowered, group = name.lower(), group.lower()
+        matches = [
+            t
+            for t in await self.resource_types()
+            if lowered in t.names() and (not group or t.group == group)
+        ]
         if not matches:
             raise InvalidArgument(
                 "kind", f"'{kind}' is not served by this cluster; list kinds with api_resources"
             )
-        core_first = sorted(matches, key=lambda t: (t.group != "", t.group))
-        return core_first[0]
+        tiers = [t for t in matches if t.group == ""] or [t for t in matches if t.builtin]
+        if not tiers:
+            groups = sorted({t.group for t in matches})
+            if len(groups) > 1:
+                candidates = ", ".join(f"{matches[0].plural}.{g}" for g in groups)
+                raise InvalidArgument(
+                    "kind", f"'{kind}' is served by several groups ({candidates}); name one"
+                )
+            tiers = matches
+        chosen = tiers[0]
+        return chosen, [t for t in matches if t.group != chosen.group]
 
     async def resolve_api_version(self, api_version: str, kind: str) -> ResourceType:
+        """The type a manifest's `apiVersion` and `kind` name, only as discovery serves it:
+        the caller's text is compared, never used to build a request."""
         group, _, version = api_version.rpartition("/")
-        for t in await self.resource_types():
-            if t.kind == kind and t.group == group:
-                if t.version != version:
-                    return ResourceType(
-                        t.group,
-                        version,
-                        t.kind,
-                        t.plural,
-                        t.namespaced,
-                        t.verbs,
-                        t.short_names,
-                        t.singular,
-                    )
+        types = await self.resource_types()
+        for t in types:
+            if t.group == group and t.version == version and t.kind == kind:
                 return t
-        raise InvalidArgument("manifest", f"{api_version} {kind} is not served by this cluster")
+        if version in self._served.get(group, ()):
+            for t in await self._version_types(group, version):
+                if t.kind == kind:
+                    return t
+        served = ", ".join(f"{t.api_version} {t.kind}" for t in types if t.kind == kind)
+        hint = f" (served: {served})" if served else "; list kinds with api_resources"
+        raise InvalidArgument(
+            "manifest",
+            f"apiVersion {api_version!r} kind {kind!r} is not served by this cluster{hint}",
+        )
+
+    async def _version_types(self, group: str, version: str) -> list[ResourceType]:
+        """A served version other than the preferred one, discovered on first use."""
+        key = (group, version)
+        if key not in self._other_versions:
+            response = await self.request("GET", _group_path(group, version))
+            body = _ok(response, f"discovery of {group}/{version}", self.url)
+            self._other_versions[key] = parse_discovery(group, version, body)
+        return self._other_versions[key]
+
+
+def _group_path(group: str, version: str) -> str:
+    if not group:
+        return f"/api/{quote(version, safe='')}"
+    return f"/apis/{quote(group, safe='')}/{quote(version, safe='')}"
 
 
 def _in_cluster() -> bool:
@@ -217,9 +260,31 @@ class ScopedKube:
     def __init__(self, backend: KubeBackend, scope: KubernetesScope) -> None:
         self.backend = backend
         self.scope = scope
+        self.notes: list[str] = []
 
     async def resolve(self, kind: str) -> ResourceType:
         return await self.backend.resolve(kind)
+
+    async def resolve_named(self, kind: str) -> ResourceType:
+        """A kind the caller named; when other groups serve the name too, `notes` says
+        which group was used, for the tool to show."""
+        resource, others = await self.backend.resolve_among(kind)
+        if others:
+            shadowed = ", ".join(sorted({t.qualified for t in others}))
+            self.notes.append(
+                f"'{kind}' is {resource.qualified}; also served as {shadowed} "
+                "(name one as kind.group)"
+            )
+        return resource
+
+    def with_notes(self, output: Output) -> Output:
+        """The output with the resolution notes, if any."""
+        if not self.notes:
+            return output
+        if isinstance(output, Table):
+            output.notes.extend(self.notes)
+            return output
+        return Text("\n".join([output.text, "", *self.notes]), narrow=output.narrow)
 
     def check(self, resource: ResourceType, verb: str, namespace: str | None) -> None:
         self.scope.check(resource, verb, namespace)

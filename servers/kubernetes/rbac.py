@@ -84,7 +84,7 @@ def grants(policy: Policy, types: Iterable[ResourceType] = BUILTIN) -> set[Grant
                     continue
                 candidates = [t for t in known if kind in (ANY, _qualified(t))]
                 for t in candidates:
-                    if not scope.kinds.matches(t.kind, _qualified(t)):
+                    if not scope.kind_allowed(t):
                         continue
                     resource = f"{t.plural}/{subresource}" if subresource else t.plural
                     for namespace in _namespaces(scope, t):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -26,19 +27,31 @@ class ResourceType:
         return f"{self.kind}.{self.group}" if self.group else self.kind
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        """The request path; every segment is percent-encoded, so no value can add a segment,
+        a query or a fragment to it."""
+        segments = ["apis", self.group, self.version] if self.group else ["api", self.version]
         if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        return f"{base}/{name}" if name else base
+            segments += ["namespaces", namespace]
+        segments.append(self.plural)
+        if name:
+            segments.append(name)
+        return "/" + "/".join(quote(segment, safe="") for segment in segments)
 
     def names(self) -> set[str]:
+        """Every name a caller may use for this type, lower-case: kind, plural, singular and
+        short names."""
         return {
             self.kind.lower(),
-            self.plural,
-            self.singular or self.kind.lower(),
-            *self.short_names,
+            self.plural.lower(),
+            (self.singular or self.kind).lower(),
+            *(short.lower() for short in self.short_names),
         }
+
+    @property
+    def builtin(self) -> bool:
+        """Kubernetes' own groups are the core group, dotless names and `*.k8s.io` (a custom
+        resource cannot use those without the API reviewers' approval annotation)."""
+        return "." not in self.group or self.group.endswith(".k8s.io")
 
 
 def parse_discovery(group: str, version: str, body: dict[str, Any]) -> list[ResourceType]:

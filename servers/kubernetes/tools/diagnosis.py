@@ -53,7 +53,7 @@ class LogsArgs(Args):
 async def describe(args: DescribeArgs, kube: ScopedKube) -> Output:
     """What is going on with one object: status, conditions, recent events and, for
     workloads, their pods and states. Start here when something is broken."""
-    resource = await kube.resolve(args.kind)
+    resource = await kube.resolve_named(args.kind)
     namespace = namespace_for(resource, args.namespace)
     obj = await kube.call(resource, "get", "GET", namespace, args.name)
     lines = [f"{resource.kind} {namespace + '/' if namespace else ''}{args.name}"]
@@ -65,7 +65,7 @@ async def describe(args: DescribeArgs, kube: ScopedKube) -> Output:
     lines += await _unless_out_of_scope(
         "events", _object_events(kube, namespace, resource.kind, args.name)
     )
-    return Text("\n".join(lines), narrow="Use get_resource for the full object.")
+    return kube.with_notes(Text("\n".join(lines), narrow="Use get_resource for the full object."))
 
 
 async def _unless_out_of_scope(what: str, lines: Awaitable[list[str]]) -> list[str]:

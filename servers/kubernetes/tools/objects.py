@@ -55,7 +55,7 @@ async def api_resources(args: ApiResourcesArgs, kube: ScopedKube) -> Output:
 async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
     """List objects of any kind like `kubectl get`, one page at a time (limit/continue_from),
     with label and field selectors."""
-    resource = await kube.resolve(args.kind)
+    resource = await kube.resolve_named(args.kind)
     namespace = args.namespace if resource.namespaced else None
     query = [("limit", str(args.limit))]
     if args.continue_from:
@@ -93,7 +93,7 @@ async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
                 document["next_page"] = {"continue_from": token, "remaining": remaining}
             if more_in:
                 document["more_in_namespaces"] = more_in
-            return Text(dump(document, args.output), narrow=narrow)
+            return kube.with_notes(Text(dump(document, args.output), narrow=narrow))
     if token:
         more = f" ({remaining} more)" if remaining else ""
         output.notes.append(f"next page{more}: continue_from={token}")
@@ -101,7 +101,7 @@ async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
         output.notes.append(
             f"more objects in {', '.join(more_in)}: list each with its namespace to page on"
         )
-    return output
+    return kube.with_notes(output)
 
 
 def _next_page(pages: list[dict[str, Any]]) -> tuple[str | None, int | None, list[str]]:
@@ -145,10 +145,11 @@ async def list_in_scope(
 async def get_resource(args: GetArgs, kube: ScopedKube) -> Output:
     """One object of any kind as YAML (default), JSON or a table row; managedFields dropped,
     Secret values hidden."""
-    resource = await kube.resolve(args.kind)
+    resource = await kube.resolve_named(args.kind)
     namespace = namespace_for(resource, args.namespace)
     if args.output == "table":
         body = await kube.call(resource, "get", "GET", namespace, args.name, accept=TABLE)
-        return server_table(body, False, "")
+        return kube.with_notes(server_table(body, False, ""))
     obj = await kube.call(resource, "get", "GET", namespace, args.name)
-    return Text(dump(clean(obj, resource.kind, kube.scope.secret_values), args.output))
+    cleaned = clean(obj, resource.kind, kube.scope.secret_values)
+    return kube.with_notes(Text(dump(cleaned, args.output)))

@@ -4,17 +4,18 @@ each can run as a dry run first."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-import yaml
 from pydantic import Field
 
+from autodevops.common.safe_yaml import YamlRefused, load_documents
 from autodevops.servers.core.args import Args
 from autodevops.servers.core.errors import InvalidArgument, NotFound
 from autodevops.servers.core.output import Output, Text
 from autodevops.servers.core.spec import tool
 
 from ..client import ScopedKube
+from ..escalation import check_escalation
 from .args import Kind, Name, Namespace, namespace_for
 from .overview import deployment_revisions
 
@@ -66,7 +67,7 @@ class ApplyArgs(Args):
 @tool(read_only=False, destructive=True)
 async def scale(args: ScaleArgs, kube: ScopedKube) -> Output:
     """Set the replica count of a Deployment, StatefulSet or ReplicaSet (dry_run first)."""
-    resource = await kube.resolve(args.kind)
+    resource = await kube.resolve_named(args.kind)
     body = {"spec": {"replicas": args.replicas}}
     result = await kube.call(
         resource,
@@ -80,16 +81,18 @@ async def scale(args: ScaleArgs, kube: ScopedKube) -> Output:
         content_type="application/merge-patch+json",
     )
     before = result.get("status", {}).get("replicas", "?")
-    return Text(
-        f"{_mode(args.dry_run)}{args.kind} {args.namespace}/{args.name} scaled to "
-        f"{args.replicas} replicas (currently {before} running)"
+    return kube.with_notes(
+        Text(
+            f"{_mode(args.dry_run)}{args.kind} {args.namespace}/{args.name} scaled to "
+            f"{args.replicas} replicas (currently {before} running)"
+        )
     )
 
 
 @tool(read_only=False)
 async def rollout_restart(args: RestartArgs, kube: ScopedKube) -> Output:
     """Restart a workload's pods by a rolling update, like `kubectl rollout restart`."""
-    resource = await kube.resolve(args.kind)
+    resource = await kube.resolve_named(args.kind)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {
         "spec": {
@@ -106,9 +109,11 @@ async def rollout_restart(args: RestartArgs, kube: ScopedKube) -> Output:
         body=body,
         content_type="application/strategic-merge-patch+json",
     )
-    return Text(
-        f"{_mode(args.dry_run)}{args.kind} {args.namespace}/{args.name} restarted "
-        f"(restartedAt {stamp}); follow with rollout_status"
+    return kube.with_notes(
+        Text(
+            f"{_mode(args.dry_run)}{args.kind} {args.namespace}/{args.name} restarted "
+            f"(restartedAt {stamp}); follow with rollout_status"
+        )
     )
 
 
@@ -167,7 +172,7 @@ async def cordon(args: CordonArgs, kube: ScopedKube) -> Output:
 @tool(read_only=False, destructive=True)
 async def delete_resource(args: DeleteArgs, kube: ScopedKube) -> Output:
     """Delete one named object (a stuck pod, a finished job). Never deletes by selector."""
-    resource = await kube.resolve(args.kind)
+    resource = await kube.resolve_named(args.kind)
     namespace = namespace_for(resource, args.namespace)
     await kube.call(
         resource,
@@ -182,9 +187,11 @@ async def delete_resource(args: DeleteArgs, kube: ScopedKube) -> Output:
             "dryRun": ["All"] if args.dry_run else [],
         },
     )
-    return Text(
-        f"{_mode(args.dry_run)}{resource.kind} {namespace + '/' if namespace else ''}"
-        f"{args.name} deleted"
+    return kube.with_notes(
+        Text(
+            f"{_mode(args.dry_run)}{resource.kind} {namespace + '/' if namespace else ''}"
+            f"{args.name} deleted"
+        )
     )
 
 
@@ -193,27 +200,20 @@ async def apply_manifest(args: ApplyArgs, kube: ScopedKube) -> Output:
     """Server-side apply of a YAML manifest (several documents allowed); every object is
     checked against your scope before anything is sent. Use dry_run first."""
     try:
-        documents = [d for d in yaml.safe_load_all(args.manifest) if d is not None]
-    except yaml.YAMLError as exc:
-        raise InvalidArgument("manifest", f"not valid YAML: {exc}") from exc
+        documents = load_documents(args.manifest)
+    except YamlRefused as exc:
+        raise InvalidArgument("manifest", str(exc)) from exc
     planned = []
-    for index, doc in enumerate(documents):
-        if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind"):
-            raise InvalidArgument("manifest", f"document {index + 1} needs apiVersion and kind")
-        name = (doc.get("metadata") or {}).get("name")
-        if not name:
-            raise InvalidArgument("manifest", f"document {index + 1} needs metadata.name")
-        resource = await kube.backend.resolve_api_version(doc["apiVersion"], doc["kind"])
-        namespace = (
-            ((doc.get("metadata") or {}).get("namespace") or args.namespace)
-            if resource.namespaced
-            else None
-        )
+    for index, doc in enumerate(documents, start=1):
+        api_version, kind, name, given_namespace = _identity(index, doc)
+        resource = await kube.backend.resolve_api_version(api_version, kind)
+        namespace = (given_namespace or args.namespace) if resource.namespaced else None
         if resource.namespaced and not namespace:
-            raise InvalidArgument("namespace", f"{doc['kind']} {name} needs a namespace")
+            raise InvalidArgument("namespace", f"{kind} {name} needs a namespace")
         for verb in ("create", "patch"):
             kube.check(resource, verb, namespace)
-        planned.append((resource, namespace, str(name), doc))
+        check_escalation(kube.scope, resource, namespace, doc)
+        planned.append((resource, namespace, name, doc))
     lines = []
     for resource, namespace, name, doc in planned:
         query = [("fieldManager", "autodevops"), *(_dry(args.dry_run))]
@@ -232,6 +232,41 @@ async def apply_manifest(args: ApplyArgs, kube: ScopedKube) -> Output:
         where = f"{namespace}/" if namespace else ""
         lines.append(f"{_mode(args.dry_run)}{resource.kind} {where}{name} applied")
     return Text("\n".join(lines) or "nothing to apply")
+
+
+def _identity(index: int, doc: Any) -> tuple[str, str, str, str | None]:
+    """apiVersion, kind, name and namespace of one document, each checked for its type."""
+    where = f"document {index}"
+    if not isinstance(doc, dict):
+        raise InvalidArgument("manifest", f"{where} is a {_type(doc)}, not a mapping")
+    for field in ("apiVersion", "kind"):
+        value = doc.get(field)
+        if not isinstance(value, str) or not value:
+            raise InvalidArgument(
+                "manifest", f"{where}: {field} must be a non-empty string, got {_type(value)}"
+            )
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, dict):
+        raise InvalidArgument(
+            "manifest", f"{where}: metadata must be a mapping, got {_type(metadata)}"
+        )
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not isinstance(name, str) or not name:
+        raise InvalidArgument(
+            "manifest", f"{where}: metadata.name must be a non-empty string, got {_type(name)}"
+        )
+    if namespace is not None and not isinstance(namespace, str):
+        raise InvalidArgument(
+            "manifest", f"{where}: metadata.namespace must be a string, got {_type(namespace)}"
+        )
+    return doc["apiVersion"], doc["kind"], name, namespace or None
+
+
+def _type(value: Any) -> str:
+    if value == "":
+        return "an empty string"
+    names = {dict: "mapping", list: "list", str: "string", bool: "boolean", type(None): "nothing"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _dry(dry_run: bool) -> list[tuple[str, str]]:
