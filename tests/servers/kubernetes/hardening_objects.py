@@ -1,0 +1,171 @@
+"""Objects the hardening tests probe: secrets in env and annotations, custom resources that
+try to shadow built-in kinds, created in their own namespace and removed afterwards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autodevops.servers.kubernetes.tools import READ_TOOLS
+from tests.kube_helpers import wait_for
+
+NS = "kt-h"
+READ = [t.name for t in READ_TOOLS]
+WRITE_VERBS = ["get", "list", "patch", "create", "delete"]
+
+POLICY: dict[str, Any] = {
+    "server": "kubernetes",
+    "roles": {
+        "reader": {"tools": READ, "scope": {"cluster_scoped": True}},
+        "values": {
+            "tools": ["get_resource"],
+            "redact": False,
+            "scope": {"kinds": {"allow": ["*"]}, "secret_values": True},
+        },
+        "writer": {
+            "tools": ["*"],
+            "scope": {"namespaces": {"allow": [NS]}, "verbs": WRITE_VERBS},
+        },
+        "binder": {
+            "tools": ["apply_manifest"],
+            "scope": {
+                "namespaces": {"allow": [NS]},
+                "verbs": WRITE_VERBS,
+                "bindable_roles": ["view"],
+            },
+        },
+        "mounter": {
+            "tools": ["apply_manifest"],
+            "scope": {"namespaces": {"allow": [NS]}, "verbs": WRITE_VERBS, "secret_mounts": True},
+        },
+        "secret-reader": {
+            "tools": ["apply_manifest"],
+            "scope": {
+                "namespaces": {"allow": [NS]},
+                "kinds": {"allow": ["*"]},
+                "verbs": WRITE_VERBS,
+                "secret_values": True,
+            },
+        },
+        **{
+            f"deny-{n}": {
+                "tools": ["get_resource", "list_resources"],
+                "scope": {"kinds": {"allow": ["*"], "deny": [pattern]}},
+            }
+            for n, pattern in enumerate(["secrets", "SECRET", "core/secrets", "deploy"])
+        },
+    },
+}
+
+OBJECTS = f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {NS}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: db, namespace: {NS}}}
+stringData: {{password: in-the-secret}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: envy
+  namespace: {NS}
+  annotations:
+    example.com/settings: '{{"password": "in-annotation", "mode": "fast"}}'
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: envy}}}}
+  template:
+    metadata: {{labels: {{app: envy}}}}
+    spec:
+      nodeSelector: {{type: kwok}}
+      containers:
+      - name: app
+        image: "envy:1"
+        env:
+        - {{name: DB_PASSWORD, value: pa55-in-env}}
+        - {{name: STRIPE_KEY, value: sk-live-in-env}}
+        - {{name: SERVICE_TOKEN, value: tok-in-env}}
+        - {{name: MODE, value: fast-mode}}
+        - name: FROM_SECRET
+          valueFrom: {{secretKeyRef: {{name: db, key: password}}}}
+"""
+
+CRDS = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: deployments.aaa-shadow.example.com}
+spec:
+  group: aaa-shadow.example.com
+  names: {kind: Deployment, plural: deployments, singular: deployment, shortNames: [deploy]}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.one.example.com}
+spec:
+  group: one.example.com
+  names: {kind: Gadget, plural: gadgets, singular: gadget}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+    additionalPrinterColumns:
+    - {name: Owner, type: string, jsonPath: .spec.owner}
+    - {name: Token, type: string, jsonPath: .spec.token}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.two.example.com}
+spec:
+  group: two.example.com
+  names: {kind: Gadget, plural: gadgets, singular: gadget}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"""
+
+GADGET = f"""
+apiVersion: one.example.com/v1
+kind: Gadget
+metadata: {{name: g1, namespace: {NS}}}
+spec: {{owner: team-h, token: tok-in-column}}
+"""
+
+
+def create(kube: Any) -> None:
+    kube.kubectl("apply", "-f", "-", input=OBJECTS)
+    kube.kubectl("apply", "-f", "-", input=CRDS)
+    for group in ("aaa-shadow.example.com", "one.example.com", "two.example.com"):
+        wait_for(lambda g=group: _served(kube, f"/apis/{g}/v1"), f"the {group} CRD")
+    kube.kubectl("apply", "-f", "-", input=GADGET)
+    wait_for(lambda: _pods(kube) == 1, "the envy pod")
+
+
+def remove(kube: Any) -> None:
+    kube.kubectl("delete", "-f", "-", "--wait=false", input=CRDS, check=False)
+    kube.kubectl("delete", "namespace", NS, "--wait=false", check=False)
+
+
+def _pods(kube: Any) -> int:
+    pods = kube.request("GET", f"/api/v1/namespaces/{NS}/pods?labelSelector=app%3Denvy")
+    return len(pods["items"])
+
+
+def _served(kube: Any, path: str) -> bool:
+    try:
+        kube.request("GET", path)
+    except Exception:
+        return False
+    return True
