@@ -201,14 +201,14 @@ class KubeBackend:
     async def resolve_api_version(self, api_version: str, kind: str) -> ResourceType:
         """The type a manifest's `apiVersion` and `kind` name, only as discovery serves it:
         the caller's text is compared, never used to build a request."""
-        group, _, version = api_version.rpartition("/")
         types = await self.resource_types()
         for t in types:
-            if t.group == group and t.version == version and t.kind == kind:
+            if t.api_version == api_version and t.kind == kind:
                 return t
+        group, _, version = api_version.rpartition("/")
         if version in self._served.get(group, ()):
             for t in await self._version_types(group, version):
-                if t.kind == kind:
+                if t.api_version == api_version and t.kind == kind:
                     return t
         served = ", ".join(f"{t.api_version} {t.kind}" for t in types if t.kind == kind)
         hint = f" (served: {served})" if served else "; list kinds with api_resources"
