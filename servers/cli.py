@@ -10,8 +10,13 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autodevops.servers.registry import SERVERS, load_spec
+
+if TYPE_CHECKING:
+    from autodevops.servers.core.policy import Policy
+    from autodevops.servers.core.spec import ServerSpec
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +31,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     check.set_defaults(run=_policy_check)
     for name in SERVERS:
         spec = load_spec(name)
+        if spec.check_arguments is not None:
+            spec.check_arguments(check)
         server = servers.add_parser(name, help=f"the {name} MCP server")
         _add_serve_arguments(server)
         spec.add_arguments(server)
@@ -79,17 +86,23 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _policy_check(options: argparse.Namespace) -> int:
     from autodevops.common.config import ConfigError
+    from autodevops.common.unavailable import BackendUnavailable
     from autodevops.servers.core.policy import load_policy
 
     try:
         policy = load_policy(options.file)
         spec = load_spec(policy.server)
         load_policy(options.file, spec.scope_model)
+        problems = spec.check_policy(policy, options) if spec.check_policy else []
     except KeyError as exc:
         print(f"{options.file}: server: {exc.args[0]}", file=sys.stderr)
         return 1
-    except ConfigError as exc:
+    except (ConfigError, BackendUnavailable) as exc:
         print(exc, file=sys.stderr)
+        return 1
+    if problems:
+        for problem in problems:
+            print(f"{options.file}: {problem}", file=sys.stderr)
         return 1
     tools = {t.name for t in spec.tools}
     for name, role in policy.roles.items():
@@ -102,6 +115,27 @@ def _policy_check(options: argparse.Namespace) -> int:
         print(f"delegate {delegate.subject} may act for people with: {', '.join(delegate.roles)}")
     print(f"{options.file}: valid policy for the {policy.server} server")
     return 0
+
+
+def _backend_agrees(
+    spec: ServerSpec, policy: Policy, policy_path: Path, options: argparse.Namespace
+) -> bool:
+    """The policy's names resolve against the backend; one that cannot answer yet is logged,
+    not fatal, so the server still starts and reports itself not ready."""
+    from autodevops.common.unavailable import BackendUnavailable
+
+    if spec.check_policy is None:
+        return True
+    try:
+        problems = spec.check_policy(policy, options)
+    except BackendUnavailable as exc:
+        logging.getLogger("autodevops.serve").warning(
+            "policy names not checked against the backend: %s", exc.message
+        )
+        return True
+    for problem in problems:
+        print(f"{policy_path}: {problem}", file=sys.stderr)
+    return not problems
 
 
 def _serve(options: argparse.Namespace) -> int:
@@ -147,6 +181,8 @@ def _serve(options: argparse.Namespace) -> int:
         )
     except (ConfigError, TokenReviewError) as exc:
         print(exc, file=sys.stderr)
+        return 1
+    if not _backend_agrees(spec, policy, policy_path, options):
         return 1
     audit = AuditLog(options.audit_log)
     backend = spec.connect(options)

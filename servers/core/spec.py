@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar, get_type_hints
 from pydantic import BaseModel
 
 from .output import Output
+from .policy import Policy
 
 ScopedClient = TypeVar("ScopedClient")
 ScopedClient_co = TypeVar("ScopedClient_co", covariant=True)
@@ -96,6 +97,12 @@ class ServerSpec:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     connect: Callable[[argparse.Namespace], Backend[Any]]
     commands: Sequence[Command] = ()
+    # Checks of a policy against the live backend (the Kubernetes server resolves kind names
+    # against discovery), run by `policy check` with the options `check_arguments` adds, and
+    # at start-up with the serve options. They return one `field: reason` line per problem,
+    # none when no backend is given, and raise `BackendUnavailable` when it cannot answer.
+    check_policy: Callable[[Policy, argparse.Namespace], Sequence[str]] | None = None
+    check_arguments: Callable[[argparse.ArgumentParser], None] | None = None
 
     @property
     def tools(self) -> Sequence[ToolSpec[Any]]:

@@ -46,7 +46,7 @@ class KubeBackend:
         from kubernetes import client, config
 
         configuration = client.Configuration()
-        if kubeconfig or not _in_cluster():
+        if kubeconfig or not in_cluster():
             config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
@@ -233,7 +233,7 @@ def _group_path(group: str, version: str) -> str:
     return f"/apis/{quote(group, safe='')}/{quote(version, safe='')}"
 
 
-def _in_cluster() -> bool:
+def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,10 @@ from autodevops.servers.core.spec import Command, ServerSpec, ToolSpec
 from .scope import KubernetesScope
 
 if TYPE_CHECKING:
+    from autodevops.servers.core.policy import Policy
+
     from .client import KubeBackend
+    from .resource_types import ResourceType
 
 
 def _tools() -> Sequence[ToolSpec[Any]]:
@@ -35,6 +39,40 @@ def _connect(options: argparse.Namespace) -> KubeBackend:
     from .client import KubeBackend
 
     return KubeBackend(options.kubeconfig, options.context)
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        help="kubernetes policies: resolve kind names against this cluster's discovery",
+    )
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+
+
+def _check_policy(policy: Policy, options: argparse.Namespace) -> list[str]:
+    """Every `kinds` entry must name a kind the cluster serves: `kinds.deny: [secrets]` with
+    a typo would otherwise deny nothing. Without a cluster to ask, nothing is checked."""
+    from .client import KubeBackend, in_cluster
+    from .scope import unmatched_kind_patterns
+
+    serving = hasattr(options, "transport")  # `serve` always has a cluster; `policy check`
+    if not serving and not options.kubeconfig and not in_cluster():  # only when given one
+        return []
+    backend = KubeBackend(options.kubeconfig, options.context, timeout_seconds=5.0)
+    types = asyncio.run(_discover(backend))
+    return [
+        f"roles.{name}.scope.kinds: '{pattern}' names no kind this cluster serves "
+        "(by kind, plural or short name, optionally group/)"
+        for name, role in policy.roles.items()
+        for pattern in unmatched_kind_patterns(KubernetesScope.model_validate(role.scope), types)
+    ]
+
+
+async def _discover(backend: KubeBackend) -> list[ResourceType]:
+    try:
+        return await backend.resource_types()
+    finally:
+        await backend.aclose()
 
 
 def _rbac_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +105,8 @@ SPEC = ServerSpec(
     default_policy="kubernetes.yaml",
     add_arguments=_add_arguments,
     connect=_connect,
+    check_policy=_check_policy,
+    check_arguments=_check_arguments,
     commands=[
         Command(
             "policy",
