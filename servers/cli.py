@@ -199,7 +199,7 @@ def _serve(options: argparse.Namespace) -> int:
                 allowed_hosts=options.allowed_host,
                 allowed_origins=options.allowed_origin,
             )
-            asyncio.run(serve_http(server, policy, http))
+            asyncio.run(serve_http(server, policy, http, audit))
     except KeyboardInterrupt:
         pass
     finally:

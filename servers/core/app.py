@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -26,9 +27,11 @@ from .http_guard import HttpGuard
 from .identity import Authenticator, AuthenticatorChain, stdio_principal
 from .metrics import ServerMetrics
 from .policy import Policy
+from .refusals import AuditHttpRefusals, AuditUnknownTools
 from .spec import Backend, ServerSpec, ToolSpec
 
 READY_TIMEOUT_SECONDS = 3.0
+log = logging.getLogger("autodevops.server")
 
 
 @dataclass
@@ -90,10 +93,13 @@ def build_server(
     metrics = ServerMetrics(spec.name)
     gate = Gate(spec.name, policy, spec.scope_model, backend, audit, metrics)
     stdio = stdio_principal(policy)
+    unknown = AuditUnknownTools(
+        spec.name, {t.name for t in spec.tools}, audit, lambda: _principal(stdio)
+    )
     server = FastMCP(
         spec.title,
         instructions=spec.instructions,
-        middleware=[VisibleToolsOnly(gate, stdio)],
+        middleware=[VisibleToolsOnly(gate, stdio), unknown],
         mask_error_details=True,
     )
     for tool_spec in spec.tools:
@@ -143,15 +149,17 @@ def _add_health_routes(
         return JSONResponse({"status": "ok", "server": gate.server})
 
     @server.custom_route("/readyz", methods=["GET"])
-    async def readyz(_: Request) -> Response:
+    async def readyz(request: Request) -> Response:
         try:
             async with asyncio.timeout(READY_TIMEOUT_SECONDS):
                 await backend.check_ready()
         except BackendUnavailable as exc:
-            return JSONResponse({"status": "unavailable", "detail": exc.message}, status_code=503)
+            return _unready(request, exc.message)
         except TimeoutError:
-            detail = f"{backend.name} at {backend.url} did not answer in {READY_TIMEOUT_SECONDS}s"
-            return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
+            return _unready(
+                request,
+                f"{backend.name} at {backend.url} did not answer in {READY_TIMEOUT_SECONDS}s",
+            )
         return JSONResponse({"status": "ready", "backend": backend.name})
 
     @server.custom_route("/metrics", methods=["GET"])
@@ -161,19 +169,36 @@ def _add_health_routes(
         )
 
 
+def _unready(request: Request, detail: str) -> Response:
+    """Where the backend is and what failed is for the logs and authenticated callers; an
+    anonymous probe learns only that the server is not ready."""
+    log.warning("not ready: %s", detail)
+    body = {"status": "unavailable"}
+    if isinstance(request.scope.get("state", {}).get("principal"), Principal):
+        body["detail"] = detail
+    return JSONResponse(body, status_code=503)
+
+
 async def serve_stdio(server: FastMCP) -> None:
     await server.run_stdio_async(show_banner=False, log_level="WARNING")
 
 
-async def serve_http(server: FastMCP, policy: Policy, options: HttpOptions) -> None:
+async def serve_http(
+    server: FastMCP, policy: Policy, options: HttpOptions, audit: AuditLog | None = None
+) -> None:
+    """`audit` receives a line for each request the HTTP layer refuses."""
     import uvicorn
 
+    refusals = (
+        [AsgiMiddleware(AuditHttpRefusals, audit=audit, server=policy.server)] if audit else []
+    )
     app = server.http_app(
         path="/mcp",
         stateless_http=True,
         json_response=True,
         host_origin_protection=False,
         middleware=[
+            *refusals,
             AsgiMiddleware(
                 HttpGuard,
                 # Static tokens first: they need no round trip to the API server.
@@ -184,7 +209,7 @@ async def serve_http(server: FastMCP, policy: Policy, options: HttpOptions) -> N
                 allowed_hosts=options.allowed_hosts,
                 allowed_origins=options.allowed_origins,
                 bind_host=options.host,
-            )
+            ),
         ],
     )
     config = uvicorn.Config(

@@ -116,12 +116,7 @@ class Gate:
             )
         role_name, role = governing
         record.role = role_name
-        if not self._rate.allow(principal.subject, role.limits.calls_per_minute):
-            raise _Denied(
-                "rate_limited",
-                f"rate limit: {role.limits.calls_per_minute} calls per minute for "
-                f"{principal.subject}; wait and retry",
-            )
+        self._check_rate(principal, role)
         args = _validate(tool, arguments)
         client = self.backend.scoped(self._scopes[role_name])
         output = await self._run(tool, args, client, role)
@@ -129,6 +124,24 @@ class Gate:
         record.cut = rendered.cut
         text = redact_text(rendered.text) if role.redact else rendered.text
         return CallResult(text, is_error=False)
+
+    def _check_rate(self, principal: Principal, role: Role) -> None:
+        per_minute = role.limits.calls_per_minute
+        actor = principal.actor
+        ceiling = self.policy.delegate_ceiling(actor) if actor is not None else None
+        refused = self._rate.allow_call(actor, principal.subject, per_minute, ceiling)
+        if refused == "subject":
+            raise _Denied(
+                "rate_limited",
+                f"rate limit: {per_minute} calls per minute for {principal.subject}; "
+                "wait and retry",
+            )
+        if refused == "actor":
+            raise _Denied(
+                "rate_limited",
+                f"rate limit: {actor} may make {ceiling} calls per minute for everyone it "
+                "acts for; wait and retry",
+            )
 
     async def _run(self, tool: ToolSpec[Any], args: BaseModel, client: Any, role: Role) -> Any:
         seconds = role.limits.timeout_seconds

@@ -11,7 +11,8 @@ A caller acting for a person names them in `X-Autodevops-On-Behalf-Of`; the poli
 whether it may (403 otherwise) and which of the asserted roles the person gets.
 
 Health and metrics paths answer without a token (probes and scrapers carry none) and
-reveal nothing about the backend's data.
+reveal nothing about the backend's data; readiness details go to authenticated callers only.
+Any other protocol than HTTP (a WebSocket) is refused.
 """
 
 from __future__ import annotations
@@ -71,8 +72,13 @@ class HttpGuard:
         return parts.scheme in ("http", "https") and is_loopback(parts.hostname or "")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            # Nothing here speaks WebSocket or any other protocol, and none of it is checked.
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         origin = headers.get("origin")
@@ -81,7 +87,7 @@ class HttpGuard:
             return
         path = scope.get("path", "")
         if path in OPEN_PATHS:
-            await self.app(scope, receive, send)
+            await self._open(scope, receive, send, headers)
             return
         host = _hostname(headers.get("host", ""))
         if host not in self.allowed_hosts:
@@ -106,6 +112,7 @@ class HttpGuard:
         if principal is None:
             await _refuse(send, 401, "unauthorized", "a valid bearer token is required")
             return
+        scope.setdefault("state", {})["caller"] = principal
         person = headers.get(ON_BEHALF_OF_HEADER.lower())
         if person is not None:
             try:
@@ -131,6 +138,20 @@ class HttpGuard:
             )
             return
         scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    async def _open(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
+    ) -> None:
+        """Probes carry no token; a caller that sends a good one gets the details too."""
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            try:
+                principal = await self.authenticator.authenticate(token.strip())
+            except AuthUnavailable:
+                principal = None
+            if principal is not None:
+                scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
 

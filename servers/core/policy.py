@@ -82,6 +82,12 @@ class Delegate(BaseModel):
         min_length=1, description="the caller's authenticated subject, exact or a glob"
     )
     roles: list[str] = Field(min_length=1, description="roles it may give the person it acts for")
+    calls_per_minute: int = Field(
+        default=600,
+        ge=1,
+        le=100_000,
+        description="the most calls per minute it may make for all the people it acts for",
+    )
 
 
 class Policy(BaseModel):
@@ -144,6 +150,14 @@ class Policy(BaseModel):
             if fnmatchcase(caller_subject, delegate.subject):
                 roles.update(dict.fromkeys(delegate.roles))
         return tuple(roles)
+
+    def delegate_ceiling(self, caller_subject: str) -> int | None:
+        """Calls per minute a delegate may make for everyone together: the lowest of the
+        entries naming it; None for a caller no entry names."""
+        ceilings = [
+            d.calls_per_minute for d in self.delegates if fnmatchcase(caller_subject, d.subject)
+        ]
+        return min(ceilings) if ceilings else None
 
     def role_for(self, roles: list[str], tool: str) -> tuple[str, Role] | None:
         """The first of the caller's roles that allows the tool governs the call."""

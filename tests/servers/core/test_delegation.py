@@ -24,7 +24,7 @@ from tests.mcp_helpers import INITIALIZE, MCP_HEADERS, client_for
 
 JAMIE_TOKEN = "jamie-token-0123456789"
 DELEGATES = [
-    {"subject": "jamie", "roles": ["query-only", "team-a"]},
+    {"subject": "jamie", "roles": ["query-only", "team-a"], "calls_per_minute": 8},
     {"subject": "system:serviceaccount:autodevops:*", "roles": ["no-rules", "query-only"]},
 ]
 POLICY = Policy.model_validate({**TEST_POLICY, "delegates": DELEGATES})
@@ -207,7 +207,15 @@ async def test_a_caller_no_delegates_entry_names_is_403(server: HttpServer) -> N
         "prometheus", server.mcp_url, token=TOKENS["viewer"], on_behalf_of=("alice", ("viewer",))
     )
     assert await endpoint.http_refusal() == f"HTTP 403 from {server.mcp_url}: {detail}"
-    assert audit_lines(server.audit_log) == []
+    refused = [
+        (line["subject"], line["reason"], line["arguments"]["on_behalf_of"], line["actor"])
+        for line in audit_lines(server.audit_log)
+    ]
+    assert refused == [
+        ("user-viewer", "delegation_refused", "alice", None),
+        ("jamie", "delegation_refused", "Alice Smith", None),
+        ("user-viewer", "delegation_refused", "alice", None),
+    ]
 
 
 def test_roles_header_without_the_person_is_400(server: HttpServer) -> None:
@@ -236,6 +244,33 @@ async def test_rate_limit_is_per_person(server: HttpServer) -> None:
             assert (await dave.call("prometheus__query", {"query": "up"})).outcome == "ok"
     denied = [line for line in audit_lines(server.audit_log) if line["decision"] == "deny"]
     assert [(line["subject"], line["reason"]) for line in denied] == [("alice", "rate_limited")]
+
+
+async def test_a_person_named_like_a_token_subject_has_a_count_of_its_own(
+    server: HttpServer,
+) -> None:
+    async with jamie_for(server, "user-query-only", "query-only") as impostor:
+        for _ in range(3):
+            assert (await impostor.call("prometheus__query", {"query": "up"})).outcome == "ok"
+        assert (await impostor.call("prometheus__query", {"query": "up"})).outcome == "error"
+    async with client_for(server.mcp_url, TOKENS["query-only"]) as real:
+        for _ in range(3):
+            result = await real.call_tool("query", {"query": "up"}, raise_on_error=False)
+            assert not result.is_error, result
+
+
+async def test_a_delegate_inventing_people_meets_its_ceiling(server: HttpServer) -> None:
+    outcomes = []
+    for n in range(10):
+        async with jamie_for(server, f"invented-{n}", "query-only") as person:
+            outcomes.append(await person.call("prometheus__query", {"query": "up"}))
+    assert [o.outcome for o in outcomes] == ["ok"] * 8 + ["error"] * 2
+    assert "jamie may make 8 calls per minute for everyone it acts for" in outcomes[-1].text
+    denied = [line for line in audit_lines(server.audit_log) if line["decision"] == "deny"]
+    assert [(d["subject"], d["actor"], d["reason"]) for d in denied] == [
+        ("invented-8", "jamie", "rate_limited"),
+        ("invented-9", "jamie", "rate_limited"),
+    ]
 
 
 def test_a_person_that_is_not_percent_encoded_utf8_is_400(server: HttpServer) -> None:

@@ -135,6 +135,9 @@ async def test_prometheus_stopped_mid_test(tmp_path: Path, start_http_server: An
         assert "Traceback" not in text
         async with httpx.AsyncClient(base_url=server.url) as http:
             ready = await http.get("/readyz")
+            assert ready.status_code == 503 and ready.json() == {"status": "unavailable"}
+            signed = {"Authorization": f"Bearer {TOKENS['viewer']}"}
+            ready = await http.get("/readyz", headers=signed)
         assert ready.status_code == 503 and private.url in ready.json()["detail"]
         assert audit_lines(server.audit_log)[-1]["outcome"] == "backend_error"
     finally:
