@@ -84,18 +84,20 @@ class AuditHttpRefusals:
         seen: dict[str, Any] = {"status": 0, "body": b""}
 
         async def recording(message: MutableMapping[str, Any]) -> None:
+            # Written before the answer's last part leaves, so the line exists once the
+            # caller has its answer.
             kind = message["type"]
             if kind == "http.response.start":
                 seen["status"] = int(message["status"])
             elif kind == "http.response.body" and seen["status"] >= 400:
                 seen["body"] = (seen["body"] + message.get("body", b""))[:_BODY_BYTES]
+                if not message.get("more_body"):
+                    self.audit.write(self._record(scope, seen["status"], seen["body"]))
             elif kind == "websocket.close" and not seen["status"]:
-                seen["status"], seen["body"] = 403, b'{"error": "websocket refused"}'
+                self.audit.write(self._record(scope, 403, b'{"error": "websocket refused"}'))
             await send(message)
 
         await self.app(scope, receive, recording)
-        if seen["status"] >= 400:
-            self.audit.write(self._record(scope, seen["status"], seen["body"]))
 
     def _record(self, scope: Scope, status: int, body: bytes) -> AuditRecord:
         state = scope.get("state") or {}

@@ -23,7 +23,7 @@ from tests.conftest import TEST_POLICY, TOKENS, HttpServer
 from tests.mcp_helpers import INITIALIZE, MCP_HEADERS, client_for
 
 JAMIE_TOKEN = "jamie-token-0123456789"
-DELEGATES = [
+DELEGATES: list[dict[str, Any]] = [
     {"subject": "jamie", "roles": ["query-only", "team-a"], "calls_per_minute": 8},
     {"subject": "system:serviceaccount:autodevops:*", "roles": ["no-rules", "query-only"]},
 ]
