@@ -6,17 +6,31 @@ role's label scope and filters alerts and targets, so no tool can forget the sco
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from autodevops.common.redact import is_redacted
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, OutOfScope
 
-from .scope import PrometheusScope, PromQLSyntaxError, ScopeError, enforce_scope, parse_check
+from .scope import (
+    PrometheusScope,
+    PromQLSyntaxError,
+    ScopeError,
+    enforce_scope,
+    label_uses,
+    parse_check,
+)
 
 BACKEND = "Prometheus"
+# How long "label L has redacted values in scope S" is remembered, and for how many (S, L).
+REDACTED_LABELS_TTL_SECONDS = 30.0
+REDACTED_LABELS_MAX = 1024
 _CHECK_RUNNING = "that Prometheus is running and --prometheus-url (PROMETHEUS_URL) points at it"
 
 
@@ -30,6 +44,7 @@ class PrometheusClient:
             timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
             headers={"Accept": "application/json"},
         )
+        self._redacted: OrderedDict[tuple[str, str], tuple[float, bool]] = OrderedDict()
 
     async def check_ready(self) -> None:
         try:
@@ -79,6 +94,22 @@ class PrometheusClient:
             "Prometheus' load and limits (query.timeout, query.max-samples); narrow the query",
         )
 
+    async def has_redacted_values(self, label: str, scope_selector: str | None) -> bool:
+        """Whether any value of `label` on the series in scope would be redacted in a result;
+        remembered for a short while, since most queries match on the same few labels."""
+        key = (scope_selector or "", label)
+        cached = self._redacted.get(key)
+        if cached is not None and time.monotonic() - cached[0] < REDACTED_LABELS_TTL_SECONDS:
+            return cached[1]
+        params = [("match[]", scope_selector)] if scope_selector else []
+        values = await self.get(f"/api/v1/label/{quote(label, safe='')}/values", params)
+        found = any(is_redacted(f'{label}="{v}"') or is_redacted(str(v)) for v in values or [])
+        self._redacted[key] = (time.monotonic(), found)
+        self._redacted.move_to_end(key)
+        while len(self._redacted) > REDACTED_LABELS_MAX:
+            self._redacted.popitem(last=False)
+        return found
+
     def _unreachable(self, exc: httpx.HTTPError) -> BackendUnavailable:
         if isinstance(exc, httpx.TimeoutException):
             return BackendUnavailable(
@@ -112,6 +143,27 @@ class ScopedPrometheus:
             raise InvalidArgument(field, f"not valid PromQL: {exc}") from exc
         except ScopeError as exc:
             raise OutOfScope(f"'{field}' cannot be limited to your scope: {exc}") from exc
+
+    async def checked_promql(self, expr: str, field: str) -> str:
+        """`promql`, and refused when the query compares or moves the values of a label
+        whose values are redacted (see `label_uses`): a guess must not be answerable."""
+        rewritten = self.promql(expr, field)
+        uses = {n: how for n, how in label_uses(expr).items() if n not in self.labels}
+        scope_selector = self.promql('{__name__=~".+"}', field) if self.labels else None
+        for label, how in uses.items():
+            if await self._client.has_redacted_values(label, scope_selector):
+                raise OutOfScope(
+                    f"'{field}' uses {how}, and values of the label {label} are redacted: "
+                    f"comparing or copying them could reveal them. Query without {how}; "
+                    f"group by {label} to see which series exist"
+                )
+        return rewritten
+
+    async def checked_selectors(self, match: Sequence[str], field: str = "match") -> list[str]:
+        """`selectors`, each checked as `checked_promql` checks a query."""
+        if match:
+            return [await self.checked_promql(m, field) for m in match]
+        return self.selectors(match, field)
 
     def selectors(self, match: Sequence[str], field: str = "match") -> list[str]:
         """Series selectors in scope; a scoped role with none gets the scope itself."""

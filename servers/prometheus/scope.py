@@ -47,6 +47,7 @@ __all__ = [
     "QueryTooComplexError",
     "ScopeError",
     "enforce_scope",
+    "label_uses",
     "parse_check",
 ]
 
@@ -621,19 +622,7 @@ def _all_selectors(root: pql.Expr) -> Iterator[pql.VectorSelector]:
     It is deliberately independent of the rewriter's type dispatch, so a node type the
     rewriter mishandled still has its selectors checked.
     """
-    stack: list[object] = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, pql.VectorSelector):
-            yield node
-        for attr in dir(type(node)):
-            if attr.startswith("_") or attr in ("parse", "prettify"):
-                continue
-            value = getattr(node, attr)
-            if isinstance(value, pql.Expr):
-                stack.append(value)
-            elif isinstance(value, list | tuple):
-                stack.extend(v for v in value if isinstance(v, pql.Expr))
+    return (node for node in _all_nodes(root) if isinstance(node, pql.VectorSelector))
 
 
 def _verify(original: pql.Expr, text: str, rewriter: _Rewriter) -> None:
@@ -654,6 +643,60 @@ def _verify(original: pql.Expr, text: str, rewriter: _Rewriter) -> None:
         present = {(m.name, _op_text(m.op), m.value) for m in selector.matchers.matchers}
         if selector.matchers.or_matchers or not set(required) <= present:
             raise ScopeError(f"{refused}: a selector lacks the scope matchers")
+
+
+# Functions that read or write label values by name: argument positions holding label names.
+_LABEL_ARGUMENTS = {
+    "label_replace": ("label_replace target", 1, 2, "label_replace source", 3, 4),
+    "label_join": ("label_join target", 1, 2, "label_join source", 3, None),
+    "sort_by_label": ("sort_by_label", 1, None, "", 0, 0),
+    "sort_by_label_desc": ("sort_by_label_desc", 1, None, "", 0, 0),
+}
+
+
+def label_uses(query: str) -> dict[str, str]:
+    """Label names the query compares or moves the values of, and how: matchers, the source
+    and target of `label_replace`/`label_join`, `count_values` and `sort_by_label` labels.
+
+    A label whose values are redacted must not appear here: a matcher on it answers "yes" or
+    "no" to a guess, and `label_replace` can carry its value out under another name.
+    Grouping and vector matching (`by`, `on`) keep a label under its own name, where the
+    result's redaction still sees it, so they are not listed.
+    """
+    uses: dict[str, str] = {}
+    for node in _all_nodes(_parse(query)):
+        if isinstance(node, pql.VectorSelector):
+            for matcher in node.matchers.matchers:
+                uses.setdefault(matcher.name, f"a matcher on {matcher.name}")
+        elif isinstance(node, pql.Call) and node.func.name in _LABEL_ARGUMENTS:
+            first, start, stop, second, rest, end = _LABEL_ARGUMENTS[node.func.name]
+            args = list(node.args)
+            for what, names in ((first, args[start:stop]), (second, args[rest:end])):
+                for arg in names:
+                    if isinstance(arg, pql.StringLiteral) and _LABEL_NAME.fullmatch(arg.val):
+                        uses.setdefault(arg.val, f"{what} {arg.val}")
+        elif isinstance(node, pql.AggregateExpr) and str(node.op).lower() == "count_values":
+            param = node.param
+            if isinstance(param, pql.StringLiteral) and _LABEL_NAME.fullmatch(param.val):
+                uses.setdefault(param.val, f"count_values into {param.val}")
+    uses.pop("__name__", None)
+    return uses
+
+
+def _all_nodes(root: pql.Expr) -> Iterator[object]:
+    """Every node reachable through any attribute, whatever its type."""
+    stack: list[object] = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        for attr in dir(type(node)):
+            if attr.startswith("_") or attr in ("parse", "prettify"):
+                continue
+            value = getattr(node, attr)
+            if isinstance(value, pql.Expr):
+                stack.append(value)
+            elif isinstance(value, list | tuple):
+                stack.extend(v for v in value if isinstance(v, pql.Expr))
 
 
 def enforce_scope(query: str, scope: LabelScope | Mapping[str, Sequence[str]]) -> str:

@@ -85,7 +85,7 @@ class RulesArgs(Args):
 async def query(args: QueryArgs, prom: ScopedPrometheus) -> Output:
     """Evaluate PromQL at one instant (current values, ratios, top-k). Prefer aggregations
     such as sum by (label) over raw series."""
-    params = {"query": prom.promql(args.query, "query")}
+    params = {"query": await prom.checked_promql(args.query, "query")}
     if args.time:
         params["time"] = f"{parse_time(args.time):.3f}"
     data = await prom.get("/api/v1/query", params)
@@ -101,7 +101,7 @@ async def query_range(args: RangeArgs, prom: ScopedPrometheus) -> Output:
         raise InvalidArgument("start", "must be before end")
     step = range_step(end - start, args.step, MAX_POINTS_PER_SERIES, DEFAULT_POINTS)
     params = {
-        "query": prom.promql(args.query, "query"),
+        "query": await prom.checked_promql(args.query, "query"),
         "start": f"{start:.3f}",
         "end": f"{end:.3f}",
         "step": f"{step:g}",
@@ -117,7 +117,7 @@ async def query_range(args: RangeArgs, prom: ScopedPrometheus) -> Output:
 async def series(args: SeriesArgs, prom: ScopedPrometheus) -> Output:
     """List the series (label sets) that match selectors, to find which labels exist
     before writing a query."""
-    params = [("match[]", m) for m in prom.selectors(args.match)]
+    params = [("match[]", m) for m in await prom.checked_selectors(args.match)]
     params += [("start", f"{parse_time(args.start):.3f}"), ("end", f"{parse_time(args.end):.3f}")]
     data = await prom.get("/api/v1/series", params, field="match")
     rows = [[_series_name(item)] for item in data]
@@ -127,7 +127,7 @@ async def series(args: SeriesArgs, prom: ScopedPrometheus) -> Output:
 @tool()
 async def label_names(args: LabelNamesArgs, prom: ScopedPrometheus) -> Output:
     """List label names, optionally only those on series matching selectors."""
-    params = [("match[]", m) for m in prom.selectors(args.match)]
+    params = [("match[]", m) for m in await prom.checked_selectors(args.match)]
     data = await prom.get("/api/v1/labels", params, field="match")
     return Table(["LABEL"], [[name] for name in data], narrow="Pass match selectors.")
 
@@ -136,7 +136,7 @@ async def label_names(args: LabelNamesArgs, prom: ScopedPrometheus) -> Output:
 async def label_values(args: LabelValuesArgs, prom: ScopedPrometheus) -> Output:
     """List the values of one label (e.g. every job or namespace), optionally only on
     series matching selectors."""
-    params = [("match[]", m) for m in prom.selectors(args.match)]
+    params = [("match[]", m) for m in await prom.checked_selectors(args.match)]
     data = await prom.get(f"/api/v1/label/{args.label}/values", params, field="match")
     return Table([args.label.upper()], [[v] for v in data], narrow="Pass match selectors.")
 
