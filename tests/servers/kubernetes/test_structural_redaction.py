@@ -4,6 +4,7 @@ that can only match what the caller may see."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,26 @@ async def test_pod_logs_grep_matches_the_redacted_line(reader: Any, cluster: Any
     text, _ = await call_text(client, "pod_logs", arguments)
     assert len(text.splitlines()) == 1, text
     assert text.endswith("warning: connecting with password=[REDACTED]"), text
+
+
+@pytest.mark.parametrize("pattern", [r"^(?:.|.){25}!", r"^(\w+\s?)*!$"])
+async def test_a_backtracking_grep_cannot_stall_the_server(
+    reader: Any, cluster: Any, pattern: str
+) -> None:
+    client, _ = reader
+    started = time.perf_counter()
+    text, error = await call_text(
+        client, "pod_logs", {"name": _pod(cluster), "namespace": NS, "grep": pattern}
+    )
+    assert not error and text == "(no log lines)", text
+    assert time.perf_counter() - started < 2.0
+
+
+async def test_a_grep_re2_cannot_take_is_refused_naming_the_field(
+    reader: Any, cluster: Any
+) -> None:
+    client, _ = reader
+    text, error = await call_text(
+        client, "pod_logs", {"name": _pod(cluster), "namespace": NS, "grep": r"(a)\1"}
+    )
+    assert error and text.startswith("invalid argument 'grep': not a valid RE2"), text
