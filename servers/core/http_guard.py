@@ -143,9 +143,9 @@ class HttpGuard:
     async def _open(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
     ) -> None:
-        """Probes carry no token; a caller that sends a good one gets the details too."""
+        """Probes carry no token; a caller that sends a good one gets readiness details."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
+        if scope.get("path") == "/readyz" and scheme.lower() == "bearer" and token.strip():
             try:
                 principal = await self.authenticator.authenticate(token.strip())
             except AuthUnavailable:

@@ -188,9 +188,8 @@ class KubeBackend:
             )
         tiers = [t for t in matches if t.group == ""] or [t for t in matches if t.builtin]
         if not tiers:
-            groups = sorted({t.group for t in matches})
-            if len(groups) > 1:
-                candidates = ", ".join(f"{matches[0].plural}.{g}" for g in groups)
+            if len({t.group for t in matches}) > 1:
+                candidates = ", ".join(sorted({f"{t.plural}.{t.group}" for t in matches}))
                 raise InvalidArgument(
                     "kind", f"'{kind}' is served by several groups ({candidates}); name one"
                 )
