@@ -154,8 +154,10 @@ def create(kube: Any) -> None:
 
 
 def remove(kube: Any) -> None:
-    kube.kubectl("delete", "-f", "-", "--wait=false", input=CRDS, check=False)
-    kube.kubectl("delete", "namespace", NS, "--wait=false", check=False)
+    """Gone before the next module creates them again (a terminating namespace refuses new
+    objects)."""
+    kube.kubectl("delete", "-f", "-", "--timeout=120s", input=CRDS, check=False)
+    kube.kubectl("delete", "namespace", NS, "--timeout=120s", check=False)
 
 
 def _pods(kube: Any) -> int:
