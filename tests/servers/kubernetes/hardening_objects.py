@@ -3,13 +3,15 @@ try to shadow built-in kinds, created in their own namespace and removed afterwa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from autodevops.servers.kubernetes.tools import READ_TOOLS
-from tests.kube_helpers import wait_for
+from autodevops.servers.kubernetes.client import KubeBackend
+from autodevops.servers.kubernetes.server import SPEC
+from tests.kube_helpers import READ, wait_for
+from tests.mcp_helpers import server_session
 
 NS = "kt-h"
-READ = [t.name for t in READ_TOOLS]
 WRITE_VERBS = ["get", "list", "patch", "create", "delete"]
 
 POLICY: dict[str, Any] = {
@@ -92,49 +94,35 @@ spec:
           valueFrom: {{secretKeyRef: {{name: db, key: password}}}}
 """
 
-CRDS = """
+
+def _crd(group: str, kind: str, plural: str, extra: str = "", short: str = "[]") -> str:
+    return f"""
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: deployments.aaa-shadow.example.com}
+metadata: {{name: {plural}.{group}}}
 spec:
-  group: aaa-shadow.example.com
-  names: {kind: Deployment, plural: deployments, singular: deployment, shortNames: [deploy]}
+  group: {group}
+  names: {{kind: {kind}, plural: {plural}, singular: {kind.lower()}, shortNames: {short}}}
   scope: Namespaced
   versions:
   - name: v1
     served: true
     storage: true
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.one.example.com}
-spec:
-  group: one.example.com
-  names: {kind: Gadget, plural: gadgets, singular: gadget}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-    additionalPrinterColumns:
+    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+{extra}"""
+
+
+COLUMNS = """    additionalPrinterColumns:
     - {name: Owner, type: string, jsonPath: .spec.owner}
     - {name: Token, type: string, jsonPath: .spec.token}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.two.example.com}
-spec:
-  group: two.example.com
-  names: {kind: Gadget, plural: gadgets, singular: gadget}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
 """
+CRDS = "---".join(
+    [
+        _crd("aaa-shadow.example.com", "Deployment", "deployments", short="[deploy]"),
+        _crd("one.example.com", "Gadget", "gadgets", COLUMNS),
+        _crd("two.example.com", "Gadget", "gadgets"),
+    ]
+)
 
 GADGET = f"""
 apiVersion: one.example.com/v1
@@ -171,3 +159,8 @@ def _served(kube: Any, path: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def session(kube: Any, role: str, tmp_path: Path) -> Any:
+    """An MCP session with the Kubernetes server as `role` of this module's policy."""
+    return server_session(SPEC, KubeBackend(str(kube.kubeconfig)), POLICY, role, tmp_path)

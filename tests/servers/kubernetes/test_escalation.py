@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from autodevops.servers.kubernetes.client import KubeBackend
-from autodevops.servers.kubernetes.server import SPEC
-from tests.mcp_helpers import call_text, server_session
-from tests.servers.kubernetes import hardening_objects as objects
-from tests.servers.kubernetes.hardening_objects import NS, POLICY
+from tests.mcp_helpers import call_text
+from tests.servers.kubernetes.hardening_objects import NS, session
 
 
 @pytest.fixture(scope="module")
-def cluster(kube: Any) -> Iterator[Any]:
-    objects.create(kube)
-    yield kube
-    objects.remove(kube)
+def cluster(hardened: Any) -> Any:
+    return hardened
 
 
 async def apply(cluster: Any, tmp_path: Path, role: str, manifest: str) -> tuple[str, bool]:
-    backend = KubeBackend(str(cluster.kubeconfig))
-    async with server_session(SPEC, backend, POLICY, role, tmp_path) as (client, _):
+    async with session(cluster, role, tmp_path) as (client, _):
         return await call_text(client, "apply_manifest", {"manifest": manifest, "dry_run": True})
 
 

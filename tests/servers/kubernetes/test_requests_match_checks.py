@@ -3,29 +3,20 @@ paths cannot be bent, built-in kinds cannot be shadowed, kind scopes match every
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from autodevops.servers.kubernetes.client import KubeBackend
-from autodevops.servers.kubernetes.server import SPEC
 from devstack.services import audit_lines
-from tests.mcp_helpers import call_text, server_session
-from tests.servers.kubernetes import hardening_objects as objects
-from tests.servers.kubernetes.hardening_objects import NS, POLICY
+from tests.mcp_helpers import call_text
+from tests.servers.kubernetes.hardening_objects import NS, session
 
 
 @pytest.fixture(scope="module")
-def cluster(kube: Any) -> Iterator[Any]:
-    objects.create(kube)
-    yield kube
-    objects.remove(kube)
-
-
-def session(cluster: Any, role: str, tmp_path: Path) -> Any:
-    return server_session(SPEC, KubeBackend(str(cluster.kubeconfig)), POLICY, role, tmp_path)
+def cluster(hardened: Any) -> Any:
+    return hardened
 
 
 @pytest.fixture
