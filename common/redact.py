@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import re2
+import yaml
 
 from .safe_yaml import YamlRefused, load_documents
 
@@ -178,6 +179,4 @@ def _redact_embedded(text: str, depth: int) -> str:
 
 
 def _dump_documents(documents: list[Any]) -> str:
-    import yaml
-
     return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False, width=120)
