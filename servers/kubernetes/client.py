@@ -265,10 +265,11 @@ class ScopedKube:
         return await self.backend.resolve(kind)
 
     async def resolve_named(self, kind: str) -> ResourceType:
-        """A kind the caller named; when other groups serve the name too, `notes` says
-        which group was used, for the tool to show."""
+        """A kind the caller named; when a custom resource answers to the name too, `notes`
+        says which group was used, for the tool to show. (Kubernetes' own duplicates, such as
+        `events` in the core group and `events.k8s.io`, are not worth a note.)"""
         resource, others = await self.backend.resolve_among(kind)
-        if others:
+        if any(not t.builtin for t in others):
             shadowed = ", ".join(sorted({t.qualified for t in others}))
             self.notes.append(
                 f"'{kind}' is {resource.qualified}; also served as {shadowed} "
@@ -277,7 +278,8 @@ class ScopedKube:
         return resource
 
     def with_notes(self, output: Output) -> Output:
-        """The output with the resolution notes, if any."""
+        """The output with the resolution notes, if any. Not for YAML or JSON text, which
+        must stay parseable: those carry the group in `apiVersion` or a `notes` field."""
         if not self.notes:
             return output
         if isinstance(output, Table):

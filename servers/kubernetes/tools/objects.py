@@ -93,7 +93,9 @@ async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
                 document["next_page"] = {"continue_from": token, "remaining": remaining}
             if more_in:
                 document["more_in_namespaces"] = more_in
-            return kube.with_notes(Text(dump(document, args.output), narrow=narrow))
+            if kube.notes:
+                document["notes"] = kube.notes
+            return Text(dump(document, args.output), narrow=narrow)
     if token:
         more = f" ({remaining} more)" if remaining else ""
         output.notes.append(f"next page{more}: continue_from={token}")
@@ -151,5 +153,4 @@ async def get_resource(args: GetArgs, kube: ScopedKube) -> Output:
         body = await kube.call(resource, "get", "GET", namespace, args.name, accept=TABLE)
         return kube.with_notes(server_table(body, False, ""))
     obj = await kube.call(resource, "get", "GET", namespace, args.name)
-    cleaned = clean(obj, resource.kind, kube.scope.secret_values)
-    return kube.with_notes(Text(dump(cleaned, args.output)))
+    return Text(dump(clean(obj, resource.kind, kube.scope.secret_values), args.output))

@@ -3,11 +3,13 @@ paths cannot be bent, built-in kinds cannot be shadowed, kind scopes match every
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from devstack.services import audit_lines
 from tests.mcp_helpers import call_text
@@ -144,7 +146,24 @@ async def test_built_in_groups_win_over_a_custom_resource_of_the_same_kind(
             client, "get_resource", {"kind": kind, "name": "envy", "namespace": NS}
         )
         assert not error and text.startswith("kind: Deployment\napiVersion: apps/v1"), text
-        assert "also served as Deployment.aaa-shadow.example.com" in text
+        assert yaml.safe_load(text)["metadata"]["name"] == "envy", "the YAML stays whole"
+        text, error = await call_text(
+            client, "describe", {"kind": kind, "name": "envy", "namespace": NS}
+        )
+        assert not error and text.startswith(f"Deployment {NS}/envy"), text
+        assert text.endswith(
+            f"'{kind}' is Deployment.apps; also served as Deployment.aaa-shadow.example.com "
+            "(name one as kind.group)"
+        )
+    text, error = await call_text(
+        client, "list_resources", {"kind": "deploy", "namespace": NS, "output": "json"}
+    )
+    assert json.loads(text)["notes"] == [
+        "'deploy' is Deployment.apps; also served as Deployment.aaa-shadow.example.com "
+        "(name one as kind.group)"
+    ]
+    text, error = await call_text(client, "list_resources", {"kind": "events", "namespace": NS})
+    assert not error and "also served" not in text, "Kubernetes' own duplicates need no note"
     text, error = await call_text(
         client,
         "scale",
