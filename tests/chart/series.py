@@ -25,9 +25,17 @@ def known_series() -> set[str]:
     ]
     names = set(EXTERNAL)
     for registry in registries:
-        for family in text_string_to_metric_families(generate_latest(registry).decode()):
-            names.update(family.name + suffix for suffix in SUFFIXES[family.type])
+        names |= series_of(generate_latest(registry).decode())
     return names
+
+
+def series_of(exposition: str) -> set[str]:
+    """The sample names an exposition declares, whether or not a sample was observed yet."""
+    return {
+        family.name + suffix
+        for family in text_string_to_metric_families(exposition)
+        for suffix in SUFFIXES[family.type]
+    }
 
 
 def selected_names(expr: str) -> set[str]:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import httpx
 import yaml
+from prometheus_client import generate_latest
 
+from autodevops.servers.core.metrics import ServerMetrics
 from devstack.tools import Tools
 
 from .helpers import CHART, Doc, render, split_docs
-from .series import known_series, selected_names
+from .series import known_series, selected_names, series_of
 
 RULES = CHART / "files" / "alerts.yaml"
 UNIT_TESTS = Path(__file__).with_name("alerts_test.yaml")
@@ -48,6 +52,15 @@ def test_every_rule_reads_series_that_exist() -> None:
         used = selected_names(rule["expr"])
         assert used, f"{rule['alert']}: selects no series"
         assert used <= known, f"{rule['alert']}: unknown series {sorted(used - known)}"
+
+
+def test_a_running_server_exports_what_its_registry_declares(
+    prometheus: Any, start_http_server: Any
+) -> None:
+    server = start_http_server(prometheus.url)
+    scraped = series_of(httpx.get(f"{server.url}/metrics", timeout=10).text)
+    declared = series_of(generate_latest(ServerMetrics("prometheus").registry).decode())
+    assert declared and declared <= scraped
 
 
 def test_the_chart_ships_the_rules_as_a_prometheus_rule_when_asked(tools: Tools) -> None:

@@ -1,4 +1,4 @@
-"""The backup CronJobs: one per store, least privilege, and named as the late-backup alert
+"""The backup CronJobs: one per store, least privilege, and named as the backup-failed alert
 expects."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_each_store_gets_a_cronjob_the_late_backup_alert_watches(tools: Tools) -
         rule
         for group in yaml.safe_load(RULES.read_text())["groups"]
         for rule in group["rules"]
-        if rule["alert"] == "AutodevopsBackupLate"
+        if rule["alert"] == "AutodevopsBackupFailed"
     ]
     watched = re.search(r'cronjob=~"([^"]+)"', late["expr"])
     assert watched is not None
