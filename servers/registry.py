@@ -10,6 +10,7 @@ SERVERS = {
     "prometheus": "autodevops.servers.prometheus.server",
     "kubernetes": "autodevops.servers.kubernetes.server",
     "loki": "autodevops.servers.loki.server",
+    "tempo": "autodevops.servers.tempo.server",
 }
 
 
