@@ -123,11 +123,19 @@ def exceptions(span: Span) -> list[str]:
         if event.name != "exception":
             continue
         parts = [str(event.attributes[k]) for k in _EXCEPTION_KEYS if event.attributes.get(k)]
-        trace = str(event.attributes.get("exception.stacktrace", "")).strip().splitlines()
-        if trace:
-            parts.append(f"at {trace[-1].strip()[:160]}")
+        frames = [
+            line.strip()
+            for line in str(event.attributes.get("exception.stacktrace", "")).splitlines()
+            if line.strip().startswith(("File ", "at "))
+        ]
+        if frames:
+            parts.append(frames[-1].removeprefix("at ")[:160])
         found.append(": ".join(parts) if parts else "exception")
     return found
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def summarize(
@@ -215,7 +223,10 @@ def summarize(
         fails = sum(1 for s in members if s.failed)
         own = sum(tree.self_time(s) for s in members)
         mark = "" if any(visible[s.span_id] for s in members) else f" {HIDDEN}"
-        lines.append(f"  {service}{mark}: {len(members)} spans, {fails} errors, {ms(own)}")
+        lines.append(
+            f"  {service}{mark}: {_count(len(members), 'span')}, {_count(fails, 'error')}, "
+            f"{ms(own)}"
+        )
     lines += [
         "",
         "For every span: get_trace with view=spans (pages of the span budget).",

@@ -102,7 +102,8 @@ async def search_traces(args: SearchArgs, tempo: ScopedTempo) -> Output:
     traces = list(data.get("traces") or [])
     if args.order == "slowest":
         traces.sort(key=lambda t: -float(t.get("durationMs") or 0))
-    rows = [_trace_row(t, tempo.scope.scoped, args.spans_per_set) for t in traces]
+    hide = {tempo.scope.attribute} if tempo.scope.scoped else set()
+    rows = [_trace_row(t, tempo.scope.scoped, args.spans_per_set, hide) for t in traces]
     table = Table(
         ["TRACE ID", "START", "DURATION", "ROOT", "SPANS", "ERRORS", "MATCHED"],
         rows,
@@ -263,7 +264,7 @@ def _optional_range(start: str | None, end: str | None) -> dict[str, str]:
     return params
 
 
-def _trace_row(trace: Mapping[str, Any], scoped: bool, per_set: int) -> list[str]:
+def _trace_row(trace: Mapping[str, Any], scoped: bool, per_set: int, hide: set[str]) -> list[str]:
     stats = trace.get("serviceStats") or {}
     spans = sum(int(s.get("spanCount", 0)) for s in stats.values()) if stats else None
     errors = sum(int(s.get("errorCount", 0)) for s in stats.values()) if stats else None
@@ -279,11 +280,12 @@ def _trace_row(trace: Mapping[str, Any], scoped: bool, per_set: int) -> list[str
         root,
         "" if spans is None else str(spans),
         "" if errors is None else str(errors),
-        _matched(trace, per_set),
+        _matched(trace, per_set, hide),
     ]
 
 
-def _matched(trace: Mapping[str, Any], per_set: int) -> str:
+def _matched(trace: Mapping[str, Any], per_set: int, hide: set[str]) -> str:
+    """The matched spans in short; `hide` drops attributes every row would repeat."""
     sets: Sequence[Mapping[str, Any]] = trace.get("spanSets") or (
         [trace["spanSet"]] if trace.get("spanSet") else []
     )
@@ -298,6 +300,8 @@ def _matched(trace: Mapping[str, Any], per_set: int) -> str:
             seen.add(span.get("spanID"))
             attrs = {a.get("key"): any_value(a.get("value")) for a in span.get("attributes") or []}
             service = attrs.pop("service.name", "")
+            for key in hide:
+                attrs.pop(key, None)
             shown = format_attributes(attrs)
             text = f"{span.get('name', '?')} ({service}, {ms(int(span.get('durationNanos') or 0))}"
             parts.append(text + (f", {shown})" if shown else ")"))
