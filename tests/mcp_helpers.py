@@ -88,3 +88,16 @@ def text_of(result: Any) -> str:
 async def call_text(client: Client[Any], tool: str, arguments: dict[str, Any]) -> tuple[str, bool]:
     result = await client.call_tool(tool, arguments, raise_on_error=False)
     return text_of(result), result.is_error
+
+
+@asynccontextmanager
+async def tempo_mcp(
+    tempo_url: str, role: str, workdir: Path, policy: dict[str, Any], **options: Any
+) -> AsyncIterator[tuple[Client[Any], Path]]:
+    from autodevops.servers.tempo.client import TempoClient
+    from autodevops.servers.tempo.server import SPEC as TEMPO
+
+    async with server_session(
+        TEMPO, TempoClient(tempo_url, **options), policy, role, workdir
+    ) as session:
+        yield session

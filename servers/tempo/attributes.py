@@ -28,7 +28,7 @@ SUMMARY_PREFIXES = (
 def mask_sql(statement: str) -> str:
     """The statement with every literal replaced by `?`; structure and names kept."""
     out = []
-    for token in sqlparse.parse(statement)[0].flatten() if statement.strip() else []:
+    for token in sqlparse.parse(statement)[0].flatten() if statement.strip() else []:  # type: ignore[no-untyped-call]
         if token.ttype in sql_tokens.Literal.String or token.ttype in sql_tokens.Literal.Number:
             out.append("?")
         else:

@@ -77,7 +77,8 @@ class Tree:
         """The chain of spans that sets the trace's duration, root first.
 
         Walking back from a span's end, the child that finished last holds it up until its
-        own start; time not covered by such a child is the span's own.
+        own start, then the last child to finish before that, and so on; time not covered by
+        such a child is the span's own.
         """
         root = self.root
         if root is None:
@@ -86,11 +87,15 @@ class Tree:
         work = [(root, root.end_ns)]
         while work:
             span, bound = work.pop()
-            cursor = min(span.end_ns, bound)
+            cursor = first = min(span.end_ns, bound)
             own = 0
             kids = sorted(self.children.get(span.span_id, []), key=lambda s: -s.end_ns)
             for kid in kids:
+                # A child still running when the chosen one started does not hold the span
+                # up; only the first may outlive its parent (clipped to the parent's end).
                 if kid.start_ns >= cursor or kid.end_ns <= span.start_ns:
+                    continue
+                if kid.end_ns > cursor and cursor != first:
                     continue
                 end = min(kid.end_ns, cursor)
                 own += cursor - end
@@ -199,8 +204,8 @@ def summarize(
     if len(groups) > min(share, 10):
         lines.append(f"  ({len(groups) - min(share, 10)} more kinds of error not shown)")
     outside = Counter(s.service for s in errors if not visible[s.span_id])
-    for service, count in sorted(outside.items()):
-        lines.append(f"  {count} in {service} {HIDDEN}")
+    for service, hidden_errors in sorted(outside.items()):
+        lines.append(f"  {hidden_errors} in {service} {HIDDEN}")
 
     room = max(1, min(share, 10, budget - used))
     slowest = sorted(

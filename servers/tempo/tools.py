@@ -42,7 +42,9 @@ class SearchArgs(Args):
     end: TimeArg = Field("now", description="default now")
     limit: int = Field(20, ge=1, le=100, description="traces")
     spans_per_set: int = Field(3, ge=1, le=20, description="matched spans shown per trace")
-    order: Literal["recent", "slowest"] = "recent"
+    order: Literal["recent", "slowest"] = Field(
+        "recent", description="row order of the traces found (Tempo picks the most recent)"
+    )
 
 
 class TraceArgs(Args):
@@ -290,7 +292,7 @@ def _matched(trace: Mapping[str, Any], per_set: int, hide: set[str]) -> str:
         [trace["spanSet"]] if trace.get("spanSet") else []
     )
     seen: set[str] = set()
-    parts = []
+    parts: list[str] = []
     total = 0
     for spanset in sets:
         total += int(spanset.get("matched") or 0)

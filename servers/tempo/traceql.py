@@ -34,6 +34,7 @@ __all__ = [
     "ScopeError",
     "TraceQLSyntaxError",
     "enforce_scope",
+    "filters",
     "parse",
     "render",
 ]
@@ -677,7 +678,7 @@ def _scoped(node: Spanset, condition: Field, attribute: str, allowed: Sequence[s
             _scoped(node.lhs, condition, attribute, allowed),
             _scoped(node.rhs, condition, attribute, allowed),
         )
-    stages = []
+    stages: list[Stage] = []
     for stage in node.stages:
         if isinstance(stage, ScalarFilter | Call):
             for item in _stage_fields(stage):
@@ -702,7 +703,7 @@ def _stage_fields(stage: ScalarFilter | Call) -> Iterator[Field]:
             stack.extend((item.lhs, item.rhs))
 
 
-def _filters(node: Spanset) -> Iterator[SpansetFilter]:
+def filters(node: Spanset) -> Iterator[SpansetFilter]:
     stack: list[Spanset] = [node]
     while stack:
         item = stack.pop()
@@ -733,10 +734,10 @@ def enforce_scope(query: str, attribute: str, values: Sequence[str]) -> str:
         raise ScopeError(f"{refused} ({exc}); simplify the query") from exc
     if reparsed != scoped:
         raise ScopeError(f"{refused}: it does not mean the same as the original query")
-    filters = list(_filters(reparsed))
-    if len(filters) != len(list(_filters(original))):
+    found = list(filters(reparsed))
+    if len(found) != len(list(filters(original))):
         raise ScopeError(f"{refused}: the number of span set filters changed")
-    for item in filters:
+    for item in found:
         held = item.condition
         if not (
             held == condition

@@ -408,10 +408,10 @@ def _compare(op: str, lhs: Any, rhs: Any) -> bool:
     ):
         return op == "!="
     try:
-        return {
+        return bool({
             "=": lhs == rhs, "!=": lhs != rhs, "<": lhs < rhs, "<=": lhs <= rhs,
             ">": lhs > rhs, ">=": lhs >= rhs,
-        }[op]  # fmt: skip
+        }[op])  # fmt: skip
     except TypeError:
         return False
 
@@ -455,7 +455,7 @@ def _search_row(
         entry["spanCount"] += 1
         if span.failed:
             entry["errorCount"] = entry.get("errorCount", 0) + 1
-    named = sorted(_named_attributes(tree))
+    named = sorted(_named_attributes(tree), key=lambda a: (a.scope, a.name))
     spanset = {
         "spans": [
             {
