@@ -71,6 +71,11 @@ def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> No
                 }
             ]
             assert ports_of(backend) == {("TCP", 3100)}
+        elif server == "tempo":
+            assert ports_of(backend) == {("TCP", 3200)}
+            assert backend["to"][0]["podSelector"] == {
+                "matchLabels": {"app.kubernetes.io/name": "tempo"}
+            }
         else:
             assert backend["to"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
             assert ports_of(backend) == {("TCP", 9090)}

@@ -101,6 +101,10 @@ seccompProfile:
   value: "1"
 - name: PYTHONUNBUFFERED
   value: "1"
+{{- with .Values.telemetry.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
 {{- end -}}
 
 {{/*
