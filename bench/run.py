@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import jamie_turn, kube_pagination, loki_overhead, prometheus_overhead
+from bench import jamie_turn, kube_pagination, loki_overhead, prometheus_overhead, tempo_trace
 
 BENCHMARKS = {
     "prometheus": prometheus_overhead.main,
     "kubernetes": kube_pagination.main,
     "loki": loki_overhead.main,
     "jamie": jamie_turn.main,
+    "tempo": tempo_trace.main,
 }
 
 
