@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import base, components, install, tools
 
-ORDER = ("prometheus", "postgres", "redis", "ferretdb", "kube")
+ORDER = ("prometheus", "postgres", "redis", "ferretdb", "jaeger", "kube")
 
 
 def _exports(env: dict[str, str]) -> str:

@@ -57,6 +57,7 @@ COMPONENTS: dict[str, Component] = {
         Component("redis", f"{_PKG}.redis", "start", ("redis",)),
         Component("ferretdb", f"{_PKG}.ferretdb", "start", ("ferretdb",)),
         Component("s3", f"{_PKG}.versitygw", "start", ("versitygw",)),
+        Component("jaeger", f"{_PKG}.jaeger", "start", ("jaeger",)),
         Component(
             "kube",
             f"{_PKG}.kube",

@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 KUBERNETES_VERSION = "v1.37.2"
 FERRETDB_VERSION = "v1.24.2"
 VERSITYGW_VERSION = "v1.8.0"
+JAEGER_VERSION = "v1.76.0"
 
 # Debian package -> a file it installs (presence means installed; no dpkg query needed).
 APT_PACKAGES: dict[str, str] = {
@@ -78,6 +79,8 @@ FERRETDB = GoBuild("ferretdb", FERRETDB_VERSION)
 VERSITYGW = GoBuild(
     "versitygw", VERSITYGW_VERSION, package="github.com/versity/versitygw/cmd/versitygw"
 )
+# Jaeger (Apache-2.0), the OTLP receiver the suite's own traces are tested against.
+JAEGER = GoBuild("jaeger", JAEGER_VERSION, package="github.com/jaegertracing/jaeger/cmd/jaeger")
 
 
 def missing_apt_packages() -> list[str]:
@@ -171,5 +174,6 @@ def install(*, kube: bool = True) -> None:
     conformance.install_conformance()
     go_build(FERRETDB)
     go_build(VERSITYGW)
+    go_build(JAEGER)
     if kube:
         go_build(KUBE)

@@ -19,6 +19,7 @@ import pytest
 
 from . import base, components
 from .ferretdb import FerretHandle
+from .jaeger import JaegerHandle
 from .kube import KubeHandle
 from .postgres import PostgresHandle
 from .prometheus import PrometheusHandle, start_prometheus
@@ -88,6 +89,12 @@ def ferretdb(stack_state_dir: Path) -> Iterator[FerretHandle]:
 def s3(stack_state_dir: Path) -> Iterator[S3Handle]:
     """versitygw, a real S3 API over a folder; ``.url``, ``.access_key``, ``.secret_key``."""
     yield from _component("s3", stack_state_dir)
+
+
+@pytest.fixture(scope="session")
+def jaeger(stack_state_dir: Path) -> Iterator[JaegerHandle]:
+    """Jaeger receiving OTLP/HTTP; ``.otlp_url``, ``.query_url``, ``.traces(service)``."""
+    yield from _component("jaeger", stack_state_dir)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ from fastmcp.client.transports import ClientTransport, StdioTransport, Streamabl
 
 from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
 
+from .trace_context import TraceHeader
+
 SERVER_NAME = re.compile(r"^[a-zA-Z0-9-]+(?:_[a-zA-Z0-9-]+)*$")
 
 
@@ -48,7 +50,7 @@ class HttpEndpoint:
             raise ValueError(f"server {self.name}: give token or token_file, not both")
 
     def transport(self) -> ClientTransport:
-        return StreamableHttpTransport(self.url, headers=self._headers())
+        return StreamableHttpTransport(self.url, headers=self._headers(), auth=TraceHeader())
 
     def describe(self) -> str:
         return self.url

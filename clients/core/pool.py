@@ -25,6 +25,8 @@ import mcp_types as mt
 from fastmcp import Client
 from mcp import MCPError
 
+from autodevops.common import telemetry
+
 from .endpoints import Endpoint, HttpEndpoint
 
 SEPARATOR = "__"
@@ -195,15 +197,22 @@ class McpPool:
 
         if server is None:
             return done("unknown_tool", f"unknown tool {name!r}")
-        try:
-            async with asyncio.timeout(limit):
-                return await self._call(server, name, arguments, done)
-        except TimeoutError:
-            return done(
-                "timeout",
-                f"{server.endpoint.name}: tool {name} did not answer within {limit:g}s; "
-                "narrow the request or try again later",
-            )
+        with telemetry.span(
+            f"mcp {name}", kind="client", server=server.endpoint.name, tool=name
+        ) as span:
+            try:
+                async with asyncio.timeout(limit):
+                    result = await self._call(server, name, arguments, done)
+            except TimeoutError:
+                result = done(
+                    "timeout",
+                    f"{server.endpoint.name}: tool {name} did not answer within {limit:g}s; "
+                    "narrow the request or try again later",
+                )
+            span.set(outcome=result.outcome)
+            if result.outcome != "ok":
+                span.fail(result.outcome)
+            return result
 
     async def _call(
         self,
@@ -220,7 +229,12 @@ class McpPool:
             if tool is None:
                 return done("unknown_tool", f"unknown tool {name!r}")
             try:
-                result = await client.call_tool(tool.remote_name, arguments, raise_on_error=False)
+                result = await client.call_tool(
+                    tool.remote_name,
+                    arguments,
+                    raise_on_error=False,
+                    meta=telemetry.carrier() or None,
+                )
             except Exception as exc:  # the transport raises many kinds
                 if isinstance(exc, MCPError) and exc.code != mt.CONNECTION_CLOSED:
                     return done("error", f"{server.endpoint.name}: {exc.message}")

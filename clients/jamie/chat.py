@@ -24,6 +24,7 @@ from autodevops.clients.core.approval import ApprovalDecision, ApprovalRequest
 from autodevops.clients.core.budget import Budgets
 from autodevops.clients.core.events import FinalAnswer, ToolCallFinished, to_dict
 from autodevops.clients.core.loop import LoopSettings, ModelLoop
+from autodevops.common import telemetry
 from autodevops.common.redact import redact_value
 from autodevops.common.unavailable import BackendUnavailable
 
@@ -86,6 +87,18 @@ class Turn:
                 await task
 
     async def _run(self, queue: asyncio.Queue[ChatEvent | None]) -> None:
+        """The turn as one span (when tracing is on); its tool calls are its children, down
+        to the servers."""
+        with telemetry.span(
+            "jamie turn", kind="server", turn=self.id, conversation=self.conversation.id
+        ) as span:
+            stop_reason = await self._answer(queue)
+            span.set(stop_reason=stop_reason)
+            if stop_reason in (None, "model_error"):
+                span.fail(stop_reason or "failed")
+
+    async def _answer(self, queue: asyncio.Queue[ChatEvent | None]) -> str | None:
+        final: FinalAnswer | None = None
         try:
             messages = [{"role": "system", "content": self.chat.config.system_prompt}]
             recalled = await self._recall(queue)
@@ -99,7 +112,6 @@ class Turn:
                 self.chat.settings,
                 approver=self._approve_with(queue),
             )
-            final: FinalAnswer | None = None
             metrics = self.chat.metrics
             async for event in loop.run(messages):
                 data = to_dict(event)
@@ -121,6 +133,7 @@ class Turn:
             queue.put_nowait(("error", {"detail": detail}))
         finally:
             queue.put_nowait(None)
+        return None if final is None else final.stop_reason
 
     async def _recall(self, queue: asyncio.Queue[ChatEvent | None]) -> str:
         """Past exchanges from the person's other conversations that bear on the question."""

@@ -12,6 +12,7 @@ import contextlib
 from ollama import AsyncClient
 
 from autodevops.clients.core.serving import Listener, serve_until_stopped
+from autodevops.common import telemetry
 
 from .api import Jamie, api_app, for_people, health_app, portal_app
 from .chat import Chat
@@ -68,6 +69,7 @@ def build(config: JamieConfig) -> Jamie:
 
 
 async def serve(config: JamieConfig) -> None:
+    telemetry.set_service("autodevops-jamie")
     jamie = build(config)
 
     async def close_idle_pools(stop: asyncio.Event) -> None:

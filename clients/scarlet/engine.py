@@ -21,6 +21,7 @@ from autodevops.clients.core.budget import Budgets
 from autodevops.clients.core.events import FinalAnswer, Notice, ToolCallFinished
 from autodevops.clients.core.loop import LoopSettings, ModelLoop
 from autodevops.clients.core.pool import McpPool
+from autodevops.common import telemetry
 
 from .analyzers import AnalyzerScope, Finding, run_analyzers
 from .caps import MAX_ALERT_JSON, MAX_FINDING, MAX_FINDINGS, MAX_QUESTION, shorten
@@ -57,6 +58,12 @@ class Engine:
         self.worker = worker
 
     async def process(self, run: Run) -> None:
+        """The run as one span (when tracing is on): its tool calls are its children, down to
+        the servers."""
+        with telemetry.span("scarlet run", kind="server", run=run.id, run_kind=run.kind):
+            await self._process(run)
+
+    async def _process(self, run: Run) -> None:
         """Take a run claimed with its `started` step to `completed`, `waiting_approval` or
         `closed`.
 

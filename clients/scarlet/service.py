@@ -9,6 +9,7 @@ import socket
 from autodevops.clients.core.endpoints import HttpEndpoint
 from autodevops.clients.core.pool import McpPool
 from autodevops.clients.core.serving import Listener, serve_until_stopped
+from autodevops.common import telemetry
 from autodevops.common.config import ConfigError
 
 from .api import Metrics, agent_api, health_app, metrics_app
@@ -62,6 +63,7 @@ def _elector(config: ScarletConfig, identity: str) -> LeaseElector | None:
 async def serve(config: ScarletConfig) -> None:
     """`ConfigError` before anything starts when a file or the Lease's cluster cannot be used;
     `ServeFailed` when a port cannot be served."""
+    telemetry.set_service("autodevops-scarlet")
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     tokens = ApiTokens(config.api_tokens_file)
     notifier = Notifier(config.slack_webhook_url_file)

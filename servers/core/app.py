@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import mcp_types as mt
 from fastmcp import FastMCP
-from fastmcp.server.dependencies import get_http_request
+from fastmcp.server.dependencies import get_context, get_http_request
 from fastmcp.server.middleware.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool, ToolResult
 from pydantic import Field
@@ -18,6 +18,7 @@ from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from autodevops.common import telemetry
 from autodevops.common.identity import Principal, TokenStore
 from autodevops.common.unavailable import BackendUnavailable
 
@@ -53,7 +54,24 @@ class GatedTool(Tool):
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         gate: Gate = self.gate
-        result = await gate.call(self.spec, arguments, _principal(self.stdio))
+        with telemetry.span(
+            f"tools/call {self.spec.name}",
+            kind="server",
+            parent=_trace_parent(),
+            server=gate.server,
+            tool=self.spec.name,
+        ) as span:
+            result = await gate.call(self.spec, arguments, _principal(self.stdio))
+            if result.audit is not None:
+                record = result.audit
+                span.set(
+                    role=record.role,
+                    decision=record.decision,
+                    outcome=record.outcome,
+                    transport=record.transport,
+                )
+                if record.outcome != "ok":
+                    span.fail(record.reason if record.decision == "deny" else record.outcome)
         return ToolResult(
             content=[mt.TextContent(type="text", text=result.text)], is_error=result.is_error
         )
@@ -76,6 +94,22 @@ class VisibleToolsOnly(Middleware):
         return [t for t in tools if self.gate.visible(principal, t.name)]
 
 
+def _trace_parent() -> dict[str, str] | None:
+    """The caller's trace context: the HTTP request's `traceparent` header, else the one in
+    the MCP request's `_meta` (stdio)."""
+    try:
+        header = get_http_request().headers.get(telemetry.TRACEPARENT)
+    except RuntimeError:
+        header = None
+    if header is None:
+        try:
+            meta = get_context().request_context.meta or {}  # type: ignore[union-attr]
+            header = meta.get(telemetry.TRACEPARENT)
+        except (RuntimeError, AttributeError):
+            header = None
+    return {telemetry.TRACEPARENT: header} if isinstance(header, str) else None
+
+
 def _principal(stdio: Principal) -> Principal:
     try:
         request = get_http_request()
@@ -91,6 +125,7 @@ def build_server(
     spec: ServerSpec, policy: Policy, backend: Backend[Any], audit: AuditLog
 ) -> tuple[FastMCP, Gate]:
     metrics = ServerMetrics(spec.name)
+    telemetry.set_service(f"autodevops-{spec.name}")
     gate = Gate(spec.name, policy, spec.scope_model, backend, audit, metrics)
     stdio = stdio_principal(policy)
     unknown = AuditUnknownTools(

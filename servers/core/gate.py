@@ -33,6 +33,7 @@ log = logging.getLogger("autodevops.gate")
 class CallResult:
     text: str
     is_error: bool
+    audit: AuditRecord | None = None
 
 
 class Gate:
@@ -98,6 +99,7 @@ class Gate:
         self.audit.write(record)
         denial = record.reason if record.decision == "deny" else None
         self.metrics.observe(tool.name, record.outcome, elapsed, denial)
+        result.audit = record
         return result
 
     async def _call(
