@@ -2,7 +2,8 @@
 
 Over stdio with a plain JSON-RPC client: `get_trace` as a summary and as its first page of
 spans (time, median of 10, and answer size), against fetching the raw trace straight from
-the fake (which serves it from the same process), and the server's peak RSS after them. Run: `.venv/bin/python -m bench.run tempo`.
+the fake (which serves it from the same process), and the server's peak RSS after them.
+Run: `.venv/bin/python -m bench.run tempo`.
 """
 
 from __future__ import annotations
