@@ -30,6 +30,7 @@ from .log_context import add_log_lines
 from .notify import Notifier, run_message
 from .recording import approved_by, current_run
 from .store import OpsStore, Run
+from .traces import trace_findings
 
 log = logging.getLogger("autodevops.scarlet.engine")
 
@@ -75,6 +76,8 @@ class Engine:
             scope = AnalyzerScope(namespaces=self.config.namespaces)
             findings, notes = await run_analyzers(self.pool, scope, run.alert)
             notes += await add_log_lines(self.pool, findings, run.alert)
+            traced, trace_notes = await trace_findings(self.pool, run.alert)
+            findings, notes = findings + traced, notes + trace_notes
             resolved = await self.store.runs.add_step(
                 run.id,
                 "analyzers",

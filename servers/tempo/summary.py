@@ -155,7 +155,8 @@ def summarize(
     start = min(s.start_ns for s in tree.spans)
     end = max(s.end_ns for s in tree.spans)
     hidden = sum(1 for v in visible.values() if not v)
-    errors = [s for s in tree.spans if s.failed]
+    # Parents before children: the last error listed is the deepest, most often the cause.
+    errors = [s for _, s in tree.depth_first() if s.failed]
     share = max(3, budget // 4)
     lines = [
         f"trace {trace_id}",
