@@ -161,6 +161,7 @@ def test_jamie_delegates_read_only_roles_by_default(
         "prometheus": ("viewer", "team"),
         "kubernetes": ("viewer",),
         "loki": ("viewer", "team"),
+        "tempo": ("viewer", "team"),
     }
     for server in SERVERS:
         policy = rendered_policy(docs, server, tmp_path)

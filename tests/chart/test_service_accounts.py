@@ -92,6 +92,7 @@ def test_service_account_tokens_are_projected_into_the_clients(
             "scarlet.leaderElection.enabled=false",
             "serverAuth.tokenExpirationSeconds=7200",
             "servers.kubernetes.enabled=false",
+            "servers.tempo.enabled=false",
         )
     )
     for client in CLIENTS:
@@ -166,7 +167,12 @@ def test_service_account_tokens_bind_the_clients_in_the_policies(
         for server, entry in chart_values(ALL_VALUES)["servers"].items()
     }
     # The roles of the chart README's static token entries.
-    scarlet = {"kubernetes": ("viewer", "operator"), "prometheus": ("viewer",), "loki": ("viewer",)}
+    scarlet = {
+        "kubernetes": ("viewer", "operator"),
+        "prometheus": ("viewer",),
+        "loki": ("viewer",),
+        "tempo": ("viewer",),
+    }
     for server in SERVERS:
         data = find(sa_docs, "ConfigMap", f"{name_of(server)}-policy")["data"]["policy.yaml"]
         assert data.startswith((POLICIES / f"{server}.yaml").read_text())
