@@ -19,6 +19,7 @@ from devstack.conformance import Conformance, install_conformance
 from devstack.services import start_mcp_server
 from tests.conformance.token_proxy import TokenProxy
 from tests.fakes.fake_loki import DEFAULT_TENANT, fake_loki_server
+from tests.fakes.fake_tempo import FakeTempo
 
 __all__ = ["fake_loki_server"]  # a fixture, used by name
 BASELINE = Path(__file__).with_name("baseline.yml")
@@ -39,12 +40,20 @@ def _loki(request: pytest.FixtureRequest) -> list[str]:
     return ["--loki-url", fake.url, "--loki-tenant", DEFAULT_TENANT]
 
 
-# How each server reaches a backend of the stack (Loki: the fake, as Loki cannot run here);
-# a new server adds its line here.
+def _tempo(request: pytest.FixtureRequest) -> list[str]:
+    tempo = FakeTempo()
+    tempo.__enter__()
+    request.addfinalizer(tempo.__exit__)
+    return ["--tempo-url", tempo.url]
+
+
+# How each server reaches a backend of the stack (Loki and Tempo: their fakes, as neither can
+# run here); a new server adds its line here.
 BACKEND_ARGS: dict[str, Callable[[pytest.FixtureRequest], list[str]]] = {
     "prometheus": _prometheus,
     "kubernetes": _kubernetes,
     "loki": _loki,
+    "tempo": _tempo,
 }
 
 

@@ -24,8 +24,6 @@ import base64
 import copy
 import json
 import re
-import socket
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -33,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -41,6 +38,7 @@ from starlette.routing import Route
 
 from autodevops.servers.tempo import traceql as tq
 from autodevops.servers.tempo.trace import Span, read_trace
+from tests.fakes.loopback import LoopbackServer
 
 FIXTURES = Path(__file__).parent / "tempo_traces"
 CHECKOUT = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -112,29 +110,16 @@ class FakeTempo:
             stored = StoredTrace(trace_id, moved, (tenants or {}).get(trace_id))
             stored.spans = read_trace(moved)
             self.traces[trace_id] = stored
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET"])])
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._http = LoopbackServer(app, "fake Tempo")
+        self.url = self._http.url
 
     def __enter__(self) -> FakeTempo:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Tempo server did not start")
-            time.sleep(0.01)
+        self._http.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        self._http.stop()
 
     @property
     def queries(self) -> list[str]:
