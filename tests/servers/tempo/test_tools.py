@@ -288,3 +288,14 @@ async def test_big_trace_summary_and_pages_stay_bounded(tmp_path: Path) -> None:
             )
             table = parse_table(text)
             assert len(table.rows) == 40 and table.notes[0].startswith("page 125 of 125")
+
+
+async def test_tempo_refusing_a_query_names_the_field(tmp_path: Path) -> None:
+    """A query this server accepts but Tempo answers with 400 (here: the fake evaluates no
+    `!>>`) comes back as an argument error carrying Tempo's words."""
+    with FakeTempo() as fake:
+        async with tempo_mcp(fake.url, "viewer", tmp_path, POLICY) as (client, audit):
+            text, error = await call_text(client, "search_traces", {"query": "{ } !>> { }"})
+    assert error
+    assert text.startswith("invalid argument 'query': Tempo refused it: invalid TraceQL query")
+    assert audit_lines(audit)[-1]["reason"] == "invalid_arguments"
