@@ -25,7 +25,7 @@ TraceID = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{1,32}$", description="hex 
 TagName = Annotated[
     str,
     Field(
-        pattern=r"^(?:(?:span|resource|event|link|instrumentation)?\.[A-Za-z0-9_./:@-]+"
+        pattern=r"^(?:(?:span|resource|event|link|instrumentation)?\.[A-Za-z0-9_.:@-]+"
         r"|[A-Za-z]+(?::[A-Za-z]+)?)$",
         description="scoped tag, e.g. resource.service.name, span.http.route, name, status",
     ),
