@@ -250,4 +250,12 @@ async def serve_http(
     config = uvicorn.Config(
         app, host=options.host, port=options.port, log_level="warning", access_log=False
     )
-    await uvicorn.Server(config).serve()
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            await super().shutdown(sockets)
+            # uvicorn re-raises SIGTERM once shut down, which ends the process before any
+            # exit handler: the spans still buffered are sent now.
+            telemetry.flush()
+
+    await Server(config).serve()
