@@ -57,7 +57,6 @@ def _tracer() -> Any:
     global _provider
     with _lock:
         if _provider is None:
-            from opentelemetry import trace
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.resources import SERVICE_NAME, Resource
             from opentelemetry.sdk.trace import TracerProvider
@@ -66,11 +65,11 @@ def _tracer() -> Any:
             name = os.environ.get("OTEL_SERVICE_NAME") or _service
             provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-            trace.set_tracer_provider(provider)
+            # Not the global provider: the MCP SDK and fastmcp trace themselves through it,
+            # with error texts (which may echo arguments) in their spans. Ours stay the
+            # only ones; the context still crosses to the servers through theirs.
             _provider = provider
-    from opentelemetry import trace
-
-    return trace.get_tracer("autodevops")
+    return _provider.get_tracer("autodevops")
 
 
 @contextmanager

@@ -88,7 +88,8 @@ async def test_turn_client_and_server_spans_form_one_trace(
     (turn,) = by_name["jamie turn"]
     assert _tags(turn)["autodevops.turn"] == turn_id
     clients = by_name["mcp tempo__search_traces"]
-    servers = by_name["tools/call search_traces"]
+    # The MCP SDK and fastmcp add spans of that name too; the gate's carry the decision.
+    servers = [s for s in by_name["tools/call search_traces"] if "autodevops.decision" in _tags(s)]
     assert len(clients) == 2 and len(servers) == 2
 
     def ancestors(span: dict[str, Any]) -> list[dict[str, Any]]:
