@@ -131,7 +131,7 @@ class TempoClient:
                     "that the URL points at Tempo's HTTP port, not a proxy or another service",
                 ) from exc
         if status == 404 and body == _NO_ROUTE:
-            raise Unsupported(f"this Tempo has no {path.split('/{')[0]} endpoint")
+            raise Unsupported(f"this Tempo has no {path} endpoint")
         if status == 404 and missing:
             raise NotFound(missing)
         if status == 400:
