@@ -41,8 +41,11 @@ def test_an_otlp_endpoint_reaches_every_component(tools: Tools) -> None:
     assert len(envs) >= 5
     assert {env.get("OTEL_EXPORTER_OTLP_ENDPOINT") for env in envs.values()} == {ENDPOINT}
     egress = _otlp_egress(docs)
-    assert set(egress) == set(envs)
-    for rules in egress.values():
+    assert set(envs) <= set(egress)
+    for name, rules in egress.items():
+        if name not in envs:  # the backup jobs send no traces
+            assert rules == []
+            continue
         assert rules == [
             {
                 "ports": [{"protocol": "TCP", "port": 4318}],
