@@ -92,7 +92,6 @@ def test_service_account_tokens_are_projected_into_the_clients(
             "scarlet.leaderElection.enabled=false",
             "serverAuth.tokenExpirationSeconds=7200",
             "servers.kubernetes.enabled=false",
-            "servers.tempo.enabled=false",
         )
     )
     for client in CLIENTS:
