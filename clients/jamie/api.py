@@ -10,11 +10,11 @@ import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
@@ -25,9 +25,11 @@ from autodevops.common.unavailable import BackendUnavailable
 from .chat import Chat, ModelUnavailable
 from .config import JamieConfig
 from .confirmations import Confirmations
+from .export import as_json, as_markdown
 from .guard import Guard
 from .keyvalue import ping
-from .memory import ConversationNotFound, LazyMemory
+from .markdown import LiveMarkdown, render, with_html
+from .memory import ConversationNotFound, LazyMemory, Message
 from .metrics import JamieMetrics
 from .model_status import ModelProbe
 from .people import Networks, Person, ProxyIdentity, ProxyRefused, UsersFile
@@ -169,9 +171,12 @@ def api_app(jamie: Jamie) -> FastAPI:
         }
 
     @app.get("/api/conversations")
-    async def conversations(person: Who) -> list[dict[str, Any]]:
+    async def conversations(
+        person: Who, q: Annotated[str | None, Query(max_length=200)] = None
+    ) -> list[dict[str, Any]]:
         memory = await jamie.memory.get()
-        return [vars(c) for c in await memory.list_conversations(person.user)]
+        found = await memory.list_conversations(person.user, search=(q or "").strip() or None)
+        return [vars(c) for c in found]
 
     @app.post("/api/conversations", status_code=201)
     async def new_conversation(body: NewConversation, person: Who) -> dict[str, Any]:
@@ -182,7 +187,21 @@ def api_app(jamie: Jamie) -> FastAPI:
     async def conversation(conversation_id: str, person: Who) -> dict[str, Any]:
         memory = await jamie.memory.get()
         found, messages = await memory.reopen(person.user, conversation_id)
-        return {"conversation": vars(found), "messages": [vars(m) for m in messages]}
+        return {"conversation": vars(found), "messages": [_shown(m) for m in messages]}
+
+    @app.get("/api/conversations/{conversation_id}/export")
+    async def export(
+        conversation_id: str, person: Who, format: Literal["markdown", "json"] = "markdown"
+    ) -> Response:
+        memory = await jamie.memory.get()
+        found, messages = await memory.reopen(person.user, conversation_id)
+        if format == "json":
+            body, media, suffix = as_json(found, messages), "application/json", "json"
+        else:
+            body, media, suffix = as_markdown(found, messages), "text/markdown", "md"
+        name = f"jamie-{found.created_at:%Y%m%d-%H%M}-{found.id}.{suffix}"
+        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(body, media_type=f"{media}; charset=utf-8", headers=disposition)
 
     @app.patch("/api/conversations/{conversation_id}")
     async def rename(conversation_id: str, body: Rename, person: Who) -> dict[str, Any]:
@@ -202,8 +221,10 @@ def api_app(jamie: Jamie) -> FastAPI:
         turn = await jamie.chat.prepare(person, conversation_id, body.content)
 
         async def stream() -> AsyncIterator[str]:
-            async for kind, data in turn.events():
-                yield ": ping\n\n" if kind == "ping" else sse(kind, data)
+            live = LiveMarkdown()
+            async for event in turn.events():
+                for kind, data in live.feed(*event):
+                    yield ": ping\n\n" if kind == "ping" else sse(kind, data)
 
         return StreamingResponse(
             stream(),
@@ -226,6 +247,12 @@ def api_app(jamie: Jamie) -> FastAPI:
 def portal_app(jamie: Jamie) -> FastAPI:
     """The page and its API on one origin, so the session cookie can be SameSite=Strict."""
     app = api_app(jamie)
+
+    @app.get("/c/{conversation_id}")
+    async def deep_link(conversation_id: str) -> FileResponse:
+        """A conversation's own address: the page opens it (or says it is not there)."""
+        return FileResponse(PORTAL / "index.html")
+
     app.mount("/", StaticFiles(directory=PORTAL, html=True), name="portal")
     return app
 
@@ -349,6 +376,14 @@ def _too_many(what: str, wait: float) -> HTTPException:
         f"too many {what}; retry in {seconds} s",
         headers={"Retry-After": str(seconds)},
     )
+
+
+def _shown(message: Message) -> dict[str, Any]:
+    """A stored message as the portal shows it: markdown rendered, steps included."""
+    shown = vars(message) | {"steps": [with_html(step) for step in message.steps]}
+    if message.role == "assistant":
+        shown["html"] = render(message.content)
+    return shown
 
 
 def _person(person: Person) -> dict[str, Any]:

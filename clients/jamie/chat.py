@@ -14,7 +14,7 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from .metrics import JamieMetrics
 from .model_status import ModelProbe
 from .people import Person
 from .tools import PeoplesTools
+from .transcript import Transcript
 
 log = logging.getLogger("autodevops.jamie.chat")
 # One JSON line per decision on a write: who confirmed or refused what (the servers audit
@@ -65,6 +66,12 @@ class Turn:
     history: list[Message]
     question: str
     id: str
+    transcript: Transcript = field(default_factory=Transcript)
+
+    def _say(self, queue: asyncio.Queue[ChatEvent | None], kind: str, data: dict[str, Any]) -> None:
+        """To the person now, and to the transcript kept with the answer."""
+        self.transcript.add(kind, data)
+        queue.put_nowait((kind, data))
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         """Every event of the turn, then `done`; a `ping` when nothing happened for a while."""
@@ -115,7 +122,7 @@ class Turn:
             metrics = self.chat.metrics
             async for event in loop.run(messages):
                 data = to_dict(event)
-                queue.put_nowait((data.pop("kind"), data))
+                self._say(queue, data.pop("kind"), data)
                 if isinstance(event, ToolCallFinished):
                     server = event.tool.partition("__")[0]
                     metrics.tool_calls.labels(server, event.outcome).inc()
@@ -126,11 +133,11 @@ class Turn:
             if final is not None and final.stop_reason != "model_error":
                 await self._remember(final.text, queue)
         except BackendUnavailable as exc:
-            queue.put_nowait(("error", {"detail": str(exc)}))
+            self._say(queue, "error", {"detail": str(exc)})
         except Exception:
             log.exception("turn %s of %s failed", self.id, self.person.user)
             detail = f"Jamie failed on this question (turn {self.id}); the details are in its log"
-            queue.put_nowait(("error", {"detail": detail}))
+            self._say(queue, "error", {"detail": detail})
         finally:
             queue.put_nowait(None)
         return None if final is None else final.stop_reason
@@ -144,23 +151,22 @@ class Turn:
             if hit.conversation_id != self.conversation.id
             and (hit.score >= RECALL_MIN_SCORE or hit.matched)
         ][:RECALL_HITS]
-        queue.put_nowait(
-            (
-                "recall",
-                {
-                    "mode": recall.mode,
-                    "notice": recall.notice,
-                    "hits": [
-                        {
-                            "conversation_id": hit.conversation_id,
-                            "question": hit.question,
-                            "score": round(hit.score, 3),
-                            "matched": list(hit.matched),
-                        }
-                        for hit in hits
-                    ],
-                },
-            )
+        self._say(
+            queue,
+            "recall",
+            {
+                "mode": recall.mode,
+                "notice": recall.notice,
+                "hits": [
+                    {
+                        "conversation_id": hit.conversation_id,
+                        "question": hit.question,
+                        "score": round(hit.score, 3),
+                        "matched": list(hit.matched),
+                    }
+                    for hit in hits
+                ],
+            },
         )
         if not hits:
             return ""
@@ -182,16 +188,15 @@ class Turn:
                 confirmation = await confirmations.open(user, request.tool.name, request.arguments)
             except BackendUnavailable as exc:
                 return ApprovalDecision(False, "jamie", f"no confirmation possible: {exc}")
-            queue.put_nowait(
-                (
-                    "confirm",
-                    {
-                        "id": confirmation,
-                        "tool": request.tool.name,
-                        "arguments": request.arguments,
-                        "step": request.step,
-                    },
-                )
+            self._say(
+                queue,
+                "confirm",
+                {
+                    "id": confirmation,
+                    "tool": request.tool.name,
+                    "arguments": request.arguments,
+                    "step": request.step,
+                },
             )
 
             def record(outcome: str) -> None:
@@ -221,11 +226,15 @@ class Turn:
                 return ApprovalDecision(False, "jamie", f"confirmation lost: {exc}")
             expired = not decision.approved and decision.by == "jamie"
             record("approved" if decision.approved else "expired" if expired else "cancelled")
-            queue.put_nowait(
-                (
-                    "confirmed",
-                    {"id": confirmation, "approved": decision.approved, "by": decision.by},
-                )
+            self._say(
+                queue,
+                "confirmed",
+                {
+                    "id": confirmation,
+                    "approved": decision.approved,
+                    "by": decision.by,
+                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
             )
             return ApprovalDecision(decision.approved, decision.by, decision.reason)
 
@@ -233,7 +242,9 @@ class Turn:
 
     async def _remember(self, answer: str, queue: asyncio.Queue[ChatEvent | None]) -> None:
         user, conversation = self.person.user, self.conversation
-        exchange = await self.memory.add_exchange(user, conversation.id, self.question, answer)
+        exchange = await self.memory.add_exchange(
+            user, conversation.id, self.question, answer, self.transcript.kept()
+        )
         if conversation.message_count == 0 and conversation.title == UNTITLED:
             await self.memory.rename(user, conversation.id, _title_from(self.question))
         queue.put_nowait(("done", {"exchange_id": exchange.id, "notice": exchange.notice}))

@@ -21,7 +21,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -51,6 +51,8 @@ _REGEX_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
 _QUOTED = re.compile(r'"([^"]+)"|`([^`]+)`')
 _EDGE_PUNCTUATION = "\"'`.,;:!?()[]{}<>"
 _WITHOUT_EMBEDDING = {"embedding": 0}
+_WITHOUT_STEPS = {"steps": 0}
+_FOR_THE_MODEL = {"embedding": 0, "steps": 0}
 
 
 class ConversationNotFound(LookupError):
@@ -90,10 +92,13 @@ class Conversation:
 
 @dataclass(frozen=True)
 class Message:
+    """`steps`: what the person saw while an answer was made (see `transcript`)."""
+
     seq: int
     role: Literal["user", "assistant"]
     content: str
     created_at: datetime
+    steps: list[Doc] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -356,10 +361,25 @@ class ConversationMemory:
         result = await self._db(self._conversations.insert_one(doc))
         return _conversation({**doc, "_id": result.inserted_id})
 
-    async def list_conversations(self, user: str, limit: int = 100) -> list[Conversation]:
-        """The user's conversations, most recently active first."""
+    async def list_conversations(
+        self, user: str, limit: int = 100, search: str | None = None
+    ) -> list[Conversation]:
+        """The user's conversations, most recently active first; with `search`, those whose
+        title or messages hold it (any case, taken literally)."""
         await self._upkeep()
-        cursor = self._conversations.find({"user": user}).sort("updated_at", -1).limit(limit)
+        query: Doc = {"user": user}
+        if search:
+            pattern = {"$regex": literal_pattern(search), "$options": "i"}
+            said = {"user": user, "content": pattern}
+            ids = await self._db(
+                self._messages.find(said, {"conversation_id": 1})
+                .sort("created_at", -1)
+                .limit(self.settings.text_candidates)
+                .to_list()
+            )
+            found = list({doc["conversation_id"] for doc in ids})
+            query["$or"] = [{"title": pattern}, {"_id": {"$in": found}}]
+        cursor = self._conversations.find(query).sort("updated_at", -1).limit(limit)
         return [_conversation(doc) for doc in await self._db(cursor.to_list())]
 
     async def reopen(
@@ -372,12 +392,15 @@ class ConversationMemory:
         if found is None:
             raise ConversationNotFound(conversation_id)
         query = {"user": user, "conversation_id": found["_id"]}
-        cursor = self._messages.find(query, _WITHOUT_EMBEDDING).sort("seq", -1)
+        shown = _WITHOUT_EMBEDDING if last is None else _FOR_THE_MODEL
+        cursor = self._messages.find(query, shown).sort("seq", -1)
         if last is not None:
             cursor = cursor.limit(last)
         newest_first = await self._db(cursor.to_list())
         messages = [
-            Message(doc["seq"], doc["role"], doc["content"], doc["created_at"])
+            Message(
+                doc["seq"], doc["role"], doc["content"], doc["created_at"], doc.get("steps", [])
+            )
             for doc in reversed(newest_first)
         ]
         return _conversation(found), messages
@@ -408,10 +431,15 @@ class ConversationMemory:
     # Exchanges and recall
 
     async def add_exchange(
-        self, user: str, conversation_id: str, question: str, answer: str
+        self,
+        user: str,
+        conversation_id: str,
+        question: str,
+        answer: str,
+        steps: list[Doc] | None = None,
     ) -> Exchange:
-        """Store a question and its answer, embedded together; when Ollama fails the exchange
-        is stored anyway, without an embedding."""
+        """Store a question and its answer (with the steps that made it), embedded together;
+        when Ollama fails the exchange is stored anyway, without an embedding."""
         await self._upkeep()
         vector, problem = await self._embed(f"{question}\n\n{answer}")
         owned = _owned(user, conversation_id)
@@ -429,6 +457,8 @@ class ConversationMemory:
         common = {"user": user, "conversation_id": found["_id"], "created_at": now}
         reply: Doc = {**common, "seq": seq + 1, "role": "assistant", "content": answer}
         reply["question"] = question
+        if steps:
+            reply["steps"] = steps
         if vector is not None:
             reply["embedding"] = vector
             reply["embedding_model"] = self.settings.embed_model
@@ -504,7 +534,9 @@ class ConversationMemory:
             "embedding": {"$exists": True},
         }
         cursor = (
-            self._messages.find(query).sort("created_at", -1).limit(self.settings.cosine_candidates)
+            self._messages.find(query, _WITHOUT_STEPS)
+            .sort("created_at", -1)
+            .limit(self.settings.cosine_candidates)
         )
         docs = await self._db(cursor.to_list())
         for doc in docs:
@@ -519,7 +551,9 @@ class ConversationMemory:
         anywhere = [{field: p} for p in patterns for field in ("question", "content")]
         query = {"user": user, "role": "assistant", "$or": anywhere}
         cursor = (
-            self._messages.find(query).sort("created_at", -1).limit(self.settings.text_candidates)
+            self._messages.find(query, _WITHOUT_STEPS)
+            .sort("created_at", -1)
+            .limit(self.settings.text_candidates)
         )
         return await self._db(cursor.to_list())
 

@@ -1,10 +1,15 @@
 // Jamie's portal: sign-in, conversations, and one streamed answer per question.
-// Plain ES module, no build step. Model text and tool results are only ever set with
+// Plain ES module, no build step. Tool results and raw model text are only ever set with
 // textContent / text nodes: they come from a model and from the cluster, never trust them as HTML.
+// The one exception is `html` that Jamie's server rendered from markdown and sanitized with an
+// allow-list (see markdown.py); the page's CSP forbids inline scripts besides.
 
 const STATUS_EVERY_MS = 15000;
 const PREVIEW_CHARS = 400;
 const TITLE_CHARS = 60;
+const QUESTION_CHARS = 8000; // the API's limit for one question
+const SEARCH_DELAY_MS = 250;
+const CONVERSATION_PATH = /^\/c\/([^/]+)$/;
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -13,6 +18,7 @@ const state = {
   conversationId: null,
   turn: null, // the running Turn, if a question is being answered
   statusTimer: null,
+  searchTimer: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -117,8 +123,8 @@ function showApp(me) {
   $("#sign-in-view").hidden = true;
   $("#account").hidden = false;
   $("#app-view").hidden = false;
-  startNewConversation();
-  loadConversations();
+  // The list first: a conversation the address names may then report it is not there.
+  loadConversations().then(route);
   refreshStatus();
 }
 
@@ -215,21 +221,23 @@ function setStatus(element, up, text) {
 
 async function loadConversations() {
   const errorTarget = $("#conversations-error");
+  const search = $("#search").value.trim();
+  const path = search ? `/api/conversations?q=${encodeURIComponent(search)}` : "/api/conversations";
   try {
-    const conversations = await requestJson("GET", "/api/conversations");
+    const conversations = await requestJson("GET", path);
     setError(errorTarget, "");
-    renderConversations(conversations);
+    renderConversations(conversations, search);
   } catch (error) {
     handleApiError(error, errorTarget);
   }
 }
 
-function renderConversations(conversations) {
+function renderConversations(conversations, search) {
   const list = $("#conversation-list");
   if (!conversations.length) {
     const empty = document.createElement("li");
     empty.className = "empty";
-    empty.textContent = "No conversations yet.";
+    empty.textContent = search ? `Nothing matches “${search}”.` : "No conversations yet.";
     list.replaceChildren(empty);
     return;
   }
@@ -262,17 +270,50 @@ function conversationItem(conversation) {
   return item;
 }
 
-function startNewConversation() {
-  if (!leaveRunningTurn()) return;
+// The address says which conversation is open (/c/<id>), so reload, back/forward and a shared
+// link all land on it. `how` is "push" (a new place in the history), "replace" or "none".
+function setAddress(id, how) {
+  const path = id ? `/c/${encodeURIComponent(id)}` : "/";
+  if (how === "none" || location.pathname === path) return;
+  if (how === "push") history.pushState({ id }, "", path);
+  else history.replaceState({ id }, "", path);
+}
+
+function addressedConversation() {
+  const match = CONVERSATION_PATH.exec(location.pathname);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+async function route() {
+  const id = addressedConversation();
+  if (id) await openConversation(id, "none");
+  else await startNewConversation("none");
+}
+
+async function onHistory() {
+  if (!state.me) return;
+  const id = addressedConversation();
+  if (id === state.conversationId) return;
+  if (!(await leaveRunningTurn())) {
+    setAddress(state.conversationId, "push"); // stay: put the address back
+    return;
+  }
+  await route();
+}
+
+async function startNewConversation(how = "push") {
+  if (!(await leaveRunningTurn())) return;
   state.conversationId = null;
   $("#conversation-title").textContent = "New conversation";
   $("#messages").replaceChildren();
+  showExport(null);
+  setAddress(null, how);
   markCurrent();
 }
 
-async function openConversation(id) {
+async function openConversation(id, how = "push") {
   if (id === state.conversationId && !state.turn) return;
-  if (!leaveRunningTurn()) return;
+  if (!(await leaveRunningTurn())) return;
   const errorTarget = $("#conversations-error");
   try {
     const data = await requestJson("GET", `/api/conversations/${encodeURIComponent(id)}`);
@@ -280,25 +321,50 @@ async function openConversation(id) {
     $("#conversation-title").textContent = data.conversation.title || "Untitled";
     $("#messages").replaceChildren(...data.messages.map(storedMessage));
     setError(errorTarget, "");
+    showExport(state.conversationId);
+    setAddress(state.conversationId, how);
     markCurrent();
     collapseConversationsOnPhone();
     scrollToEnd(true);
     $("#composer").focus();
   } catch (error) {
+    if (error.status === 404) {
+      await loadConversations();
+      if (addressedConversation() === id) await startNewConversation("replace");
+    }
     handleApiError(error, errorTarget);
-    if (error.status === 404) loadConversations();
   }
 }
 
+function showExport(id) {
+  $("#export").hidden = !id;
+  if (!id) return;
+  const base = `/api/conversations/${encodeURIComponent(id)}/export`;
+  $("#export-markdown").href = `${base}?format=markdown`;
+  $("#export-json").href = `${base}?format=json`;
+}
+
+// A stored answer is replayed step by step through the same code that showed it live, so it
+// looks as it did: text, tool cards, confirmations (who and when), memory hits.
 function storedMessage(message) {
-  if (message.role === "user") return userBubble(message.content);
-  const bubble = assistantBubble();
-  textSegment(bubble).textContent = message.content;
-  return bubble;
+  if (message.role === "user") return userBubble(message.content, message.created_at);
+  const turn = new Turn({ replay: true, at: message.created_at });
+  if (message.steps && message.steps.length) {
+    for (const step of message.steps) turn.handle(step.kind, step);
+  } else {
+    turn.rendered(textSegment(turn.bubble), message.content, message.html);
+  }
+  turn.end();
+  return turn.bubble;
 }
 
 async function renameConversation(conversation) {
-  const title = window.prompt("New name for this conversation:", conversation.title || "");
+  const title = await askInPage({
+    title: "Rename conversation",
+    message: `A new name for “${conversation.title || "Untitled"}”.`,
+    input: conversation.title || "",
+    ok: "Rename",
+  });
   if (title === null || !title.trim()) return;
   try {
     const path = `/api/conversations/${encodeURIComponent(conversation.id)}`;
@@ -314,12 +380,18 @@ async function renameConversation(conversation) {
 
 async function deleteConversation(conversation) {
   const title = conversation.title || "Untitled";
-  if (!window.confirm(`Delete “${title}” and all its messages?`)) return;
+  const sure = await askInPage({
+    title: "Delete conversation",
+    message: `Delete “${title}” and all its messages? This cannot be undone.`,
+    ok: "Delete",
+    danger: true,
+  });
+  if (!sure) return;
   try {
     await request("DELETE", `/api/conversations/${encodeURIComponent(conversation.id)}`);
     if (conversation.id === state.conversationId) {
       stopTurn();
-      startNewConversation();
+      await startNewConversation("replace");
     }
     loadConversations();
   } catch (error) {
@@ -337,11 +409,45 @@ function markCurrent() {
 
 // Leaving a conversation while its answer streams closes the stream, which also refuses a
 // write still waiting for confirmation; so ask first.
-function leaveRunningTurn() {
+async function leaveRunningTurn() {
   if (!state.turn) return true;
-  if (!window.confirm("A question is still being answered. Stop it and leave?")) return false;
+  const leave = await askInPage({
+    title: "Stop the answer?",
+    message: "A question is still being answered. Stop it and leave? A change waiting for your confirmation will not run.",
+    ok: "Stop and leave",
+    danger: true,
+  });
+  if (!leave) return false;
   stopTurn();
   return true;
+}
+
+// In-page dialogs instead of prompt()/confirm(): styled, readable by screen readers, and they
+// do not block the page. Resolves to the input's text (or true) when accepted, null otherwise.
+function askInPage({ title, message, input = null, ok = "OK", danger = false }) {
+  const dialog = $("#dialog");
+  const field = $("#dialog-input");
+  $("#dialog-title").textContent = title;
+  $("#dialog-message").textContent = message;
+  $("#dialog-label").textContent = title;
+  $("#dialog-ok").textContent = ok;
+  $("#dialog-ok").classList.toggle("danger", danger);
+  field.hidden = input === null;
+  field.value = input ?? "";
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => {
+        if (dialog.returnValue !== "ok") resolve(null);
+        else resolve(input === null ? true : field.value);
+      },
+      { once: true },
+    );
+    dialog.showModal();
+    if (input !== null) field.select();
+    else $(danger ? "#dialog-cancel" : "#dialog-ok").focus();
+  });
 }
 
 function toggleConversations() {
@@ -362,13 +468,14 @@ async function ask(event) {
   event.preventDefault();
   const composer = $("#composer");
   const content = composer.value.trim();
-  if (!content || state.turn) return;
+  if (!content || state.turn || content.length > QUESTION_CHARS) return;
 
   const turn = new Turn();
   state.turn = turn;
   setBusy(true);
   composer.value = "";
-  $("#messages").append(userBubble(content), turn.bubble);
+  countComposer();
+  $("#messages").append(userBubble(content, new Date().toISOString()), turn.bubble);
   scrollToEnd(true);
   try {
     if (!state.conversationId) await createConversation(content);
@@ -397,6 +504,8 @@ async function createConversation(question) {
   const conversation = await requestJson("POST", "/api/conversations", { title });
   state.conversationId = conversation.id;
   $("#conversation-title").textContent = conversation.title || title;
+  showExport(conversation.id);
+  setAddress(conversation.id, "replace");
   loadConversations();
 }
 
@@ -417,7 +526,7 @@ function stopTurn() {
 // confirmation is refused.
 function setBusy(busy) {
   $("#stop").hidden = !busy;
-  $("#send").disabled = busy;
+  $("#send").disabled = busy || $("#composer").value.trim().length > QUESTION_CHARS;
   $("#composer").setAttribute("aria-busy", String(busy));
   $("#send").textContent = busy ? "Answering…" : "Send";
 }
@@ -465,12 +574,14 @@ function parseEvent(block) {
 }
 
 // One question's answer: its assistant bubble holds the streamed text, a card per tool call,
-// and notices, in the order they happened.
+// memory hits and notices, in the order they happened. With `replay`, a stored answer is shown
+// the same way, with nothing left to decide.
 class Turn {
-  constructor() {
+  constructor({ replay = false, at = null } = {}) {
+    this.replay = replay;
     this.abort = new AbortController();
-    this.bubble = assistantBubble();
-    this.bubble.setAttribute("aria-busy", "true");
+    this.bubble = assistantBubble(at || new Date().toISOString());
+    if (!replay) this.bubble.setAttribute("aria-busy", "true");
     this.text = null; // the text segment the next `text` event appends to
     this.textStep = null;
     this.cards = new Map(); // "step:index" -> ToolCard
@@ -482,7 +593,9 @@ class Turn {
     const handler = {
       turn: () => this.started(data),
       step_started: () => {},
+      recall: () => this.recalled(data),
       text: () => this.appendText(data),
+      markdown: () => this.text && this.rendered(this.text, this.text.markdown, data.html),
       tool_call_started: () => this.toolStarted(data),
       confirm: () => this.confirm(data),
       confirmed: () => this.confirmed(data),
@@ -494,12 +607,43 @@ class Turn {
       done: () => loadConversations(),
     }[kind];
     if (handler) handler();
-    scrollToEnd();
+    if (!this.replay) scrollToEnd();
   }
 
   started(data) {
     this.bubble.dataset.turnId = data.turn_id;
     if (data.conversation_id && !state.conversationId) state.conversationId = data.conversation_id;
+  }
+
+  // Past exchanges Jamie found in the person's memory and gave the model: shown, not hidden.
+  recalled(data) {
+    const hits = data.hits || [];
+    if (!hits.length && !data.notice) return;
+    const box = document.createElement("details");
+    box.className = "recall";
+    const summary = document.createElement("summary");
+    summary.textContent = hits.length
+      ? `From memory: ${hits.length} earlier exchange${hits.length === 1 ? "" : "s"}`
+      : "From memory: nothing used";
+    box.append(summary);
+    const list = document.createElement("ul");
+    for (const hit of hits) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/c/${encodeURIComponent(hit.conversation_id)}`;
+      link.textContent = hit.question;
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        openConversation(hit.conversation_id);
+      });
+      const facts = [`score ${hit.score}`];
+      if (hit.matched && hit.matched.length) facts.push(`matched ${hit.matched.join(", ")}`);
+      item.append(link, span("meta", ` · ${facts.join(" · ")}`));
+      list.append(item);
+    }
+    if (data.notice) box.append(span("meta", data.notice));
+    box.append(list);
+    this.bubble.append(box);
   }
 
   appendText(data) {
@@ -508,11 +652,21 @@ class Turn {
       this.text = textSegment(this.bubble);
       this.textStep = data.step;
     }
-    this.text.append(data.text);
+    this.text.markdown += data.text;
+    if (data.html !== undefined) this.rendered(this.text, this.text.markdown, data.html);
+    else this.text.append(data.text); // raw until the server's rendering of it arrives
+  }
+
+  // `html` is the server's sanitized rendering of `markdown`; kept beside it for comparisons.
+  rendered(segment, markdown, html) {
+    segment.markdown = markdown;
+    segment.classList.add("markdown");
+    segment.innerHTML = html;
+    decorateCode(segment);
   }
 
   toolStarted(data) {
-    const card = new ToolCard(data.tool, data.arguments);
+    const card = new ToolCard(data.tool, data.arguments, this.replay);
     this.cards.set(`${data.step}:${data.index}`, card);
     this.waiting = card;
     this.bubble.append(card.element);
@@ -523,7 +677,7 @@ class Turn {
   confirm(data) {
     let card = this.waiting;
     if (!card) {
-      card = new ToolCard(data.tool, data.arguments);
+      card = new ToolCard(data.tool, data.arguments, this.replay);
       this.bubble.append(card.element);
       this.waiting = card;
     }
@@ -532,14 +686,14 @@ class Turn {
 
   confirmed(data) {
     const card = this.bubble.querySelector(`.tool-card[data-confirm-id="${CSS.escape(data.id)}"]`);
-    if (card) card.toolCard.showDecision(data.approved, data.by);
+    if (card) card.toolCard.showDecision(data.approved, data.by, data.at);
   }
 
   toolFinished(data) {
     const key = `${data.step}:${data.index}`;
     let card = this.cards.get(key);
     if (!card) {
-      card = new ToolCard(data.tool, data.arguments);
+      card = new ToolCard(data.tool, data.arguments, this.replay);
       this.bubble.append(card.element);
       this.cards.set(key, card);
     }
@@ -551,8 +705,11 @@ class Turn {
   final(data) {
     // The final text is usually what the last step streamed; show it when it was not.
     const segments = this.bubble.querySelectorAll(".assistant-text");
-    const shown = segments.length ? segments[segments.length - 1].textContent.trim() : "";
-    if (data.text && data.text.trim() !== shown) textSegment(this.bubble).textContent = data.text;
+    const last = segments.length ? segments[segments.length - 1] : null;
+    const shown = last ? (last.markdown || "").trim() : "";
+    if (data.text && data.text.trim() !== shown) {
+      this.rendered(textSegment(this.bubble), data.text, data.html);
+    }
     const facts = [
       `${data.steps} step${data.steps === 1 ? "" : "s"}`,
       `${data.tool_calls} tool call${data.tool_calls === 1 ? "" : "s"}`,
@@ -564,13 +721,13 @@ class Turn {
     footer.textContent = facts.join(" · ");
     this.bubble.append(footer);
     this.end();
-    finishTurn();
+    if (!this.replay) finishTurn();
   }
 
   inline(kind, message) {
     const line = document.createElement("p");
     line.className = `inline-${kind}`;
-    if (kind === "error") line.setAttribute("role", "alert");
+    if (kind === "error" && !this.replay) line.setAttribute("role", "alert");
     const label = { budget: "Budget", notice: "Note", error: "Error" }[kind];
     const strong = document.createElement("strong");
     strong.textContent = `${label}: `;
@@ -593,9 +750,37 @@ class Turn {
   }
 }
 
+// Code blocks get their language and a copy button; the code itself stays the server's text.
+function decorateCode(segment) {
+  for (const code of segment.querySelectorAll("pre > code")) {
+    const pre = code.parentElement;
+    const language = [...code.classList].find((name) => name.startsWith("language-"));
+    const head = document.createElement("div");
+    head.className = "code-head";
+    head.append(span("code-language", language ? language.slice("language-".length) : "text"));
+    const copy = button("Copy", "copy-code button-quiet", async () => {
+      try {
+        await navigator.clipboard.writeText(code.textContent);
+        copy.textContent = "Copied";
+      } catch {
+        copy.textContent = "Copy failed";
+      }
+      setTimeout(() => (copy.textContent = "Copy"), 2000);
+    });
+    const name = language ? `${language.slice("language-".length)} ` : "";
+    copy.setAttribute("aria-label", `Copy the ${name}code`);
+    head.append(copy);
+    const block = document.createElement("div");
+    block.className = "code-block";
+    pre.replaceWith(block);
+    block.append(head, pre);
+  }
+}
+
 // A collapsible card for one tool call: created when it starts, filled in when it finishes.
 class ToolCard {
-  constructor(tool, args) {
+  constructor(tool, args, replay = false) {
+    this.replay = replay;
     const element = document.createElement("details");
     element.className = "tool-card";
     element.dataset.tool = tool;
@@ -634,12 +819,14 @@ class ToolCard {
     warning.textContent = "This will change the cluster. Run it?";
     this.confirmButton = button("Confirm", "confirm-button", () => this.decide(id, true));
     this.cancelButton = button("Cancel", "cancel-button", () => this.decide(id, false));
+    this.confirmButton.disabled = this.replay;
+    this.cancelButton.disabled = this.replay;
     this.decision = document.createElement("p");
     this.decision.className = "confirm-decision";
     this.decision.setAttribute("role", "status");
     prompt.append(warning, this.confirmButton, " ", this.cancelButton, this.decision);
     this.body.append(prompt);
-    this.confirmButton.focus({ preventScroll: true });
+    if (!this.replay) this.confirmButton.focus({ preventScroll: true });
   }
 
   async decide(id, approve) {
@@ -649,20 +836,22 @@ class ToolCard {
     try {
       const path = `/api/confirmations/${encodeURIComponent(id)}`;
       const answer = await requestJson("POST", path, { approve });
-      this.showDecision(answer.approved, state.me ? state.me.user : "");
+      this.showDecision(answer.approved, state.me ? state.me.user : "", new Date().toISOString());
     } catch (error) {
       this.decision.textContent = explain(error);
       this.decision.classList.add("error");
     }
   }
 
-  showDecision(approved, by) {
+  showDecision(approved, by, at) {
     if (!this.confirmButton) return;
     this.confirmButton.disabled = true;
     this.cancelButton.disabled = true;
     this.decision.classList.remove("error");
     const who = by ? ` by ${by}` : "";
-    this.decision.textContent = approved ? `Confirmed${who}.` : `Cancelled${who}: not run.`;
+    this.decision.replaceChildren(approved ? `Confirmed${who}` : `Cancelled${who}`);
+    if (at) this.decision.append(" at ", timeElement(at, true));
+    this.decision.append(approved ? "." : ": not run.");
     // The POST's answer may arrive after the call already finished: keep the final state.
     if (this.element.dataset.state === "finished") return;
     this.element.dataset.state = approved ? "running" : "refused";
@@ -687,7 +876,7 @@ class ToolCard {
 
     const facts = [`Outcome: ${outcome}`, `Duration: ${seconds(data.seconds)}`];
     if (data.approved_by) facts.push(`approved by ${data.approved_by}`);
-    if (data.cut) facts.push("the result was shortened for the model");
+    if (data.cut) facts.push("the result was cut (shortened for the model or for keeping)");
     const outcomeLine = document.createElement("p");
     outcomeLine.className = "tool-outcome";
     outcomeLine.textContent = facts.join(" · ");
@@ -710,26 +899,51 @@ class ToolCard {
 // ---------------------------------------------------------------------------------------------
 // Small DOM helpers
 
-function userBubble(content) {
+function userBubble(content, at) {
   const bubble = document.createElement("div");
   bubble.className = "message user-message";
   const text = document.createElement("div");
   text.className = "message-text";
   text.textContent = content;
-  bubble.append(visuallyHidden("You said: "), text);
+  bubble.append(visuallyHidden("You said: "), text, messageTime(at));
   return bubble;
 }
 
-function assistantBubble() {
+function assistantBubble(at) {
   const bubble = document.createElement("div");
   bubble.className = "message assistant-message";
-  bubble.append(visuallyHidden("Jamie: "));
+  bubble.append(visuallyHidden("Jamie: "), messageTime(at));
   return bubble;
+}
+
+function messageTime(iso) {
+  const line = document.createElement("p");
+  line.className = "message-time";
+  line.append(timeElement(iso, false));
+  return line;
+}
+
+// A <time> in the reader's zone, with the exact instant in its datetime and tooltip.
+function timeElement(iso, withSeconds) {
+  const element = document.createElement("time");
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return element;
+  element.dateTime = date.toISOString();
+  element.title = date.toString();
+  const time = date.toLocaleTimeString([], {
+    hour: "2-digit",
+    minute: "2-digit",
+    ...(withSeconds ? { second: "2-digit" } : {}),
+  });
+  const sameDay = date.toDateString() === new Date().toDateString();
+  element.textContent = sameDay ? time : `${date.toLocaleDateString()} ${time}`;
+  return element;
 }
 
 function textSegment(bubble) {
   const segment = document.createElement("div");
   segment.className = "assistant-text";
+  segment.markdown = "";
   bubble.append(segment);
   return segment;
 }
@@ -780,15 +994,60 @@ function scrollToEnd(force = false) {
   if (force || nearEnd) messages.scrollTop = messages.scrollHeight;
 }
 
+// The length counter: the API takes at most QUESTION_CHARS, so say so before sending.
+function countComposer() {
+  const length = $("#composer").value.trim().length;
+  const counter = $("#composer-count");
+  const over = length > QUESTION_CHARS;
+  counter.textContent = over
+    ? `${length} / ${QUESTION_CHARS}: ${length - QUESTION_CHARS} too many`
+    : `${length} / ${QUESTION_CHARS}`;
+  counter.classList.toggle("over", over);
+  $("#send").disabled = over || Boolean(state.turn);
+}
+
+async function newConversation() {
+  await startNewConversation();
+  collapseConversationsOnPhone();
+  $("#composer").focus();
+}
+
+function typingSomewhere(target) {
+  return target.closest("input, textarea, select, [contenteditable=true]") !== null;
+}
+
+// Alt+N new conversation, "/" the question box, Esc stops an answer, "?" lists these.
+function onShortcut(event) {
+  if (!state.me || document.querySelector("dialog[open]")) return;
+  if (event.altKey && !event.ctrlKey && !event.metaKey && event.code === "KeyN") {
+    event.preventDefault();
+    newConversation();
+  } else if (event.key === "Escape" && state.turn) {
+    event.preventDefault();
+    stopTurn();
+  } else if (event.key === "/" && !typingSomewhere(event.target)) {
+    event.preventDefault();
+    $("#composer").focus();
+  } else if (event.key === "?" && !typingSomewhere(event.target)) {
+    event.preventDefault();
+    $("#shortcuts").showModal();
+  }
+}
+
 function wireEvents() {
   $("#login-form").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
   $("#stop").addEventListener("click", stopTurn);
-  $("#new-conversation").addEventListener("click", () => {
-    startNewConversation();
-    collapseConversationsOnPhone();
-    $("#composer").focus();
+  $("#new-conversation").addEventListener("click", newConversation);
+  $("#show-shortcuts").addEventListener("click", () => $("#shortcuts").showModal());
+  $("#dialog-cancel").addEventListener("click", () => $("#dialog").close());
+  $("#composer").addEventListener("input", countComposer);
+  $("#search").addEventListener("input", () => {
+    clearTimeout(state.searchTimer);
+    state.searchTimer = setTimeout(loadConversations, SEARCH_DELAY_MS);
   });
+  document.addEventListener("keydown", onShortcut);
+  window.addEventListener("popstate", onHistory);
   $("#toggle-conversations").addEventListener("click", toggleConversations);
   $("#composer-form").addEventListener("submit", ask);
   $("#composer").addEventListener("keydown", (event) => {

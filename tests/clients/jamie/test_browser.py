@@ -1,9 +1,11 @@
-"""Jamie's portal in a real browser: sign in, ask, watch the answer stream in with a card per
-tool call, confirm a write, and see it finish.
+"""Jamie's portal in a real browser: sign in, ask, watch the answer stream in (rendered from
+markdown) with a card per tool call, confirm a write, see it finish; then reopen it by its
+address with every step, search, export, and find nothing injected ever runs.
 
 The service runs with real Redis, FerretDB and MCP servers (the `jamie_service` fixture); only
 the model is scripted, in the fake Ollama. Chromium is Debian's (`make install`); Playwright
-never downloads a browser here. A screenshot of the finished page is kept as a test artifact.
+never downloads a browser here. Screenshots are kept as test artifacts; axe-core (from the
+axe-playwright-python package) checks accessibility in the page itself.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import axe_playwright_python
 import pytest
-from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from tests.fakes.fake_ollama import FakeOllama, Reply, call
 from tests.jamie_harness import fake_of
@@ -37,7 +40,12 @@ WRITE_RESULT = "scaled to 2 replicas"  # part of what the write tool answers
 
 QUESTION = "Are the scrape targets up? If so, scale web in jamie-shop to 2 replicas."
 FIRST_WORDS = "Let me check the scrape targets first."
-ANSWER = "Every target is up, and scaling web in jamie-shop to 2 replicas passed a dry run."
+ANSWER = (
+    "**Every target is up**, and scaling `web` in jamie-shop to 2 replicas passed a dry run.\n\n"
+    "```bash\nkubectl -n jamie-shop get deployment web\n```\n\n"
+    "| target | state |\n|---|---|\n| web | up |\n"
+)
+COMMAND = "kubectl -n jamie-shop get deployment web"
 EMBEDDING_SIZE = 8
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,6 +62,25 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOT = REPO / "build" / "test-artifacts" / "jamie-portal.png"
 TIMEOUT_MS = 20_000
+AXE = Path(axe_playwright_python.__file__).with_name("axe.min.js")
+# Markdown a model might be tricked into writing: none of it may run or survive as markup.
+INJECTED = "\n\n".join(
+    [
+        "<script>window.__injected = 'script'</script>",
+        "<img src=x onerror=\"window.__injected = 'img'\">",
+        "[plain](javascript:window.__injected='link')",
+        "[mixed case](JaVaScRiPt:window.__injected='case')",
+        "[entity](jav&#x61;script:window.__injected='entity')",
+        "<javascript:window.__injected='autolink'>",
+        "![picture](javascript:window.__injected='image')",
+        "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+        "<a href='https://example.com' onclick=\"window.__injected='onclick'\">raw</a>",
+        "<iframe srcdoc=\"<script>parent.__injected='iframe'</script>\"></iframe>",
+        "<svg onload=\"window.__injected='svg'\"></svg>",
+        "```js\" onmouseover=\"window.__injected='fence'\nalert(1)\n```",
+        '[safe](https://example.com/docs "a title")',
+    ]
+)
 
 
 def script_the_model(fake: FakeOllama) -> None:
@@ -110,7 +137,11 @@ async def test_sign_in_ask_and_confirm_a_write(jamie_service: Any) -> None:
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
         try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            context = await browser.new_context(
+                viewport={"width": 1280, "height": 900},
+                permissions=["clipboard-read", "clipboard-write"],
+            )
+            page = await context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
             page.on("console", lambda message: _console(message, problems))
@@ -118,6 +149,12 @@ async def test_sign_in_ask_and_confirm_a_write(jamie_service: Any) -> None:
             await _sign_in(page, jamie_service)
             await _ask_and_confirm(page)
             await _keep_screenshot(page)
+            await _copy_the_code(page)
+            address = await _reopen_by_address(page, jamie_service)
+            await _back_and_forward(page, address)
+            await _recall_is_shown(page, fake)
+            await _search(page)
+            await _export(page, address, jamie_service)
             await _rename_delete_and_sign_out(page)
         finally:
             await browser.close()
@@ -169,22 +206,143 @@ async def _ask_and_confirm(page: Page) -> None:
 
     await expect(write_card).to_have_attribute("data-outcome", "ok")
     await expect(write_card).to_contain_text(WRITE_RESULT)
-    await expect(answer).to_contain_text(ANSWER)
+    await _answer_is_rendered(answer)
     await expect(page.locator("#send")).to_be_enabled()
     # `done` (the exchange is stored) refreshes the list: the new conversation has messages.
     stored = re.compile(r"[1-9]\d* messages")
     await expect(page.locator("#conversation-list")).to_contain_text(stored)
 
 
+async def _answer_is_rendered(answer: Any) -> None:
+    """Markdown became markup: bold, a labelled code block with a copy button, a table."""
+    await expect(answer.locator(".markdown strong")).to_have_text("Every target is up")
+    await expect(answer.locator(".markdown code").first).to_have_text("web")
+    block = answer.locator(".code-block")
+    await expect(block.locator(".code-language")).to_have_text("bash")
+    await expect(block.locator("pre code")).to_have_text(COMMAND + "\n")
+    await expect(block.locator(".copy-code")).to_be_visible()
+    await expect(answer.locator(".markdown table td").first).to_have_text("web")
+    await expect(answer).not_to_contain_text("**")
+    await expect(answer).not_to_contain_text("```")
+
+
+async def _copy_the_code(page: Page) -> None:
+    copy = page.locator(".assistant-message .copy-code").last
+    await copy.click()
+    await expect(copy).to_have_text("Copied")
+    copied = await page.evaluate("navigator.clipboard.readText()")
+    assert copied.strip() == COMMAND, f"copied {copied!r}"
+
+
+async def _reopen_by_address(page: Page, service: Any) -> str:
+    """The address names the conversation; a reload shows every step as it was."""
+    await expect(page).to_have_url(re.compile(r"/c/[0-9a-f]{24}$"))
+    address = page.url
+    await page.reload()
+    answer = page.locator(".assistant-message").last
+    read_card = answer.locator(f'.tool-card[data-tool="{READ_TOOL}"]')
+    write_card = answer.locator(f'.tool-card[data-tool="{WRITE_TOOL}"]')
+    await expect(page.locator(".user-message")).to_contain_text(QUESTION)
+    await expect(answer).to_contain_text(FIRST_WORDS)
+    await expect(read_card).to_have_attribute("data-outcome", "ok")
+    await expect(read_card).to_contain_text('"query": "up"')
+    await expect(write_card).to_contain_text(f'"namespace": "{WRITE_ARGUMENTS["namespace"]}"')
+    await expect(write_card).to_contain_text(WRITE_RESULT)
+    decision = write_card.locator(".confirm-decision")
+    await expect(decision).to_contain_text(f"Confirmed by {service.sign_in_user} at")
+    await expect(decision.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-"))
+    await expect(write_card.locator(".confirm-button")).to_be_disabled()
+    await _answer_is_rendered(answer)
+    await expect(page.locator(".message-time time")).to_have_count(2)
+    return address
+
+
+async def _back_and_forward(page: Page, address: str) -> None:
+    title = await page.locator("#conversation-title").text_content()
+    await page.click("#new-conversation")
+    await expect(page).to_have_url(re.compile(r"/$"))
+    await expect(page.locator("#messages .message")).to_have_count(0)
+    await page.go_back()
+    await expect(page).to_have_url(address)
+    await expect(page.locator("#conversation-title")).to_have_text(title or "")
+    await expect(page.locator(".tool-card")).to_have_count(2)
+    await page.go_forward()
+    await expect(page).to_have_url(re.compile(r"/$"))
+    await expect(page.locator("#messages .message")).to_have_count(0)
+
+
+async def _recall_is_shown(page: Page, fake: FakeOllama) -> None:
+    """A second conversation on the same subject: the memory hit Jamie used is on the page,
+    live and after a reload."""
+    fake.expect_embed([_vector(0)])
+    fake.expect_chat(Reply(content="Still up."))
+    fake.expect_embed([_vector(0, 2)])
+    await page.fill("#composer", "Are the scrape targets still up?")
+    await page.press("#composer", "Enter")
+    recall = page.locator(".assistant-message .recall")
+    await expect(recall).to_contain_text("From memory: 1 earlier exchange")
+    await expect(page.locator(".assistant-message").last).to_contain_text("Still up.")
+    stored = page.locator("#conversation-list li.conversation", has_text="2 messages")
+    await expect(stored).to_have_count(2)
+    await page.reload()
+    await expect(recall).to_contain_text("From memory: 1 earlier exchange")
+    await recall.locator("summary").click()
+    await expect(recall.locator("a")).to_have_text(QUESTION)
+
+
+async def _search(page: Page) -> None:
+    entries = page.locator("#conversation-list li.conversation")
+    await page.fill("#search", "DRY RUN")  # in an answer only, in another case
+    await expect(entries).to_have_count(1)
+    await expect(entries).to_contain_text(QUESTION[:20])
+    await page.fill("#search", "still up?")  # a title, with a character regexes care about
+    await expect(entries).to_have_count(1)
+    await expect(entries).to_contain_text("still up?")
+    await page.fill("#search", "no such words anywhere")
+    await expect(page.locator("#conversation-list")).to_contain_text("Nothing matches")
+    await page.fill("#search", "")
+    await expect(entries).to_have_count(2)
+
+
+async def _export(page: Page, address: str, service: Any) -> None:
+    await page.goto(address)
+    async with page.expect_download() as markdown_download:
+        await page.click("#export-markdown")
+    markdown = _text(await (await markdown_download.value).path())
+    assert "## You" in markdown and QUESTION in markdown, markdown[:500]
+    assert f"**Tool `{WRITE_TOOL}`**" in markdown and WRITE_RESULT in markdown, markdown[:2000]
+    assert f"Write confirmed by {service.sign_in_user}" in markdown, markdown[:2000]
+    async with page.expect_download() as json_download:
+        await page.click("#export-json")
+    exported = json.loads(_text(await (await json_download.value).path()))
+    kinds = [step["kind"] for step in exported["messages"][1]["steps"]]
+    for kind in ("recall", "text", "tool_call_started", "confirm", "confirmed", "final"):
+        assert kind in kinds, f"{kind} missing from the exported steps {kinds}"
+
+
+def _text(path: Path) -> str:
+    return path.read_text()
+
+
 async def _rename_delete_and_sign_out(page: Page) -> None:
-    """The other calls that change something: each must pass the API's JSON-only rule."""
+    """The other calls that change something, through the page's own dialogs; each must pass
+    the API's JSON-only rule."""
     entries = page.locator("#conversation-list li.conversation")
     before = await entries.count()
-    page.once("dialog", lambda dialog: dialog.accept("Scaling web"))
+    dialog = page.locator("#dialog")
     await page.locator(".rename-conversation").first.click()
+    await expect(dialog).to_be_visible()
+    await expect(page.locator("#dialog-input")).to_be_focused()
+    await page.fill("#dialog-input", "Scaling web")
+    await page.press("#dialog-input", "Enter")
+    await expect(dialog).to_be_hidden()
     await expect(page.locator("#conversation-list")).to_contain_text("Scaling web")
-    page.once("dialog", lambda dialog: dialog.accept())
     await page.locator(".delete-conversation").first.click()
+    await expect(page.locator("#dialog-message")).to_contain_text("Delete “Scaling web”")
+    await page.click("#dialog-cancel")
+    await expect(entries).to_have_count(before)
+    await page.locator(".delete-conversation").first.click()
+    await page.click("#dialog-ok")
     await expect(entries).to_have_count(before - 1)
     await page.click("#sign-out")
     await expect(page.locator("#login-form")).to_be_visible()
@@ -277,3 +435,148 @@ async def test_stop_ends_an_answer_that_takes_too_long(jamie_service: Any) -> No
             await expect(answer).not_to_contain_text("too late")
         finally:
             await browser.close()
+
+
+async def _signed_in_page(browser: Browser, service: Any, user: str, **options: Any) -> Page:
+    page = await browser.new_page(**options)
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(service.portal_url.rstrip("/") + "/")
+    await page.fill("#username", user)
+    await page.fill("#password", f"{user}-password-1")
+    await page.press("#password", "Enter")
+    await expect(page.locator("#composer")).to_be_visible()
+    return page
+
+
+async def test_nothing_injected_in_markdown_runs(jamie_service: Any) -> None:
+    """An answer full of markup and script tricks renders as harmless text and safe links,
+    while it streams and when the conversation is reopened."""
+    _require_chromium()
+    fake: FakeOllama = fake_of(jamie_service)
+    fake.expect_embed([_vector(5)])
+    fake.expect_chat(Reply(content=INJECTED, pieces=8, gap=0.05))
+    fake.expect_embed([_vector(5, 6)])
+    problems: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await _signed_in_page(
+                browser, jamie_service, "ben", viewport={"width": 1280, "height": 900}
+            )
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            page.on("console", lambda message: _console(message, problems))
+            await page.fill("#composer", "Show me everything you can do with markdown.")
+            await page.press("#composer", "Enter")
+            answer = page.locator(".assistant-message").last
+            await expect(answer.locator("a", has_text="safe")).to_be_visible()
+            await expect(page.locator("#send")).to_be_enabled()
+            await _nothing_ran(page)
+            await page.screenshot(path=str(SCREENSHOT.with_name("jamie-portal-injected.png")))
+            await expect(page).to_have_url(re.compile(r"/c/[0-9a-f]{24}$"))
+            await page.reload()
+            await expect(answer.locator("a", has_text="safe")).to_be_visible()
+            await _nothing_ran(page)
+        finally:
+            await browser.close()
+    assert not problems, "\n".join(problems)
+    fake.verify()
+
+
+async def _nothing_ran(page: Page) -> None:
+    answer = page.locator(".assistant-message").last
+    # The tricks are shown as text, so the person sees what the model wrote.
+    await expect(answer).to_contain_text("<script>window.__injected = 'script'</script>")
+    for element in await answer.locator(".markdown *").all():
+        await element.hover(force=True, timeout=2000)
+        if await element.evaluate("e => e.tagName") not in ("A", "BUTTON"):
+            await element.click(force=True, timeout=2000)
+    found = await page.evaluate(
+        """() => {
+            const root = document.querySelector("#messages");
+            const handlers = [...root.querySelectorAll("*")].flatMap((e) =>
+                [...e.attributes].filter((a) => a.name.startsWith("on")).map((a) => a.name));
+            const links = [...root.querySelectorAll("a")].map((a) => ({
+                href: a.getAttribute("href"), rel: a.rel, target: a.target,
+                inRecall: a.closest(".recall") !== null }));
+            return {
+                injected: window.__injected ?? null,
+                dangerous: root.querySelectorAll("script, iframe, svg, img, object, embed, style")
+                    .length,
+                handlers,
+                links,
+            };
+        }"""
+    )
+    assert found["injected"] is None, f"injected code ran: {found['injected']}"
+    assert found["dangerous"] == 0, "a dangerous element reached the page"
+    assert not found["handlers"], f"event handler attributes: {found['handlers']}"
+    answer_links = [link for link in found["links"] if not link["inRecall"]]
+    assert [link["href"] for link in answer_links] == ["https://example.com/docs"], answer_links
+    for link in answer_links:
+        assert link["rel"] == "noopener noreferrer" and link["target"] == "_blank", link
+
+
+async def test_console_keyboard_counter_dark_theme_and_accessibility(jamie_service: Any) -> None:
+    """Shortcuts and their help, the length counter before sending, a deep link to nothing,
+    the dark theme, and axe-core finding no serious accessibility problem in either theme."""
+    _require_chromium()
+    problems: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await _signed_in_page(
+                browser, jamie_service, "ben", viewport={"width": 1280, "height": 900}
+            )
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            await page.click("#conversation-title")
+            await page.keyboard.press("?")
+            help_dialog = page.locator("#shortcuts")
+            await expect(help_dialog).to_be_visible()
+            await expect(help_dialog).to_contain_text("New conversation")
+            await expect(help_dialog).to_contain_text("Stop the answer")
+            await page.keyboard.press("Escape")
+            await expect(help_dialog).to_be_hidden()
+            await page.keyboard.press("/")
+            await expect(page.locator("#composer")).to_be_focused()
+
+            counter = page.locator("#composer-count")
+            await page.fill("#composer", "x" * 8001)
+            await expect(counter).to_have_text("8001 / 8000: 1 too many")
+            await expect(page.locator("#send")).to_be_disabled()
+            await page.fill("#composer", "x" * 12)
+            await expect(counter).to_have_text("12 / 8000")
+            await expect(page.locator("#send")).to_be_enabled()
+            await page.fill("#composer", "")
+
+            await page.goto(jamie_service.portal_url.rstrip("/") + "/c/000000000000000000000000")
+            await expect(page.locator("#conversations-error")).to_contain_text("no conversation")
+            await expect(page).to_have_url(re.compile(r"/$"))
+            await page.keyboard.press("Alt+n")
+            await expect(page.locator("#conversation-title")).to_have_text("New conversation")
+
+            await _no_serious_violations(page, "light")
+            await page.emulate_media(color_scheme="dark")
+            background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert background == "rgb(21, 24, 29)", f"dark theme background: {background}"
+            await page.screenshot(path=str(SCREENSHOT.with_name("jamie-portal-dark.png")))
+            await _no_serious_violations(page, "dark")
+            await page.click("#show-shortcuts")
+            await _no_serious_violations(page, "the shortcuts dialog")
+        finally:
+            await browser.close()
+    assert not problems, "\n".join(problems)
+
+
+async def _no_serious_violations(page: Page, where: str) -> None:
+    await page.add_script_tag(content=AXE.read_text())
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    serious = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, f"accessibility, {where}:\n" + "\n".join(serious)
