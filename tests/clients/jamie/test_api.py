@@ -133,9 +133,38 @@ def test_a_streamed_answer_with_a_tool_call_made_as_the_person(jamie_service: Ja
         r for r in audit_lines(jamie_service.audit_logs["prometheus"]) if r["tool"] == "query"
     ][-1]
     assert (record["subject"], record["actor"], record["roles"]) == ("ben", "jamie", ["viewer"])
+    assert order.index("markdown") < order.index("final")  # rendered while it streams
     stored = jamie_service.client("ben").get(f"/api/conversations/{conversation}").json()
     assert [m["role"] for m in stored["messages"]] == ["user", "assistant"]
     assert stored["conversation"]["title"] == "Are all scrape targets up?"
+    _every_step_is_kept(jamie_service, conversation, stored["messages"][1])
+
+
+def _every_step_is_kept(service: Jamie, conversation: str, answer: dict[str, Any]) -> None:
+    """The stored answer holds what the person saw, is found by search (its owner's only),
+    exported, and reachable at its own address."""
+    steps = {step["kind"]: step for step in answer["steps"]}
+    assert list(steps) == ["recall", "tool_call_started", "tool_call_finished", "text", "final"]
+    finished = steps["tool_call_finished"]
+    assert finished["arguments"] == {"query": "up"} and finished["outcome"] == "ok"
+    assert "prometheus" in finished["text"] and finished["seconds"] > 0
+    assert steps["text"]["text"] == "Every target is up: prometheus answers 1."
+    assert steps["text"]["html"] == "<p>Every target is up: prometheus answers 1.</p>\n"
+    assert answer["html"] == steps["text"]["html"]
+    ben, ana = service.client("ben"), service.client("ana")
+    found = ben.get("/api/conversations", params={"q": "PROMETHEUS answers"}).json()
+    assert [c["id"] for c in found] == [conversation]
+    assert ana.get("/api/conversations", params={"q": "prometheus answers"}).json() == []
+    assert ben.get("/api/conversations", params={"q": "a.*b(["}).status_code == 200
+    exported = ben.get(f"/api/conversations/{conversation}/export", params={"format": "json"})
+    assert exported.headers["content-disposition"].startswith("attachment; filename=")
+    assert exported.json()["messages"][1]["steps"][2]["outcome"] == "ok"
+    markdown = ben.get(f"/api/conversations/{conversation}/export").text
+    assert "**Tool `prometheus__query`** (ok" in markdown and "## Jamie" in markdown
+    assert ana.get(f"/api/conversations/{conversation}/export").status_code == 404
+    assert ben.get(f"/api/conversations/{conversation}/export?format=pdf").status_code == 422
+    page = httpx.get(f"{service.portal_url}/c/{conversation}")
+    assert page.status_code == 200 and 'src="/app.js"' in page.text
 
 
 def _assert_tool_result_in(body: dict[str, Any], text: str) -> None:

@@ -560,7 +560,9 @@ async def test_console_keyboard_counter_dark_theme_and_accessibility(jamie_servi
 
             await _no_serious_violations(page, "light")
             await page.emulate_media(color_scheme="dark")
-            background = await page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+            background = await page.evaluate(
+                "getComputedStyle(document.documentElement).backgroundColor"
+            )
             assert background == "rgb(21, 24, 29)", f"dark theme background: {background}"
             await page.screenshot(path=str(SCREENSHOT.with_name("jamie-portal-dark.png")))
             await _no_serious_violations(page, "dark")
