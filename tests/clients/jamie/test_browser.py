@@ -393,9 +393,17 @@ async def test_the_portal_on_a_phone_and_by_keyboard(jamie_service: Any) -> None
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
+            await expect(page.locator("#search")).to_be_visible()
+            await _no_serious_violations(page, "a phone")
             phone = SCREENSHOT.with_name("jamie-portal-phone.png")
             await page.screenshot(path=str(phone), full_page=True)
             assert phone.stat().st_size > 0
+            await page.keyboard.press("?")
+            await expect(page.locator("#shortcuts")).to_be_visible()
+            width = await page.locator("#shortcuts").evaluate(
+                "e => e.getBoundingClientRect().right"
+            )
+            assert width <= 390, f"the shortcuts dialog ends at {width}px on a 390px screen"
         finally:
             await browser.close()
     assert not problems, "\n".join(problems)

@@ -200,6 +200,36 @@ async def test_conversations_list_reopen_rename_delete(
     assert [hit.question for hit in recall.hits] == [CERT[0]]
 
 
+async def test_steps_are_kept_with_the_answer_and_search_finds_title_or_text(
+    open_: Opener, fake_ollama: FakeOllama
+) -> None:
+    memory = await open_(fake_ollama.url, clock=Ticking(datetime(2026, 11, 2, tzinfo=UTC)))
+    evictions = await memory.create_conversation("ana", "Evictions (blue pool)")
+    crash = await memory.create_conversation("ana", "Restarts")
+    theirs = await memory.create_conversation("ben", "Evictions on green")
+    steps = [
+        {"kind": "tool_call_finished", "tool": "kubernetes__get", "text": "ok", "cut": False},
+        {"kind": "confirmed", "id": "c1", "approved": True, "by": "ana", "at": "2026-11-02"},
+    ]
+    question, answer, vector = CRASH
+    embeds(fake_ollama, f"{question}\n\n{answer}", vector)
+    await memory.add_exchange("ana", crash.id, question, answer, steps)
+    _, messages = await memory.reopen("ana", crash.id)
+    assert [m.steps for m in messages] == [[], steps]
+    _, for_the_model = await memory.reopen("ana", crash.id, last=2)
+    assert [m.steps for m in for_the_model] == [[], []]  # the model gets the words only
+
+    async def found(user: str, search: str) -> list[str]:
+        return [c.id for c in await memory.list_conversations(user, search=search)]
+
+    assert await found("ana", POD.upper()) == [crash.id]  # in a message, any case
+    assert await found("ana", "evictions (BLUE") == [evictions.id]  # in a title, literally
+    assert await found("ana", "evictions") == [evictions.id]
+    assert await found("ben", "evictions") == [theirs.id]
+    assert await found("ben", POD) == []
+    assert await found("ana", ".*") == []
+
+
 async def test_a_user_never_sees_or_changes_another_users_memory(
     open_: Opener, fake_ollama: FakeOllama
 ) -> None:
