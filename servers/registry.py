@@ -11,6 +11,7 @@ SERVERS = {
     "kubernetes": "autodevops.servers.kubernetes.server",
     "loki": "autodevops.servers.loki.server",
     "tempo": "autodevops.servers.tempo.server",
+    "postgres": "autodevops.servers.postgres.server",
 }
 
 
