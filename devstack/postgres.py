@@ -132,6 +132,9 @@ def start(state_dir: Path) -> PostgresHandle:
             f"listen_addresses={base.LOOPBACK}",
             "-c",
             "unix_socket_directories=",
+            # Statement statistics, for the PostgreSQL server's top_queries.
+            "-c",
+            "shared_preload_libraries=pg_stat_statements",
             # Test data: speed over durability.
             "-c",
             "fsync=off",
