@@ -286,10 +286,11 @@ class Session:
     ) -> dict[str, Any]:
         options = "FORMAT JSON, VERBOSE" + (", ANALYZE, BUFFERS" if analyze else "")
         cur = psycopg.AsyncRawCursor(self.conn)
-        await cur.execute(f"EXPLAIN ({options}) {statement.sql}", list(params))
+        # Binary results go over the extended protocol, which takes one statement only.
+        await cur.execute(f"EXPLAIN ({options}) {statement.sql}", list(params), binary=True)
         row = await cur.fetchone()
         assert row is not None
-        document = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+        document = json.loads(row[0]) if isinstance(row[0], str) else row[0]
         plan: dict[str, Any] = document[0]
         return plan
 

@@ -11,6 +11,7 @@ text: the client asks PostgreSQL for the plan and checks the relations it resolv
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -71,8 +72,8 @@ def check_statement(sql: str, field: str = "sql") -> Statement:
     kind = next(iter(node))
     if kind != "SelectStmt":
         raise StatementRefused(
-            f"'{field}' is a {_statement_name(kind)} statement; only read-only queries (SELECT, "
-            "VALUES, TABLE, WITH ... SELECT) run here"
+            f"'{field}': {_statement_name(kind)} statements do not run here; only read-only "
+            "queries (SELECT, VALUES, TABLE, WITH ... SELECT) do"
         )
     functions = set()
     for key, value in _walk(node):
@@ -93,8 +94,18 @@ def check_statement(sql: str, field: str = "sql") -> Statement:
     return Statement(sql, frozenset(functions))
 
 
+_NAMES = {
+    "VariableSetStmt": "SET",
+    "VariableShowStmt": "SHOW",
+    "TransactionStmt": "transaction control (BEGIN, COMMIT, ...)",
+}
+
+
 def _statement_name(kind: str) -> str:
-    return kind.removesuffix("Stmt").upper() or kind
+    """`CreateForeignServerStmt` reads `CREATE FOREIGN SERVER`."""
+    return (
+        _NAMES.get(kind) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", kind.removesuffix("Stmt")).upper()
+    )
 
 
 def _walk(node: Any) -> Iterator[tuple[str, Any]]:
