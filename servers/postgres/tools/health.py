@@ -263,10 +263,12 @@ def _root(pid: int, blocked: dict[int, list[int]]) -> int:
     return pid
 
 
+# Sizes from pg_class, not pg_relation_size(): that one takes a lock on the table and would
+# wait behind the very lock chain being diagnosed.
 _VACUUM = (
     "SELECT s.schemaname, s.relname, s.n_live_tup, s.n_dead_tup,"
     " greatest(s.last_vacuum, s.last_autovacuum), age(c.relfrozenxid),"
-    " pg_total_relation_size(s.relid)"
+    " c.relpages::bigint * current_setting('block_size')::int"
     " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
     " ORDER BY s.n_dead_tup DESC, age(c.relfrozenxid) DESC"
 )
@@ -294,7 +296,7 @@ async def vacuum(args: DatabaseArgs, pg: ScopedPostgres) -> Output:
         if pg.scope.table_allowed(schema, table)
     ]
     return Table(
-        ["TABLE", "DEAD ROWS", "DEAD %", "LIVE ROWS", "LAST VACUUM", "XID AGE", "SIZE"],
+        ["TABLE", "DEAD ROWS", "DEAD %", "LIVE ROWS", "LAST VACUUM", "XID AGE", "HEAP SIZE"],
         rows,
     )
 
