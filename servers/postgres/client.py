@@ -81,7 +81,8 @@ class PostgresBackend:
         self._lock = asyncio.Lock()
 
     async def check_ready(self) -> None:
-        async with self.connection(self.default_database) as conn:
+        # Short: a readiness probe waits seconds, and a failed attempt is retried to say why.
+        async with self.connection(self.default_database, wait=1.0) as conn:
             await conn.execute("SELECT 1")
 
     def scoped(self, scope: PostgresScope) -> ScopedPostgres:
@@ -96,10 +97,14 @@ class PostgresBackend:
         return BackendUnavailable(BACKEND, self.url, problem, check, secrets=self._secrets)
 
     @asynccontextmanager
-    async def connection(self, database: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def connection(
+        self, database: str, wait: float | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection; when none comes within `wait` (default: the connect timeout),
+        one direct attempt finds out why."""
         pool = await self._pool(database)
         try:
-            async with pool.connection() as conn:
+            async with pool.connection(timeout=wait) as conn:
                 yield conn
         except PoolTimeout as exc:
             raise await self._why_unreachable(database) from exc
