@@ -128,6 +128,7 @@ def test_policy(database: str) -> dict[str, Any]:
                     "schemas": {"allow": ["public"]},
                     "tables": {"allow": ["public.orders", "public.order_items", "public.products"]},
                     "explain_analyze": True,
+                    "statement_timeout_seconds": 3,
                 },
                 "limits": {"max_items": 5, "max_bytes": 2000},
             },

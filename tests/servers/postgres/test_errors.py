@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
 from psycopg.conninfo import make_conninfo
 
 from devstack.base import free_port
