@@ -42,10 +42,21 @@ class TopArgs(DatabaseArgs):
 
 
 class _Activity:
+    """One row of pg_stat_activity, as _ACTIVITY selects it."""
+
     def __init__(self, row: Sequence[Any]) -> None:
-        (self.pid, self.database, self.user, self.application, self.client, self.state,
-         self.xact_age, self.query_age, self.state_age, self.wait, self.query,
-         self.blocked_by) = row  # fmt: skip
+        self.pid: int = row[0]
+        self.database: str | None = row[1]
+        self.user: str | None = row[2]
+        self.application: str | None = row[3]
+        self.client: str | None = row[4]
+        self.state: str | None = row[5]
+        self.xact_age: timedelta | None = row[6]
+        self.query_age: timedelta | None = row[7]
+        self.state_age: timedelta | None = row[8]
+        self.wait: str | None = row[9]
+        self.query: str | None = row[10]
+        self.blocked_by: list[int] = row[11] or []
 
     def age(self) -> timedelta | None:
         return self.state_age if self.state != "active" else self.query_age
@@ -86,7 +97,7 @@ async def health(args: DatabaseArgs, pg: ScopedPostgres) -> Output:
     ]
     active = [a for a in activity if a.state == "active" and a.query_age is not None]
     if active:
-        longest = max(active, key=lambda a: a.query_age)
+        longest = max(active, key=lambda a: a.query_age or timedelta())
         lines.append(
             f"longest running query: pid {longest.pid} ({longest.user}@{longest.database}) for "
             f"{seconds(longest.query_age)}: {_one_line(longest.query)}"
