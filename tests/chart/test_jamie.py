@@ -162,6 +162,7 @@ def test_jamie_delegates_read_only_roles_by_default(
         "kubernetes": ("viewer",),
         "loki": ("viewer", "team"),
         "tempo": ("viewer", "team"),
+        "postgres": ("viewer",),
     }
     for server in SERVERS:
         policy = rendered_policy(docs, server, tmp_path)

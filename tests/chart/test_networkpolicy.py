@@ -76,6 +76,11 @@ def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> No
             assert backend["to"][0]["podSelector"] == {
                 "matchLabels": {"app.kubernetes.io/name": "tempo"}
             }
+        elif server == "postgres":
+            assert backend["to"] == [
+                {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "postgresql"}}}
+            ]
+            assert ports_of(backend) == {("TCP", 5432)}
         else:
             assert backend["to"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
             assert ports_of(backend) == {("TCP", 9090)}

@@ -51,6 +51,25 @@ def test_server_arguments_are_what_the_cli_accepts(all_docs: list[Doc]) -> None:
     assert prometheus.audit_log == Path("/tmp/audit.jsonl")
 
 
+def test_the_postgres_server_reads_its_dsn_from_its_secret(all_docs: list[Doc]) -> None:
+    """The DSN holds a password: a key of the server's Secret, mounted as a file, never an
+    argument or a value; the server has no Kubernetes API access of its own."""
+    pod = pod_specs(all_docs)["postgres"]
+    container = pod["containers"][0]
+    options = build_parser().parse_args(container["args"])
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert options.dsn_file == Path(mounts["secret-files"]) / "dsn"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["secret-files"]["secret"] == {
+        "secretName": "mcp-postgres-tokens",
+        "items": [{"key": "dsn", "path": "dsn"}],
+    }
+    assert not [arg for arg in container["args"] if "postgresql://" in arg]
+    assert pod["automountServiceAccountToken"] is False
+    names = {d["metadata"]["name"] for d in all_docs if d["kind"].endswith("Binding")}
+    assert not [name for name in names if "postgres" in name]
+
+
 def test_policy_configmaps_embed_the_policies(all_docs: list[Doc], tmp_path: Path) -> None:
     """The shipped policy, word for word (comments too), then Jamie's `delegates` entry."""
     delegated = {

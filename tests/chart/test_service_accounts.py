@@ -171,6 +171,7 @@ def test_service_account_tokens_bind_the_clients_in_the_policies(
         "prometheus": ("viewer",),
         "loki": ("viewer",),
         "tempo": ("viewer",),
+        "postgres": ("viewer",),
     }
     for server in SERVERS:
         data = find(sa_docs, "ConfigMap", f"{name_of(server)}-policy")["data"]["policy.yaml"]

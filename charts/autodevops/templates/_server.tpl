@@ -192,6 +192,9 @@ spec:
             - {{ printf "%s=%s" .urlArg .url }}
             {{- end }}
             {{- end }}
+            {{- range $arg, $key := $v.secretArgs }}
+            - {{ printf "%s=/var/run/secrets/autodevops-files/%s" $arg $key }}
+            {{- end }}
             {{- range $v.extraArgs }}
             - {{ . | quote }}
             {{- end }}
@@ -220,6 +223,9 @@ spec:
             {{- if $tokensFile }}
             - {name: tokens, mountPath: /var/run/secrets/autodevops, readOnly: true}
             {{- end }}
+            {{- if $v.secretArgs }}
+            - {name: secret-files, mountPath: /var/run/secrets/autodevops-files, readOnly: true}
+            {{- end }}
             - {name: tmp, mountPath: /tmp}
       volumes:
         - name: policy
@@ -232,6 +238,16 @@ spec:
             secretName: {{ include "autodevops.secretName" (list $ $component $v) }}
             items:
               - {key: {{ $v.tokensKey }}, path: tokens.yaml}
+        {{- end }}
+        {{- if $v.secretArgs }}
+        # Keys of the same Secret passed as files (servers.<name>.secretArgs), e.g. a DSN.
+        - name: secret-files
+          secret:
+            secretName: {{ include "autodevops.secretName" (list $ $component $v) }}
+            items:
+              {{- range $v.secretArgs }}
+              - {key: {{ . }}, path: {{ . }}}
+              {{- end }}
         {{- end }}
         - name: tmp
           emptyDir:
