@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import jamie_turn, kube_pagination, loki_overhead, prometheus_overhead, tempo_trace
+from bench import (
+    jamie_turn,
+    kube_pagination,
+    loki_overhead,
+    postgres_overhead,
+    prometheus_overhead,
+    tempo_trace,
+)
 
 BENCHMARKS = {
     "prometheus": prometheus_overhead.main,
@@ -13,6 +20,7 @@ BENCHMARKS = {
     "loki": loki_overhead.main,
     "jamie": jamie_turn.main,
     "tempo": tempo_trace.main,
+    "postgres": postgres_overhead.main,
 }
 
 
