@@ -26,6 +26,7 @@ from autodevops.common import telemetry
 from .analyzers import AnalyzerScope, Finding, run_analyzers
 from .caps import MAX_ALERT_JSON, MAX_FINDING, MAX_FINDINGS, MAX_QUESTION, shorten
 from .config import ScarletConfig
+from .database_health import by_severity, database_health
 from .log_context import add_log_lines
 from .notify import Notifier, run_message
 from .recording import approved_by, current_run
@@ -75,6 +76,7 @@ class Engine:
         try:
             scope = AnalyzerScope(namespaces=self.config.namespaces)
             findings, notes = await run_analyzers(self.pool, scope, run.alert)
+            findings = by_severity([*findings, *await database_health(self.pool, notes)])
             notes += await add_log_lines(self.pool, findings, run.alert)
             traced, trace_notes = await trace_findings(self.pool, run.alert)
             findings, notes = findings + traced, notes + trace_notes

@@ -5,6 +5,7 @@ the caller's scope."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Literal
@@ -20,6 +21,8 @@ from .args import DatabaseArgs, seconds, size, text, when
 
 QUERY_CHARS = 200
 WRAPAROUND_LIMIT = 2**31
+CONNECTIONS_NOTE = "{used} of max_connections {limit} in use (this one included)"
+_CONNECTIONS_NOTE = re.compile(r"(\d+) of max_connections (\d+) in use \(this one included\)")
 
 _ACTIVITY = (
     "SELECT a.pid, a.datname, a.usename, a.application_name, a.client_addr::text, a.state,"
@@ -169,7 +172,7 @@ async def connections(args: DatabaseArgs, pg: ScopedPostgres) -> Output:
     return Table(
         ["DATABASE", "USER", "APPLICATION", "STATE", "COUNT"],
         rows,
-        notes=[f"{len(activity) + 1} of max_connections {limit[0]} in use (this one included)"],
+        notes=[CONNECTIONS_NOTE.format(used=len(activity) + 1, limit=limit[0])],
     )
 
 
@@ -381,6 +384,14 @@ async def top_queries(args: TopArgs, pg: ScopedPostgres) -> Output:
         if db is None or pg.scope.databases.allows(db)
     ]  # fmt: skip
     return Table(["DATABASE", "USER", "CALLS", "TOTAL MS", "MEAN MS", "ROWS", "QUERY"], rows)
+
+
+def parse_connections_note(notes: list[str]) -> tuple[int, int] | None:
+    """(used, max_connections) from the note `connections` writes, if it is there."""
+    for note in notes:
+        if match := _CONNECTIONS_NOTE.fullmatch(note):
+            return int(match.group(1)), int(match.group(2))
+    return None
 
 
 def _quoted(identifier: str) -> str:
