@@ -47,6 +47,12 @@ def _tempo(request: pytest.FixtureRequest) -> list[str]:
     return ["--tempo-url", tempo.url]
 
 
+def _postgres(request: pytest.FixtureRequest) -> list[str]:
+    dsn_file: Path = request.getfixturevalue("tmp_path") / "dsn"
+    dsn_file.write_text(request.getfixturevalue("postgres").url)
+    return ["--dsn-file", str(dsn_file)]
+
+
 # How each server reaches a backend of the stack (Loki and Tempo: their fakes, as neither can
 # run here); a new server adds its line here.
 BACKEND_ARGS: dict[str, Callable[[pytest.FixtureRequest], list[str]]] = {
@@ -54,6 +60,7 @@ BACKEND_ARGS: dict[str, Callable[[pytest.FixtureRequest], list[str]]] = {
     "kubernetes": _kubernetes,
     "loki": _loki,
     "tempo": _tempo,
+    "postgres": _postgres,
 }
 
 
