@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,12 +26,10 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from autodevops.common.redact import REDACTED, redact_value
 from autodevops.common.unavailable import BackendUnavailable
-from autodevops.servers.core.errors import GateError, InvalidArgument, OutOfScope
+from autodevops.servers.core.errors import GateError, InvalidArgument, NotFound, OutOfScope
 
 from .scope import PostgresScope
 from .statement import HARMLESS_VOLATILE, Statement, StatementRefused, check_statement
-
-log = logging.getLogger("autodevops.postgres")
 
 BACKEND = "PostgreSQL"
 APPLICATION_NAME = "autodevops-postgres"
@@ -39,8 +37,9 @@ MAX_DATABASES = 8
 FETCH_BATCH = 200
 MAX_FETCH_BYTES = 2_000_000
 _CHECK = "that PostgreSQL runs there and accepts this server's role (--dsn-file, DATABASE_URL)"
-# Column names whose values are hidden whatever they hold.
-_SECRET_COLUMN_SUFFIXES = ("key", "hash", "salt")
+# Column names whose values are hidden whatever they hold, beyond the secret-looking names the
+# shared redaction knows (password, token, secret, api_key, ...): `key`, `ssh_key`, `*_hash`.
+_SECRET_COLUMN = re.compile(r"(?:^|_)(?:key|hash|salt)$")
 
 
 class DatabaseRefused(GateError):
@@ -227,8 +226,8 @@ class ScopedPostgres:
 
     async def signal(self, pid: int, terminate: bool) -> str:
         """Cancel a query or end a session of a role the scope names; never a superuser's nor
-        this server's own. The check and the signal are one statement, so a reused pid
-        cannot slip between them."""
+        this server's own. The signalling statement checks the session's role again, so a pid
+        reused since the check is not signalled."""
         action = "pg_terminate_backend" if terminate else "pg_cancel_backend"
         async with self.read(None) as session:
             target = await session.one(
@@ -238,7 +237,7 @@ class ScopedPostgres:
                 [pid],
             )
             if target is None:
-                raise OutOfScope(f"no session with pid {pid}; see sessions for live pids")
+                raise NotFound(f"no session with pid {pid}; see sessions for live pids")
             role, database, superuser, own = target
             if superuser or own or not self.scope.may_signal(role):
                 who = "a superuser" if superuser else "this server's own role" if own else role
@@ -383,7 +382,7 @@ def _plan_nodes(plan: Any) -> Iterator[dict[str, Any]]:
 
 def _secret_column(name: str) -> bool:
     lowered = name.lower()
-    return redact_value("x", lowered) == REDACTED or lowered.endswith(_SECRET_COLUMN_SUFFIXES)
+    return redact_value("x", lowered) == REDACTED or _SECRET_COLUMN.search(lowered) is not None
 
 
 def _text(value: Any) -> str:

@@ -50,7 +50,10 @@ def dsn(options: argparse.Namespace) -> str:
     from psycopg.conninfo import make_conninfo
 
     if options.dsn_file:
-        text = options.dsn_file.read_text(encoding="utf-8").strip()
+        try:
+            text = options.dsn_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SystemExit(f"--dsn-file {options.dsn_file}: {exc.strerror}") from exc
     else:
         text = os.environ.get("DATABASE_URL", "")
     if not text:

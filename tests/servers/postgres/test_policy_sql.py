@@ -7,6 +7,8 @@ conftest), so every allowed tool working in those tests is the proof that the gr
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import yaml
 from psycopg import errors as pg_errors
 from psycopg.conninfo import make_conninfo
 
+from devstack.services import cli
 from tests.servers.postgres.conftest import Shop, apply_sql, policy_sql
 
 PUBLIC_TABLES = {
@@ -151,3 +154,20 @@ def test_health_views_hide_other_sessions_without_pg_monitor(shop: Shop) -> None
                 assert conn.execute(seen, [pid]).fetchone() == ("<insufficient privilege>",)
         finally:
             admin.execute(f'GRANT pg_monitor TO "{shop.role}"')
+
+
+def test_policy_sql_needs_an_administrator_dsn(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"server": "postgres", "roles": {"r": {"tools": ["*"]}}}))
+    environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        [*cli(), "policy", "sql", str(policy)], capture_output=True, text=True, env=environ
+    )
+    assert done.returncode != 0
+    assert "no database: pass --dsn-file FILE or set DATABASE_URL" in done.stderr
+    done = subprocess.run(
+        [*cli(), "policy", "sql", str(policy), "--dsn-file", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "No such file or directory" in done.stderr
