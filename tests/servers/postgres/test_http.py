@@ -61,7 +61,10 @@ def test_ready_names_the_database_and_hides_the_password(shop: Shop, tmp_path: P
     running = serve(shop, tmp_path, make_conninfo(shop.dsn, password="wrong-password-42"))
     try:
         base = running.url.removesuffix("/mcp")
-        response = httpx.get(f"{base}/readyz", timeout=10)
+        assert httpx.get(f"{base}/readyz", timeout=10).json() == {"status": "unavailable"}
+        response = httpx.get(
+            f"{base}/readyz", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
         assert response.status_code == 503
         detail = response.json()["detail"]
         assert f"PostgreSQL at 127.0.0.1:{shop.stack.port}" in detail
