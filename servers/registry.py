@@ -12,6 +12,7 @@ SERVERS = {
     "loki": "autodevops.servers.loki.server",
     "tempo": "autodevops.servers.tempo.server",
     "postgres": "autodevops.servers.postgres.server",
+    "argocd": "autodevops.servers.argocd.server",
 }
 
 

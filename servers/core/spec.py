@@ -103,6 +103,9 @@ class ServerSpec:
     # none when no backend is given, and raise `BackendUnavailable` when it cannot answer.
     check_policy: Callable[[Policy, argparse.Namespace], Sequence[str]] | None = None
     check_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    # For a server whose backend is the Kubernetes API: the least RBAC a policy needs, as
+    # manifests (policy, Role name, ServiceAccount `ns/name` or None); `policy rbac` prints it.
+    kubernetes_rbac: Callable[[Any, str, str | None], str] | None = None
 
     @property
     def tools(self) -> Sequence[ToolSpec[Any]]:

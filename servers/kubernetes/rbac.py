@@ -166,18 +166,34 @@ def _rules(permissions: dict[tuple[str, str], set[str]]) -> list[dict[str, list[
 
 
 def print_rbac(path: Path, name: str, service_account: str | None, kubeconfig: str | None) -> int:
-    """`autodevops policy rbac`: the manifests on stdout, or what is wrong on stderr (exit 1)."""
+    """`autodevops policy rbac`: the manifests on stdout, or what is wrong on stderr (exit 1).
+
+    A policy of another server whose backend is the Kubernetes API (its spec's
+    `kubernetes_rbac`) gets that server's derivation."""
+    from autodevops.servers.registry import load_spec
+
     try:
-        policy = load_policy(path, KubernetesScope)
+        spec = load_spec(load_policy(path).server)
+        policy = load_policy(path, spec.scope_model)
+    except KeyError as exc:
+        print(f"{path}: server: {exc.args[0]}", file=sys.stderr)
+        return 1
     except ConfigError as exc:
         print(exc, file=sys.stderr)
-        return 1
-    if policy.server != "kubernetes":
-        print(f"{path}: server: RBAC is derived for kubernetes policies", file=sys.stderr)
         return 1
     if service_account and "/" not in service_account:
         print("--service-account must be NAMESPACE/NAME", file=sys.stderr)
         return 1
+    if policy.server != "kubernetes":
+        if spec.kubernetes_rbac is None:
+            print(
+                f"{path}: server: the {policy.server} server does not use the Kubernetes API, "
+                "so it needs no RBAC",
+                file=sys.stderr,
+            )
+            return 1
+        print(spec.kubernetes_rbac(policy, name, service_account), end="")
+        return 0
     if kubeconfig:
         from .client import KubeBackend
 

@@ -111,7 +111,7 @@ SPEC = ServerSpec(
         Command(
             "policy",
             "rbac",
-            "print the least Kubernetes RBAC a kubernetes-server policy needs",
+            "print the least Kubernetes RBAC a policy needs (servers calling the Kubernetes API)",
             _rbac_arguments,
             _rbac,
         )
