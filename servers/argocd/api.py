@@ -151,7 +151,7 @@ class ArgoApi(ArgoSource):
             response = await self._http.request(
                 method,
                 path,
-                params=httpx.QueryParams(params or []),
+                params=tuple(params or ()),
                 json=body,
                 headers=self._bearer(),
             )
