@@ -103,18 +103,23 @@ def install_apt() -> None:
     base.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
 
 
-def go_build(build: GoBuild) -> Path:
-    """Build one Go module into the cache unless its binary is there; shows package progress."""
-    out = build.binary
-    if out.exists():
-        _prune(build)
-        return out
+def go_command() -> str:
     go = shutil.which("go") or next(
         (str(p) for p in (Path("/usr/local/go/bin/go"), Path("/usr/lib/go/bin/go")) if p.exists()),
         None,
     )
     if not go:
         raise base.ComponentError("the go command is not on PATH; it builds the stack's binaries")
+    return go
+
+
+def go_build(build: GoBuild) -> Path:
+    """Build one Go module into the cache unless its binary is there; shows package progress."""
+    out = build.binary
+    if out.exists():
+        _prune(build)
+        return out
+    go = go_command()
     logs = base.cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{build.name}-build.log"

@@ -18,7 +18,6 @@ from .args import AppArgs
 
 _NOISY_METADATA = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp")
 _NOISY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
-HIDDEN = "(hidden)"
 
 
 class DiffArgs(AppArgs):
@@ -103,11 +102,15 @@ def _resource_diff(item: dict[str, Any], max_lines: int) -> str:
         return f"{title}: missing live, would be created"
     if desired is None:
         return f"{title}: not in git any more, would be pruned (sync with prune=true)"
+    secret = ""
     if item.get("kind") == "Secret":
-        live, desired = _hide_secret_values(live, desired)
+        live, desired, secret = _secret_keys(live, desired)
+        title += f" ({secret})"
     before = _yaml(_clean(live)).splitlines()
     after = _yaml(_clean(desired)).splitlines()
     lines = list(difflib.unified_diff(before, after, lineterm="", n=2))[2:]
+    if not lines and secret:
+        return title
     if not lines:
         return f"{title}: differs only in fields Argo CD ignores or normalises"
     if len(lines) > max_lines:
@@ -134,18 +137,25 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _hide_secret_values(live: Any, desired: Any) -> tuple[Any, Any]:
-    """Each value becomes a marker; a key whose value differs says so, never how."""
+def _secret_keys(live: Any, desired: Any) -> tuple[Any, Any, str]:
+    """Secrets lose their values; which keys were added, changed or removed is said once."""
     live, desired = dict(live), dict(desired)
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
     for field in ("data", "stringData"):
-        old, new = dict(live.get(field) or {}), dict(desired.get(field) or {})
-        if not old and not new:
-            continue
-        live[field] = {k: HIDDEN for k in old}
-        desired[field] = {
-            k: HIDDEN if old.get(k) == v else f"{HIDDEN} changed" for k, v in new.items()
-        }
-    return live, desired
+        old.update(live.pop(field, None) or {})
+        new.update(desired.pop(field, None) or {})
+    parts = [
+        (label, sorted(keys))
+        for label, keys in (
+            ("added", new.keys() - old.keys()),
+            ("changed", {k for k in new.keys() & old.keys() if new[k] != old[k]}),
+            ("removed", old.keys() - new.keys()),
+        )
+        if keys
+    ]
+    text = "; ".join(f"{label} {', '.join(keys)}" for label, keys in parts)
+    return live, desired, f"values hidden; keys {text}" if text else "values hidden; no key differs"
 
 
 def _yaml(obj: Any) -> str:
