@@ -155,14 +155,13 @@ def _objects(project: str, namespaces: list[str], app: str) -> list[str]:
 
 def _load(path: Path) -> Policy | None:
     try:
-        policy = load_policy(path, ArgoScope)
+        if load_policy(path).server != "argocd":
+            print(f"{path}: server: Argo CD RBAC is derived for argocd policies", file=sys.stderr)
+            return None
+        return load_policy(path, ArgoScope)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return None
-    if policy.server != "argocd":
-        print(f"{path}: server: Argo CD RBAC is derived for argocd policies", file=sys.stderr)
-        return None
-    return policy
 
 
 def csv_arguments(parser: argparse.ArgumentParser) -> None:
