@@ -51,15 +51,16 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 # The chart's copies of the policies (every file of policies/) and the RBAC derived from each
-# Kubernetes-server policy among them (tests/chart fails when either drifts). Run after editing
-# or adding a file in policies/.
+# policy among them of a server whose backend is the Kubernetes API (the Kubernetes server,
+# Argo CD in core mode); tests/chart fails when either drifts. Run after editing or adding a
+# file in policies/.
 CHART_FILES := charts/autodevops/files
 .PHONY: chart-rbac
 chart-rbac: $(VENV)/.installed
 	cp policies/*.yaml $(CHART_FILES)/policies/
 	rm -f $(CHART_FILES)/rbac/*.yaml
 	for policy in $(CHART_FILES)/policies/*.yaml; do \
-		grep -qx 'server: kubernetes' "$$policy" || continue; \
+		grep -qxE 'server: (kubernetes|argocd)' "$$policy" || continue; \
 		$(VENV)/bin/autodevops policy rbac "$$policy" \
 			> $(CHART_FILES)/rbac/$$(basename "$$policy") || exit 1; \
 	done

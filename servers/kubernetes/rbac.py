@@ -168,8 +168,8 @@ def _rules(permissions: dict[tuple[str, str], set[str]]) -> list[dict[str, list[
 def print_rbac(path: Path, name: str, service_account: str | None, kubeconfig: str | None) -> int:
     """`autodevops policy rbac`: the manifests on stdout, or what is wrong on stderr (exit 1).
 
-    A policy of another server whose backend is the Kubernetes API (its spec's
-    `kubernetes_rbac`) gets that server's derivation."""
+    Any server whose backend is the Kubernetes API (its spec's `kubernetes_rbac`: this one,
+    Argo CD in core mode) gets its own derivation; `--kubeconfig` discovers kinds for this one."""
     from autodevops.servers.registry import load_spec
 
     try:
@@ -184,21 +184,18 @@ def print_rbac(path: Path, name: str, service_account: str | None, kubeconfig: s
     if service_account and "/" not in service_account:
         print("--service-account must be NAMESPACE/NAME", file=sys.stderr)
         return 1
-    if policy.server != "kubernetes":
-        if spec.kubernetes_rbac is None:
-            print(
-                f"{path}: server: the {policy.server} server does not use the Kubernetes API, "
-                "so it needs no RBAC",
-                file=sys.stderr,
-            )
-            return 1
-        print(spec.kubernetes_rbac(policy, name, service_account), end="")
-        return 0
-    if kubeconfig:
+    if spec.kubernetes_rbac is None:
+        print(
+            f"{path}: server: the {policy.server} server does not use the Kubernetes API, "
+            "so it needs no RBAC",
+            file=sys.stderr,
+        )
+        return 1
+    if policy.server == "kubernetes" and kubeconfig:
         from .client import KubeBackend
 
         types = asyncio.run(KubeBackend(kubeconfig).resource_types())
         print(manifests(policy, name, service_account, types), end="")
-    else:
-        print(manifests(policy, name, service_account), end="")
+        return 0
+    print(spec.kubernetes_rbac(policy, name, service_account), end="")
     return 0

@@ -86,6 +86,12 @@ def _rbac_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _kubernetes_rbac(policy: Policy, name: str, service_account: str | None) -> str:
+    from .rbac import manifests
+
+    return manifests(policy, name, service_account)
+
+
 def _rbac(options: argparse.Namespace) -> int:
     from .rbac import print_rbac
 
@@ -116,4 +122,5 @@ SPEC = ServerSpec(
             _rbac,
         )
     ],
+    kubernetes_rbac=_kubernetes_rbac,
 )

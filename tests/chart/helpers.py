@@ -23,13 +23,19 @@ POLICIES = ROOT / "policies"
 RELEASE = "autodevops"
 # The chart's servers: the entries of its values, every one checked the same way.
 SERVERS = tuple(yaml.safe_load((CHART / "values.yaml").read_text())["servers"])
+# Those on with the chart's defaults (the others, like argocd, need something installed first).
+ON_BY_DEFAULT = tuple(
+    name
+    for name, entry in yaml.safe_load((CHART / "values.yaml").read_text())["servers"].items()
+    if entry["enabled"]
+)
 # The ingress controller the chart lets reach Jamie's portal by default (ingress-nginx).
 INGRESS_NGINX = (
     {"kubernetes.io/metadata.name": "ingress-nginx"},
     {"app.kubernetes.io/name": "ingress-nginx"},
 )
-# The namespaces the shipped Kubernetes policy's operator role names (it gets Roles there).
-TEAM_NAMESPACES = ("team-a", "team-b")
+# The namespaces the shipped policies name (the Kubernetes operator role's, Argo CD's).
+TEAM_NAMESPACES = ("team-a", "team-b", "argocd")
 # Scarlet and Jamie authenticate with projected ServiceAccount tokens.
 SA_TOKENS = "serverAuth.mode=serviceAccountTokens"
 CLIENTS = ("scarlet", "jamie")

@@ -14,6 +14,7 @@ from devstack.tools import Tools
 from .helpers import (
     ALL_VALUES,
     CHART,
+    ON_BY_DEFAULT,
     RELEASE,
     SERVERS,
     Doc,
@@ -146,7 +147,7 @@ def test_jamie_defaults_use_one_secret_and_local_users(tools: Tools, tmp_path: P
     [source] = {v["name"]: v for v in pod["volumes"]}["secrets"]["projected"]["sources"]
     assert source["secret"]["name"] == name_of("jamie")
     assert {i["key"] for i in source["secret"]["items"]} == {
-        *(f"{server}-token" for server in SERVERS),
+        *(f"{server}-token" for server in ON_BY_DEFAULT),
         "mongodb-url",
         "redis-url",
         "users.yaml",
@@ -164,7 +165,7 @@ def test_jamie_delegates_read_only_roles_by_default(
         "tempo": ("viewer", "team"),
         "postgres": ("viewer",),
     }
-    for server in SERVERS:
+    for server in ON_BY_DEFAULT:
         policy = rendered_policy(docs, server, tmp_path)
         assert policy.delegable_roles("jamie") == read_only[server]
         # The token file as the chart README writes it: Jamie's entry is accepted.

@@ -13,6 +13,7 @@ from .helpers import (
     RELEASE,
     SERVERS,
     Doc,
+    chart_values,
     find,
     network_policy,
     ports_of,
@@ -59,7 +60,7 @@ def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> No
         assert ports_of(policy["egress"][0]) == dns
         assert len(policy["egress"]) == 2
         backend = policy["egress"][1]
-        if server == "kubernetes":
+        if chart_values(ALL_VALUES)["servers"][server].get("apiServer"):  # argocd: core mode
             assert backend["to"] == api_server and ports_of(backend) == {("TCP", 6443)}
         elif server == "loki":
             assert backend["to"] == [

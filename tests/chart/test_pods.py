@@ -9,6 +9,7 @@ from devstack.tools import Tools
 
 from .helpers import (
     ALL_VALUES,
+    ON_BY_DEFAULT,
     SERVERS,
     Doc,
     chart_values,
@@ -67,7 +68,7 @@ def test_default_sizing_follows_the_design(default_docs: list[Doc], tools: Tools
     jamie = pod_specs(docs)["jamie"]["containers"][0]["resources"]
     assert jamie["limits"] == {"cpu": "2", "memory": "8Gi"}
     assert jamie["requests"] == jamie["limits"]
-    for server in SERVERS:
+    for server in ON_BY_DEFAULT:
         resources = pod_specs(default_docs)[server]["containers"][0]["resources"]
         assert resources["limits"] == {"cpu": "1", "memory": "512Mi"}
 

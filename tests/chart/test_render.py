@@ -10,6 +10,7 @@ from devstack.tools import Tools
 from .helpers import (
     ALL_VALUES,
     CHART,
+    ON_BY_DEFAULT,
     RELEASE,
     SA_TOKENS,
     SERVERS,
@@ -34,12 +35,15 @@ def test_helm_lint_default_and_all_components(tools: Tools) -> None:
 def test_default_values_render_the_servers_only(default_docs: list[Doc]) -> None:
     kinds = {(d["kind"], d["metadata"]["name"]) for d in default_docs}
     for server in SERVERS:
+        if server not in ON_BY_DEFAULT:
+            assert not [d for d in default_docs if d["metadata"]["name"] == name_of(server)]
+            continue
         for kind in ("Deployment", "Service", "ServiceAccount", "NetworkPolicy"):
             assert (kind, name_of(server)) in kinds
         assert ("ConfigMap", f"{name_of(server)}-policy") in kinds
     for agent in ("scarlet", "jamie"):
         assert not [d for d in default_docs if d["metadata"]["name"].startswith(name_of(agent))]
-    for server in SERVERS:
+    for server in ON_BY_DEFAULT:
         policy = find(default_docs, "ConfigMap", f"{name_of(server)}-policy")["data"]
         assert "delegates" not in yaml.safe_load(policy["policy.yaml"])
     assert "ServiceMonitor" not in {k for k, _ in kinds}

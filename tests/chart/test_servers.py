@@ -49,6 +49,8 @@ def test_server_arguments_are_what_the_cli_accepts(all_docs: list[Doc]) -> None:
     )
     assert prometheus.prometheus_url == "http://prometheus-operated.monitoring.svc:9090"
     assert prometheus.audit_log == Path("/tmp/audit.jsonl")
+    argocd = build_parser().parse_args(pod_specs(all_docs)["argocd"]["containers"][0]["args"])
+    assert argocd.mode == "core"
 
 
 def test_the_postgres_server_reads_its_dsn_from_its_secret(all_docs: list[Doc]) -> None:

@@ -92,6 +92,7 @@ def test_service_account_tokens_are_projected_into_the_clients(
             "scarlet.leaderElection.enabled=false",
             "serverAuth.tokenExpirationSeconds=7200",
             "servers.kubernetes.enabled=false",
+            "servers.argocd.enabled=false",
         )
     )
     for client in CLIENTS:
@@ -172,6 +173,7 @@ def test_service_account_tokens_bind_the_clients_in_the_policies(
         "loki": ("viewer",),
         "tempo": ("viewer",),
         "postgres": ("viewer",),
+        "argocd": ("viewer",),
     }
     for server in SERVERS:
         data = find(sa_docs, "ConfigMap", f"{name_of(server)}-policy")["data"]["policy.yaml"]

@@ -19,7 +19,7 @@ import copy
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -34,7 +34,7 @@ VERSION = "v2.14.21+fake"
 ARGOCD_NAMESPACE = "argocd"
 # Argo CD's `appFields` (pkg/apiclient/application/forwarder_overwrite.go): what `fields`
 # may select on a list, and what each key returns.
-_LIST_FIELDS = {
+_LIST_FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "metadata.name": lambda a: a["metadata"].get("name"),
     "metadata.namespace": lambda a: a["metadata"].get("namespace"),
     "metadata.annotations": lambda a: a["metadata"].get("annotations"),

@@ -57,7 +57,7 @@ def argocd_cluster(kube: Any) -> Any:
 def fake_argocd() -> Iterator[FakeArgoCD]:
     with FakeArgoCD({f"{name}-token-0123456789": csv for name, csv in TOKENS.items()}) as fake:
         for app in applications():
-            extra = {}
+            extra: dict[str, list[dict[str, Any]]] = {}
             if app["metadata"]["name"] == "team-a-api":
                 extra = {"managed": MANAGED, "tree": TREE, "events": EVENTS}
             fake.add(app, **extra)

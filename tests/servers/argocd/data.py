@@ -274,7 +274,7 @@ MANAGED = [
     _diff("Secret", "api-creds", _secret("b2xkLXMzY3IzdA=="), _secret("bmV3LXMzY3IzdA==")),
     _diff("ConfigMap", "old-config", _config("info", "old-config"), None),
 ]
-TREE = [
+TREE: list[dict[str, Any]] = [
     {
         "group": "apps",
         "version": "v1",

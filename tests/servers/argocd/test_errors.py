@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,12 +113,13 @@ async def test_the_derived_policy_csv_is_enough_for_every_allowed_tool(
             args = {} if tool == "list_applications" else {"name": "team-a-api"}
             text, error = await call_text(client, tool, args)
             assert not error, (tool, text)
-        for tool, args in [
+        writes: list[tuple[str, dict[str, Any]]] = [
             ("sync_application", {"name": "team-a-web"}),
             ("rollback_application", {"name": "team-a-api", "id": 0}),
             ("refresh_application", {"name": "team-a-web"}),
             ("terminate_operation", {"name": "team-a-busy"}),
-        ]:
+        ]
+        for tool, args in writes:
             text, error = await call_text(client, tool, args)
             assert not error, (tool, text)
 

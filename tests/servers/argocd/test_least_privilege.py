@@ -60,13 +60,14 @@ async def test_every_tool_works_with_the_derived_rbac(
             args = {} if tool == "list_applications" else {"name": "team-a-api"}
             text, error = await call_text(client, tool, args)
             assert not error, (tool, text)
-        for tool, args in [
+        writes: list[tuple[str, dict[str, Any]]] = [
             ("sync_application", {"name": "team-a-web", "dry_run": True}),
             ("sync_application", {"name": "team-a-web"}),
             ("rollback_application", {"name": "team-a-api", "id": 0}),
             ("refresh_application", {"name": "team-a-web"}),
             ("terminate_operation", {"name": "team-a-busy"}),
-        ]:
+        ]
+        for tool, args in writes:
             text, error = await call_text(client, tool, args)
             assert not error, (tool, text)
 
