@@ -6,6 +6,7 @@ import json
 import sys
 
 from bench import (
+    argocd_list,
     jamie_turn,
     kube_pagination,
     loki_overhead,
@@ -21,6 +22,7 @@ BENCHMARKS = {
     "jamie": jamie_turn.main,
     "tempo": tempo_trace.main,
     "postgres": postgres_overhead.main,
+    "argocd": argocd_list.main,
 }
 
 
