@@ -3,6 +3,7 @@ its unhealthy resources and its events."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any, Literal
 
@@ -75,43 +76,76 @@ def _totals(apps: list[AppView]) -> str:
     return f"{len(apps)} applications" + (f": {', '.join(parts)}" if parts else "")
 
 
+class GetArgs(AppArgs):
+    output: Literal["text", "json"] = Field("text", description="json: for programs")
+
+
 @tool()
-async def get_application(args: AppArgs, argo: ScopedArgo) -> Output:
+async def get_application(args: GetArgs, argo: ScopedArgo) -> Output:
     """One application's state: sources, destination, sync and health summary, conditions,
     the resources that are out of sync or not healthy (kind, namespace, name, status,
     message), and the last operation with its result. Use after list_applications."""
     app = await argo.get_app(args.name, args.app_namespace)
-    return Text(describe(app), narrow="Use application_diff or resource_tree for one part.")
+    state = state_of(app)
+    narrow = "Use application_diff or resource_tree for one part."
+    if args.output == "json":
+        return Text(json.dumps(state, indent=1), narrow=narrow)
+    return Text(describe(state), narrow=narrow)
 
 
-def describe(app: AppView) -> str:
-    policy = app.spec.get("syncPolicy") or {}
-    automated = policy.get("automated") or {}
+def state_of(app: AppView) -> dict[str, Any]:
+    """What get_application says, as data: its text and its JSON are both made from this."""
+    automated = (app.spec.get("syncPolicy") or {}).get("automated") or {}
+    resources = app.resources()
+    return {
+        "name": app.name,
+        "app_namespace": app.namespace,
+        "project": app.project,
+        "sources": [source_text(s) for s in app.sources()],
+        "destination": app.dest_text,
+        "sync": app.sync_status,
+        "revision": app.revision,
+        "auto_sync": app.auto_sync,
+        "auto_prune": bool(automated.get("prune")),
+        "self_heal": bool(automated.get("selfHeal")),
+        "health": app.health,
+        "health_message": app.health_message,
+        "conditions": [
+            {
+                "type": c.get("type", "?"),
+                "time": when(c.get("lastTransitionTime")),
+                "message": c.get("message", ""),
+            }
+            for c in app.status.get("conditions") or []
+        ],
+        "resources": len(resources),
+        "problem_resources": [_resource(r) for r in resources if not _resource_ok(r)],
+        "last_operation": _operation(app.operation_state),
+    }
+
+
+def describe(state: dict[str, Any]) -> str:
     auto = (
-        f"auto-sync on (prune {'on' if automated.get('prune') else 'off'}, self-heal "
-        f"{'on' if automated.get('selfHeal') else 'off'})"
-        if app.auto_sync
+        f"auto-sync on (prune {'on' if state['auto_prune'] else 'off'}, self-heal "
+        f"{'on' if state['self_heal'] else 'off'})"
+        if state["auto_sync"]
         else "auto-sync off"
     )
-    lines = [f"Application {app.namespace}/{app.name}  project {app.project}"]
-    lines += [f"source: {source_text(s)}" for s in app.sources()]
-    lines.append(f"destination: {app.dest_text}")
-    lines.append(f"sync: {app.sync_status} at {app.revision or '-'}; {auto}")
-    health = f"health: {app.health}"
-    lines.append(health + (f" - {app.health_message}" if app.health_message else ""))
-    conditions = app.status.get("conditions") or []
-    if conditions:
+    lines = [f"Application {state['app_namespace']}/{state['name']}  project {state['project']}"]
+    lines += [f"source: {s}" for s in state["sources"]]
+    lines.append(f"destination: {state['destination']}")
+    lines.append(f"sync: {state['sync']} at {state['revision'] or '-'}; {auto}")
+    message = state["health_message"]
+    lines.append(f"health: {state['health']}" + (f" - {message}" if message else ""))
+    if state["conditions"]:
         lines.append("conditions:")
         lines += [
-            f"  {c.get('type', '?')} ({when(c.get('lastTransitionTime')) or '-'}): "
-            f"{c.get('message', '')}"
-            for c in conditions
+            f"  {c['type']} ({c['time'] or '-'}): {c['message']}" for c in state["conditions"]
         ]
-    resources = app.resources()
-    bad = [r for r in resources if not _resource_ok(r)]
-    lines.append(f"resources not synced or not healthy: {len(bad)} of {len(resources)}")
+    bad = state["problem_resources"]
+    lines.append(f"resources not synced or not healthy: {len(bad)} of {state['resources']}")
     lines += ["  " + _resource_line(r) for r in bad]
-    lines += _operation_lines(app)
+    lines += _operation_lines(state["last_operation"])
     return "\n".join(lines)
 
 
@@ -120,46 +154,72 @@ def _resource_ok(resource: dict[str, Any]) -> bool:
     return resource.get("status") in (None, "Synced") and health in (None, "Healthy")
 
 
-def _resource_line(resource: dict[str, Any]) -> str:
+def _resource(resource: dict[str, Any]) -> dict[str, Any]:
     health = resource.get("health") or {}
-    where = f"{resource.get('namespace')}/" if resource.get("namespace") else ""
-    text = (
-        f"{resource.get('kind', '?')} {where}{resource.get('name', '?')}: "
-        f"{resource.get('status') or '-'}, {health.get('status') or '-'}"
-    )
-    if resource.get("requiresPruning"):
+    return {
+        "kind": resource.get("kind", "?"),
+        "namespace": resource.get("namespace") or "",
+        "name": resource.get("name", "?"),
+        "sync": resource.get("status") or "",
+        "health": health.get("status") or "",
+        "message": health.get("message") or "",
+        "requires_pruning": bool(resource.get("requiresPruning")),
+    }
+
+
+def _resource_line(r: dict[str, Any]) -> str:
+    where = f"{r['namespace']}/" if r["namespace"] else ""
+    text = f"{r['kind']} {where}{r['name']}: {r['sync'] or '-'}, {r['health'] or '-'}"
+    if r["requires_pruning"]:
         text += ", requires pruning"
-    return text + (f" - {health['message']}" if health.get("message") else "")
+    return text + (f" - {r['message']}" if r["message"] else "")
 
 
-def _operation_lines(app: AppView) -> list[str]:
-    state = app.operation_state
+def _operation(state: dict[str, Any]) -> dict[str, Any] | None:
     if not state:
-        return ["last operation: none recorded"]
+        return None
     operation = state.get("operation") or {}
-    kind = "sync" if "sync" in operation else "operation"
-    by = (operation.get("initiatedBy") or {}).get("username") or (
-        "automated" if (operation.get("initiatedBy") or {}).get("automated") else "?"
-    )
-    lines = [
-        f"last operation: {kind} {state.get('phase', '?')} (by {by}, started "
-        f"{when(state.get('startedAt')) or '-'}, finished {when(state.get('finishedAt')) or '-'})"
-        + (f": {state['message']}" if state.get("message") else "")
-    ]
+    initiated = operation.get("initiatedBy") or {}
     result = state.get("syncResult") or {}
-    if result.get("revision"):
-        lines.append(f"  revision {short_revision(str(result['revision']))}")
     failed = [
         r
         for r in result.get("resources") or []
         if r.get("status") not in (None, "Synced", "Pruned") or r.get("hookPhase") == "Failed"
     ]
-    for r in failed:
-        where = f"{r.get('namespace')}/" if r.get("namespace") else ""
-        lines.append(
-            f"  failed: {r.get('kind', '?')} {where}{r.get('name', '?')} "
-            f"{r.get('status', '')}: {r.get('message', '')}"
-        )
+    return {
+        "kind": "sync" if "sync" in operation else "operation",
+        "phase": state.get("phase", "?"),
+        "by": initiated.get("username") or ("automated" if initiated.get("automated") else "?"),
+        "started": when(state.get("startedAt")),
+        "finished": when(state.get("finishedAt")),
+        "message": state.get("message") or "",
+        "revision": short_revision(str(result.get("revision") or "")),
+        "failed": [
+            {
+                "kind": r.get("kind", "?"),
+                "namespace": r.get("namespace") or "",
+                "name": r.get("name", "?"),
+                "status": r.get("status", ""),
+                "message": r.get("message", ""),
+            }
+            for r in failed
+        ],
+    }
+
+
+def _operation_lines(op: dict[str, Any] | None) -> list[str]:
+    if op is None:
+        return ["last operation: none recorded"]
+    lines = [
+        f"last operation: {op['kind']} {op['phase']} (by {op['by']}, started "
+        f"{op['started'] or '-'}, finished {op['finished'] or '-'})"
+        + (f": {op['message']}" if op["message"] else "")
+    ]
+    if op["revision"]:
+        lines.append(f"  revision {op['revision']}")
+    for r in op["failed"]:
+        where = f"{r['namespace']}/" if r["namespace"] else ""
+        lines.append(f"  failed: {r['kind']} {where}{r['name']} {r['status']}: {r['message']}")
     return lines
 
 

@@ -51,8 +51,8 @@ async def test_every_read_tool_and_a_dry_run(tmp_path: Path) -> None:
             text, error = await call_text(client, tool.name, {"name": name})
             assert not error, (tool.name, text)
         before, _ = await call_text(client, "get_application", {"name": name})
-        for tool in ("sync_application", "refresh_application"):
-            text, error = await call_text(client, tool, {"name": name, "dry_run": True})
+        for write in ("sync_application", "refresh_application"):
+            text, error = await call_text(client, write, {"name": name, "dry_run": True})
             assert not error and text.startswith("[dry run, nothing changed]"), text
         after, _ = await call_text(client, "get_application", {"name": name})
     assert before.splitlines()[:3] == after.splitlines()[:3]

@@ -3,6 +3,8 @@ control plane with Argo CD's CRDs, API mode against the fake API server."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from autodevops.servers.core.output import parse_table
@@ -203,3 +205,29 @@ async def test_a_read_only_role_cannot_see_the_writes(mode: Mode) -> None:
         text, error = await call_text(client, "sync_application", {"name": "team-a-web"})
     assert "sync_application" not in names and "list_applications" in names
     assert error and "not allowed" in text
+
+
+async def test_get_as_json_for_programs(mode: Mode) -> None:
+    async with mode.session("team-a") as client:
+        text, error = await call_text(
+            client, "get_application", {"name": "team-a-api", "output": "json"}
+        )
+    assert not error, text
+    state = json.loads(text)
+    assert (state["sync"], state["health"], state["revision"]) == (
+        "OutOfSync",
+        "Degraded",
+        "c3d4e5f6",
+    )
+    assert [r["name"] for r in state["problem_resources"]] == [
+        "api",
+        "api-config",
+        "api-creds",
+        "old-config",
+    ]
+    operation = state["last_operation"]
+    assert operation["phase"] == "Failed" and operation["by"] == "bob"
+    assert (
+        operation["failed"][0]["message"]
+        == "spec.template.spec.containers[0].image: Required value"
+    )
