@@ -27,6 +27,7 @@ from .analyzers import AnalyzerScope, Finding, run_analyzers
 from .caps import MAX_ALERT_JSON, MAX_FINDING, MAX_FINDINGS, MAX_QUESTION, shorten
 from .config import ScarletConfig
 from .database_health import by_severity, database_health
+from .gitops import with_argocd_findings
 from .log_context import add_log_lines
 from .notify import Notifier, run_message
 from .recording import approved_by, current_run
@@ -75,7 +76,9 @@ class Engine:
         token = current_run.set(run.id)
         try:
             scope = AnalyzerScope(namespaces=self.config.namespaces)
-            findings, notes = await run_analyzers(self.pool, scope, run.alert)
+            findings, notes = await with_argocd_findings(
+                self.pool, scope, *await run_analyzers(self.pool, scope, run.alert)
+            )
             findings = by_severity([*findings, *await database_health(self.pool, notes)])
             notes += await add_log_lines(self.pool, findings, run.alert)
             traced, trace_notes = await trace_findings(self.pool, run.alert)
