@@ -186,9 +186,9 @@ class ArgoApi(ArgoSource):
             )
         if status == 404:
             raise NotFound(f"{what or 'the object'} not found in Argo CD: {message}")
+        if field == "selector" and "parsing the selector" in message:
+            raise InvalidArgument("selector", message)  # Argo CD answers it with HTTP 500
         if status in (400, 409, 412):
-            if "selector" in message and field == "selector":
-                raise InvalidArgument("selector", message)
             raise Refused(f"Argo CD refused the request: {message}")
         raise BackendUnavailable(
             BACKEND, self.url, f"HTTP {status}: {message}", "argocd-server's health and logs"

@@ -1,15 +1,18 @@
 """A FAKE Argo CD API server for tests: a real HTTP server on loopback holding Applications
 in memory.
 
-No Argo CD API server runs here (see devstack/README.md), so this one speaks the documented
-REST shapes of Argo CD v2.14 (`assets/swagger.json` of the release): applications list (with
-`projects`, `selector`, `appNamespace` and the `fields` selection the web UI uses) and get
-(with `refresh`), `managed-resources`, `resource-tree`, `events`, `sync`, `rollback`
+The tests cannot run Argo CD's API server with its application controller (see
+devstack/README.md), so this one speaks the REST shapes of Argo CD v2.14 (its
+`assets/swagger.json`, and what its API server answered when run here): applications list
+(with `projects`, `selector`, `appNamespace` and the `fields` selection the web UI uses) and
+get (with `refresh`), `managed-resources`, `resource-tree`, `events`, `sync`, `rollback`
 (POST) and `DELETE .../operation`; grpc-gateway errors (`{"error", "code", "message"}`) with
-Argo CD's status codes: 401 for a bad token, 403 "permission denied" from its RBAC, 404,
-400 for failed preconditions. RBAC is the `p` lines of a policy.csv (glob objects
-`project/app`, allow and deny), so tests can prove derived lines are enough. With a real
-Argo CD (`ARGOCD_URL`), `live_argocd.py` runs the same client against it.
+Argo CD's status codes: 401 for a bad token, 403 "permission denied" from its RBAC (also for
+an application that does not exist, unless the account is an admin), 404, 400 for failed
+preconditions, 500 for a selector it cannot parse, 415 for a body not sent as JSON. RBAC is
+the `p` lines of a policy.csv (glob objects `project/app`, allow and deny), so tests can
+prove derived lines are enough. With a real Argo CD (`ARGOCD_URL`), `live_argocd.py` runs
+the same client against it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 VERSION = "v2.14.21+fake"
@@ -139,7 +142,12 @@ class FakeArgoCD:
             or ("refresh", "hard") in r.query
         ]
 
-    async def _handle(self, request: Request) -> JSONResponse:
+    async def _handle(self, request: Request) -> Response:
+        if request.method in ("POST", "PUT") and not request.headers.get(
+            "content-type", ""
+        ).startswith("application/json"):
+            # Argo CD refuses other types (a CSRF guard), in plain text
+            return PlainTextResponse("Invalid content type", status_code=415)
         body = await request.json() if request.method in ("POST", "PUT") else None
         query = list(request.query_params.multi_items())
         self.received.append(Received(request.method, request.url.path, query, body))
@@ -228,8 +236,10 @@ class FakeArgoCD:
     ) -> FakeApp:
         entry = self.apps.get((namespace, name))
         if entry is None:
-            if not _allowed(rules, "get", f"*/{name}") and not _allowed(rules, "get", "*/*"):
-                raise _denied()  # Argo CD hides whether an app exists from those who may not see it
+            # Argo CD hides whether an application exists: even an account that may get
+            # `*/*` reads "permission denied"; an admin (every action) reads NotFound.
+            if not any(a == "*" and o == "*/*" and e == "allow" for a, o, e in rules):
+                raise _denied()
             raise _Error(404, 5, f'applications.argoproj.io "{name}" not found')
         if not _allowed(rules, "get", _object(entry.app)) or not _allowed(
             rules, action, _object(entry.app)
@@ -315,7 +325,9 @@ def _selector(text: str) -> list[tuple[str, str, str]]:
             requirements.append((part.lstrip("!"), "!" if part.startswith("!") else "exists", ""))
     for key, _, _ in requirements:
         if not key or not all(c.isalnum() or c in "-_./" for c in key):
-            raise _Error(400, 3, f"error parsing selector: unable to parse requirement: {text!r}")
+            raise _Error(
+                500, 2, f"error parsing the selector: unable to parse requirement: {text!r}"
+            )
     return requirements
 
 

@@ -70,10 +70,11 @@ async def list_applications(args: ListArgs, argo: ScopedArgo) -> Output:
 def _totals(apps: list[AppView]) -> str:
     sync = Counter(a.sync_status for a in apps)
     health = Counter(a.health for a in apps)
-    parts = [f"{n} {s}" for s, n in sorted(sync.items())] + [
-        f"{n} {h}" for h, n in sorted(health.items())
-    ]
-    return f"{len(apps)} applications" + (f": {', '.join(parts)}" if parts else "")
+    if not apps:
+        return "0 applications"
+    synced = ", ".join(f"{n} {s}" for s, n in sorted(sync.items()))
+    healthy = ", ".join(f"{n} {h}" for h, n in sorted(health.items()))
+    return f"{len(apps)} applications; sync: {synced}; health: {healthy}"
 
 
 class GetArgs(AppArgs):

@@ -30,7 +30,9 @@ async def test_list_is_one_row_per_application_in_scope(mode: Mode) -> None:
     assert api["SYNC"] == "OutOfSync" and api["HEALTH"] == "Degraded"
     assert api["REVISION"] == "c3d4e5f6" and api["DESTINATION"] == "in-cluster/team-a"
     assert api["LAST SYNC"] == "2026-11-30 09:00Z"
-    assert table.notes[0].startswith("4 applications: 1 OutOfSync, 3 Synced, 1 Degraded")
+    assert table.notes[0] == (
+        "4 applications; sync: 1 OutOfSync, 3 Synced; health: 1 Degraded, 3 Healthy"
+    )
 
 
 async def test_list_filters_and_pages(mode: Mode) -> None:
