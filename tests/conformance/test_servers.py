@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from autodevops.servers.registry import SERVERS, load_spec
+from devstack.argocd import install_crds
 from devstack.conformance import Conformance, install_conformance
 from devstack.services import start_mcp_server
 from tests.conformance.token_proxy import TokenProxy
@@ -53,14 +54,21 @@ def _postgres(request: pytest.FixtureRequest) -> list[str]:
     return ["--dsn-file", str(dsn_file)]
 
 
+def _argocd(request: pytest.FixtureRequest) -> list[str]:
+    kube = request.getfixturevalue("kube")
+    install_crds(kube)
+    return ["--mode", "core", "--kubeconfig", str(kube.kubeconfig)]
+
+
 # How each server reaches a backend of the stack (Loki and Tempo: their fakes, as neither can
-# run here); a new server adds its line here.
+# run here; Argo CD in core mode: the control plane); a new server adds its line here.
 BACKEND_ARGS: dict[str, Callable[[pytest.FixtureRequest], list[str]]] = {
     "prometheus": _prometheus,
     "kubernetes": _kubernetes,
     "loki": _loki,
     "tempo": _tempo,
     "postgres": _postgres,
+    "argocd": _argocd,
 }
 
 
