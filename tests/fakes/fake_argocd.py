@@ -133,15 +133,6 @@ class FakeArgoCD:
         with self._lock:
             return copy.deepcopy(self.apps[(namespace, name)].app)
 
-    def writes(self) -> list[Received]:
-        return [
-            r
-            for r in self.received
-            if r.method != "GET"
-            or ("refresh", "normal") in r.query
-            or ("refresh", "hard") in r.query
-        ]
-
     async def _handle(self, request: Request) -> Response:
         if request.method in ("POST", "PUT") and not request.headers.get(
             "content-type", ""
