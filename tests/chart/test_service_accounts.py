@@ -106,7 +106,7 @@ def test_service_account_tokens_are_projected_into_the_clients(
                 }
             }
             for server in sorted(SERVERS)
-            if server != "kubernetes"
+            if server not in ("kubernetes", "argocd")
         ]
         assert pod["automountServiceAccountToken"] is False
 
