@@ -282,6 +282,44 @@ spec:
       {{ end }}"""
 
 
+# kwok's "fast" node stage sets the node Ready once and never again; the node lifecycle
+# controller then marks it NotReady after its grace period (about 50 s) and its pods NotReady
+# with it, so healthy workloads look unavailable. Like a kubelet, this stage reports the
+# node's conditions again every 10-15 s, well inside that grace period, for as long as kwok runs.
+NODE_HEARTBEAT_SECONDS = (10, 15)
+NODE_HEARTBEAT = f"""\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: node-heartbeat-devstack
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Node
+  selector:
+    matchExpressions:
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'In'
+      values:
+      - 'True'
+  delay:
+    durationMilliseconds: {NODE_HEARTBEAT_SECONDS[0] * 1000}
+    jitterDurationMilliseconds: {NODE_HEARTBEAT_SECONDS[1] * 1000}
+  next:
+    statusTemplate: |
+      {{{{ $now := Now }}}}
+      {{{{ $lastTransitionTime := or .metadata.creationTimestamp $now }}}}
+      conditions:
+      {{{{ range NodeConditions }}}}
+      - lastHeartbeatTime: {{{{ $now | Quote }}}}
+        lastTransitionTime: {{{{ $lastTransitionTime | Quote }}}}
+        message: {{{{ .message | Quote }}}}
+        reason: {{{{ .reason | Quote }}}}
+        status: {{{{ .status | Quote }}}}
+        type: {{{{ .type | Quote }}}}
+      {{{{ end }}}}"""
+
+
 def _start_kwok(handle: KubeHandle, exe: str, workdir: Path, pkidir: Path) -> base.Proc:
     """kwok plays the kubelet for one fake node: keeps it Ready, moves its pods to Running."""
     stages = base.run([exe, "kwok-stages"]).stdout
@@ -294,7 +332,9 @@ def _start_kwok(handle: KubeHandle, exe: str, workdir: Path, pkidir: Path) -> ba
         "spec": {"selector": {}, "logs": [{"logsFile": str(logs), "follow": False}]},
     }
     config = workdir / "kwok.yaml"
-    config.write_text(f"{stages}\n---\n{KEEP_NODE_ADDRESS}\n---\n{yaml.safe_dump(cluster_logs)}")
+    config.write_text(
+        "\n---\n".join([stages, KEEP_NODE_ADDRESS, NODE_HEARTBEAT, yaml.safe_dump(cluster_logs)])
+    )
     client = pki.leaf(pkidir, "kwok", "/O=system:masters/CN=kwok")
     serving = pki.leaf(pkidir, "kwok-serving", "/CN=kwok", server=True)
     cfg = write_kubeconfig(

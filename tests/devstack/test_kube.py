@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -247,3 +248,46 @@ def test_pods_on_the_fake_node_run_and_serve_the_fake_log(kube: KubeHandle) -> N
     assert tail == "ready\n"
     # There is no container to exec into.
     assert kube.kubectl("exec", "-n", ns, "p", "--", "true", check=False).returncode != 0
+
+
+# The node lifecycle controller marks a node NotReady when it has not heard from it for its
+# grace period (50 s); kwok's own stages report the node once, at start.
+PAST_GRACE_SECONDS = 75
+
+
+@pytest.mark.slow
+def test_the_fake_node_stays_ready_past_the_node_grace_period(kube: KubeHandle) -> None:
+    """Slow on purpose: it waits until the stack has run past the controller's grace period,
+    then finds the node Ready with a fresh heartbeat and a Deployment still available."""
+    ns = _name("stack-heartbeat")
+    kube.kubectl("create", "namespace", ns)
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "steady", "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "steady"}},
+            "template": {
+                "metadata": {"labels": {"app": "steady"}},
+                "spec": {"containers": [RESTRICTED_CONTAINER]},
+            },
+        },
+    }
+    kube.request("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", deployment)
+    path = f"/apis/apps/v1/namespaces/{ns}/deployments/steady"
+    _eventually(lambda: kube.request("GET", path)["status"].get("availableReplicas") == 1)
+    node = kube.request("GET", f"/api/v1/nodes/{FAKE_NODE}")
+    created = datetime.fromisoformat(node["metadata"]["creationTimestamp"])
+    waited = PAST_GRACE_SECONDS - (datetime.now(UTC) - created).total_seconds()
+    time.sleep(max(0.0, waited))
+
+    node = kube.request("GET", f"/api/v1/nodes/{FAKE_NODE}")
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True", ready
+    beat = datetime.fromisoformat(ready["lastHeartbeatTime"])
+    assert (datetime.now(UTC) - beat).total_seconds() < 30, ready
+    taints = [t["key"] for t in node["spec"].get("taints") or []]
+    assert not [t for t in taints if t.startswith("node.kubernetes.io/")], taints
+    status = kube.request("GET", path)["status"]
+    assert status.get("availableReplicas") == 1, status
