@@ -277,7 +277,7 @@ def agent_api(
     return app
 
 
-FINAL_STATUSES = frozenset({"completed", "failed", "closed"})
+FINAL_STATUSES = frozenset({"completed", "partial", "failed", "closed"})
 EVENTS_POLL_SECONDS = 0.5
 
 

@@ -23,7 +23,7 @@ from autodevops.clients.core.loop import LoopSettings, ModelLoop
 from autodevops.clients.core.pool import McpPool
 from autodevops.common import telemetry
 
-from .analyzers import AnalyzerScope, Finding, run_analyzers
+from .analyzers import AnalyzerScope, Diagnosis, Subject, diagnose, for_run
 from .caps import MAX_ALERT_JSON, MAX_FINDING, MAX_FINDINGS, MAX_QUESTION, shorten
 from .config import ScarletConfig
 from .database_health import by_severity, database_health
@@ -76,42 +76,64 @@ class Engine:
         token = current_run.set(run.id)
         try:
             scope = AnalyzerScope(namespaces=self.config.namespaces)
-            findings, notes = await with_argocd_findings(
-                self.pool, scope, *await run_analyzers(self.pool, scope, run.alert)
+            subject = for_run(run.kind, run.question, run.alert)
+            diagnosis = await diagnose(self.pool, scope, subject, run.alert)
+            diagnosis.findings, diagnosis.missing = await with_argocd_findings(
+                self.pool, scope, diagnosis.findings, diagnosis.missing
             )
-            findings = by_severity([*findings, *await database_health(self.pool, notes)])
-            notes += await add_log_lines(self.pool, findings, run.alert)
+            health = await database_health(self.pool, diagnosis.missing)
+            diagnosis.findings = by_severity([*diagnosis.findings, *health])
+            context = await add_log_lines(self.pool, diagnosis.findings, run.alert)
             traced, trace_notes = await trace_findings(self.pool, run.alert)
-            findings, notes = findings + traced, notes + trace_notes
+            diagnosis.findings += traced
+            diagnosis.missing += context + trace_notes
             resolved = await self.store.runs.add_step(
                 run.id,
                 "analyzers",
-                {"findings": [asdict(f) for f in findings], "notes": notes},
+                {
+                    "subject": subject.as_dict(),
+                    "findings": [asdict(f) for f in diagnosis.findings],
+                    "missing": diagnosis.missing,
+                    "calls": diagnosis.calls,
+                    "paced_seconds": diagnosis.paced_seconds,
+                },
             )
             model: dict[str, Any] = {"used": False, "skipped_reason": "alert resolved"}
             if not resolved:
-                model, resolved = await self._investigate(run, findings)
+                model, resolved = await self._investigate(run, diagnosis)
             if resolved:
                 await self.store.actions.close_run(
                     run.id,
-                    _report(findings, notes, model),
+                    _report(diagnosis, model),
                     reason="alert resolved",
                     refusal="the alert resolved and its run closed",
                 )
                 return
-            for finding in findings:
+            for finding in diagnosis.findings:
                 for proposal in finding.proposed_actions:
-                    await self.propose(run.id, proposal.tool, proposal.arguments, proposal.why)
-            await self._settle(run, _report(findings, notes, model))
+                    await self.propose(
+                        run.id, proposal.tool, proposal.arguments, proposal.why, subject
+                    )
+            await self._settle(run, _report(diagnosis, model))
         finally:
             current_run.reset(token)
 
     async def propose(
-        self, run_id: int, tool: str, arguments: dict[str, Any], why: str, from_text: bool = False
+        self,
+        run_id: int,
+        tool: str,
+        arguments: dict[str, Any],
+        why: str,
+        subject: Subject,
+        from_text: bool = False,
     ) -> tuple[int, str]:
-        """Once per run and (tool, arguments): a resumed run does not queue a write twice.
-        A write the model printed as text never runs by an `auto` rule: a person approves it.
-        Returns the action's id and status."""
+        """Once per (tool, arguments) while pending: a resumed run, or another run finding the
+        same fault, gets the action already waiting. A write the model printed as text never
+        runs by an `auto` rule: a person approves it. Returns the action's id and status, or
+        (0, "outside the subject") for a write about another object than the run's subject."""
+        name = str(arguments.get("name", ""))
+        if not subject.covers(str(arguments.get("namespace", "")), name):
+            return 0, f"outside the run's subject ({subject})"
         decision = self.config.actions.decide(tool)
         if from_text and decision == "auto":
             decision = "approval"
@@ -127,7 +149,7 @@ class Engine:
         )
         return action.id, action.status
 
-    async def _investigate(self, run: Run, findings: list[Finding]) -> tuple[dict[str, Any], bool]:
+    async def _investigate(self, run: Run, diagnosis: Diagnosis) -> tuple[dict[str, Any], bool]:
         """The model's answer, and whether the alert resolved while it worked."""
         reachable, why = await self._model_reachable()
         if not reachable:
@@ -145,11 +167,11 @@ class Engine:
             AsyncClient(host=self.config.model.host),
             self.pool,
             settings,
-            approver=self._queue_write(run.id),
+            approver=self._queue_write(run.id, diagnosis.subject),
         )
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": _briefing(run, findings)},
+            {"role": "user", "content": _briefing(run, diagnosis)},
         ]
         answer: dict[str, Any] = {"used": True, "notices": []}
         async for event in loop.run(messages):
@@ -172,19 +194,21 @@ class Engine:
         resolved = await self.store.runs.add_step(run.id, "model", answer)
         return answer, resolved
 
-    def _queue_write(self, run_id: int) -> Any:
+    def _queue_write(self, run_id: int, subject: Subject) -> Any:
         async def approver(request: ApprovalRequest) -> ApprovalDecision:
             why = "proposed by the model"
             if request.written_as_text:
                 why += " as text (never run without a person's approval)"
             action_id, status = await self.propose(
-                run_id, request.tool.name, request.arguments, why, request.written_as_text
+                run_id, request.tool.name, request.arguments, why, subject, request.written_as_text
             )
             return ApprovalDecision(
                 approved=False,
                 by="scarlet",
                 reason=f"not run now: queued as action #{action_id} ({status}); "
-                "the actions policy and the operators decide",
+                "the actions policy and the operators decide"
+                if action_id
+                else f"not queued: {status}",
             )
 
         return approver
@@ -207,7 +231,7 @@ class Engine:
 
     async def _settle(self, run: Run, report: dict[str, Any]) -> None:
         filed = await self.store.actions.file_report(run.id, report)
-        if filed.status == "completed":
+        if filed.status in ("completed", "partial"):
             await self._announce_completed(filed)
         elif any(a["status"] == "waiting" for a in (filed.report or {}).get("actions", [])):
             await self.notifier.send(
@@ -246,32 +270,40 @@ class Engine:
             await self._announce_completed(completed)
 
     async def _announce_completed(self, run: Run) -> None:
-        await self.notifier.send(run_message(run.id, "completed", run.question, run.report or {}))
+        await self.notifier.send(run_message(run.id, run.status, run.question, run.report or {}))
 
 
-def _report(findings: list[Finding], notes: list[str], model: dict[str, Any]) -> dict[str, Any]:
+def _report(diagnosis: Diagnosis, model: dict[str, Any]) -> dict[str, Any]:
     """The run's report as the engine knows it; the store adds the run's actions as they are
-    when it files the report."""
+    when it files the report. Evidence that could not be read makes the run partial."""
+    findings = diagnosis.findings
+    headline = findings[0] if findings else None
     return {
+        "subject": diagnosis.subject.as_dict(),
         "findings": [asdict(f) for f in findings],
-        "likely_cause": findings[0].likely_cause if findings else "no problem found",
-        "notes": notes,
+        "headline": headline.summary if headline else f"no problem found in {diagnosis.subject}",
+        "likely_cause": headline.likely_cause if headline else "no problem found",
+        "what_to_change": headline.remedy if headline else "",
+        "missing": diagnosis.missing,
+        "calls": diagnosis.calls,
         "model": model,
     }
 
 
-def _briefing(run: Run, findings: list[Finding]) -> str:
-    parts = [f"Question: {shorten(run.question, MAX_QUESTION)}"]
+def _briefing(run: Run, diagnosis: Diagnosis) -> str:
+    parts = [f"Question: {shorten(run.question, MAX_QUESTION)}", f"Subject: {diagnosis.subject}"]
     if run.alert:
         parts.append("Alert: " + shorten(json.dumps(run.alert, default=str), MAX_ALERT_JSON))
-    if findings:
+    if diagnosis.findings:
         parts.append("Analyzer findings:")
         parts += [
             shorten(
                 f"- [{f.severity}] {f.subject}: {f.summary} (likely: {f.likely_cause})", MAX_FINDING
             )
-            for f in findings[:MAX_FINDINGS]
+            for f in diagnosis.findings[:MAX_FINDINGS]
         ]
     else:
         parts.append("The analyzers found nothing wrong.")
+    if diagnosis.missing:
+        parts.append("Evidence that could not be read: " + "; ".join(diagnosis.missing))
     return "\n".join(parts)

@@ -1,4 +1,5 @@
-"""Scarlet's deterministic analyzers: known failure shapes, found without a model.
+"""Scarlet's deterministic analyzers: known failure shapes, followed to their cause without a
+model.
 
 They read the cluster and Prometheus only through the MCP pool, so they act with Scarlet's own
 identity, inside its policy, and every call they make is audited by the servers. One module per
@@ -7,6 +8,17 @@ kind of fault; `registry.py` lists the ones a run uses.
 
 from .findings import Evidence, Finding, ProposedAction
 from .reader import AnalyzerScope
-from .run import run_analyzers
+from .run import Diagnosis, diagnose, run_analyzers
+from .subject import Subject, for_run
 
-__all__ = ["AnalyzerScope", "Evidence", "Finding", "ProposedAction", "run_analyzers"]
+__all__ = [
+    "AnalyzerScope",
+    "Diagnosis",
+    "Evidence",
+    "Finding",
+    "ProposedAction",
+    "Subject",
+    "diagnose",
+    "for_run",
+    "run_analyzers",
+]

@@ -22,7 +22,8 @@ def _alert_subject(name: str, labels: dict[str, str]) -> str:
 
 
 async def alerts(reader: Reader) -> list[Finding]:
-    """Alerts Prometheus is firing now, in the run's namespaces (or cluster-wide ones)."""
+    """Alerts Prometheus is firing now about the run's subject (in a survey: its namespaces,
+    and cluster-wide ones)."""
     arguments = {"state": "firing"}
     text = await reader.call("alerts", "prometheus__alerts", arguments)
     if text is None:
@@ -32,6 +33,8 @@ async def alerts(reader: Reader) -> list[Finding]:
     for row in table.rows:
         labels = split_labels(row.cells.get("LABELS", ""))
         namespace, scoped = labels.get("namespace"), reader.scope.namespaces
+        if not reader.subject.survey and namespace != reader.subject.namespace:
+            continue
         if scoped is not None and namespace is not None and namespace not in scoped:
             continue
         name, severity = row.cells.get("ALERT", ""), row.cells.get("SEVERITY", "")
@@ -44,6 +47,7 @@ async def alerts(reader: Reader) -> list[Finding]:
                 + (row.cells.get("SUMMARY") or ",".join(f"{k}={v}" for k, v in labels.items())),
                 likely_cause=row.cells.get("SUMMARY") or "see the alert's rule and its series",
                 evidence=[table.evidence([row])],
+                namespace=namespace or "",
             )
         )
     return findings
@@ -85,6 +89,7 @@ async def alert_series(
                 summary=f"{name} firing" + (f": {summary}" if summary else ""),
                 likely_cause=summary or "see the series behind the alert",
                 evidence=[evidence],
+                namespace=labels.get("namespace", ""),
             )
         )
     return new

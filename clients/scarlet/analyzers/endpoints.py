@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .findings import Finding, subject_of
+from .pods import owner
 from .reader import Item, Reader
 
 
@@ -12,7 +13,7 @@ async def services(reader: Reader) -> list[Finding]:
     """Services with a selector whose endpoints hold no ready address: traffic goes nowhere."""
     candidates = [
         s
-        for s in await reader.objects("services", "services")
+        for s in await reader.objects("services", "services") or []
         if (s.obj.get("spec") or {}).get("selector")
         and (s.obj.get("spec") or {}).get("type") != "ExternalName"
     ]
@@ -34,21 +35,37 @@ async def services(reader: Reader) -> list[Finding]:
             and selector.items() <= ((p.obj.get("metadata") or {}).get("labels") or {}).items()
         ]
         labels = ",".join(f"{k}={v}" for k, v in selector.items())
+        owners = {owner(p)[1] for p in matching}
+        behind = next(
+            (f for f in reader.findings if f.namespace == service.namespace and f.name in owners),
+            None,
+        )
+        cause = (
+            f"no pod matches its selector {labels}"
+            if not matching
+            else f"{len(matching)} pods match {labels} but none is ready"
+            + (f": {behind.subject}: {behind.likely_cause}" if behind else "")
+        )
         findings.append(
             Finding(
                 analyzer="service_endpoints",
                 severity="warning",
                 subject=subject_of("Service", service.namespace, service.name),
                 summary=f"Service {service.namespace}/{service.name} has no ready endpoints",
-                likely_cause=(
-                    f"no pod matches its selector {labels}"
-                    if not matching
-                    else f"{len(matching)} pods match {labels} but none is ready"
-                ),
+                likely_cause=cause,
                 evidence=[
                     service.evidence({"selector": selector}),
                     *(item.evidence(detail) for item, detail, _ in listed),
                 ],
+                remedy=(
+                    f"fix the selector {labels} or the pod labels"
+                    if not matching
+                    else behind.remedy
+                    if behind
+                    else "make its pods ready"
+                ),
+                namespace=service.namespace,
+                name=service.name,
             )
         )
     return findings
@@ -62,8 +79,9 @@ async def _endpoints(reader: Reader) -> Addresses | None:
     EndpointSlices, else from (deprecated) Endpoints; None when neither can be read."""
     found: Addresses = {}
     kind = "endpointslices.discovery.k8s.io"
+    known = len(reader.missing)
     slices = await reader.objects(kind, "endpoint slices")
-    if kind not in reader.failed:
+    if slices is not None:
         for item in slices:
             service = (item.obj.get("metadata", {}).get("labels") or {}).get(
                 "kubernetes.io/service-name", ""
@@ -75,8 +93,9 @@ async def _endpoints(reader: Reader) -> Addresses | None:
             )
         return found
     legacy = await reader.objects("endpoints", "endpoints")
-    if "endpoints" in reader.failed:
+    if legacy is None:
         return None
+    del reader.missing[known:]  # the legacy objects stand in for the slices
     for item in legacy:
         subsets = item.obj.get("subsets") or []
         ready = any(subset.get("addresses") for subset in subsets)

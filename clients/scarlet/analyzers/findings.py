@@ -36,6 +36,10 @@ class Finding:
     likely_cause: str
     evidence: list[Evidence]
     proposed_actions: list[ProposedAction] = field(default_factory=list)
+    # What a person should change when no proposed write can fix the cause.
+    remedy: str = ""
+    namespace: str = ""
+    name: str = ""
 
 
 def subject_of(kind: str, namespace: str, name: str) -> str:

@@ -3,15 +3,28 @@ workload's pods are grouped under the workload a person manages."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from .findings import Finding, ProposedAction, subject_of
-from .reader import Item, Reader
+from .findings import Evidence, Finding, ProposedAction, subject_of
+from .reader import Item, Reader, event_detail
 
 RESTARTS = 5
 PULL_FAILURES = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 RESTARTABLE = {"Deployment", "StatefulSet", "DaemonSet"}
+# What a container said as it died (its termination message, or its log tail with
+# FallbackToLogsOnError): configuration a restart cannot fix, or a dependency that may return.
+CONFIGURATION = re.compile(
+    r"config|setting|environment variable|env var|not set|missing|no such file|invalid|"
+    r"permission denied|unknown flag|parse",
+    re.I,
+)
+TRANSIENT = re.compile(
+    r"connection refused|timed? ?out|temporar|unavailable|no route to host|dial tcp|"
+    r"name resolution|try again",
+    re.I,
+)
 
 
 @dataclass
@@ -47,6 +60,13 @@ def owner(pod: Item) -> tuple[str, str]:
     return "Pod", pod.name
 
 
+def ready(pod: Item) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in pod.status.get("conditions") or []
+    )
+
+
 def group_by_owner(problems: list[Problem]) -> dict[tuple[str, str, str], list[Problem]]:
     groups: dict[tuple[str, str, str], list[Problem]] = {}
     for problem in problems:
@@ -68,7 +88,8 @@ def container_detail(problem: Problem) -> dict[str, Any]:
 
 
 async def crashloops(reader: Reader) -> list[Finding]:
-    """Containers that keep dying; a workload's are restarted together (after approval)."""
+    """Containers that keep dying, with what they said as they died. A restart is proposed
+    only when that points at a dependency that may be back; never for configuration."""
     problems = [
         Problem(pod, c)
         for pod in await reader.pods()
@@ -83,36 +104,55 @@ async def crashloops(reader: Reader) -> list[Finding]:
     findings = []
     for (kind, namespace, name), group in group_by_owner(problems).items():
         last = last_terminated(group[0].container)
+        said = str(last.get("message") or "").strip()
         exit_text = (
-            f"it last exited with code {last.get('exitCode')} ({last.get('reason', 'no reason')})"
+            f"exit code {last.get('exitCode')} ({last.get('reason', 'no reason')})"
             if last
             else "no previous exit recorded"
         )
         restarts = max(int(p.container.get("restartCount", 0)) for p in group)
-        actions = []
-        if kind in RESTARTABLE:
-            actions.append(
-                ProposedAction(
-                    "kubernetes__rollout_restart",
-                    {"kind": kind, "name": name, "namespace": namespace},
-                    f"replace the crash-looping pods of {kind} {namespace}/{name} with fresh ones",
+        container = group[0].container.get("name")
+        workload = subject_of(kind, namespace, name)
+        actions, remedy = [], ""
+        if said and CONFIGURATION.search(said):
+            cause = f"the container exits at start on its configuration ({exit_text}): {said!r}"
+            remedy = (
+                f"fix the configuration it names (the env, ConfigMaps or Secrets of {workload}); "
+                "the pods pick it up on their next restart. Restarting now cannot fix it."
+            )
+        elif said and TRANSIENT.search(said):
+            cause = f"the container exits when a dependency fails ({exit_text}): {said!r}"
+            remedy = "bring the dependency back; a restart then skips the crash-loop back-off"
+            if kind in RESTARTABLE:
+                actions.append(
+                    ProposedAction(
+                        "kubernetes__rollout_restart",
+                        {"kind": kind, "name": name, "namespace": namespace},
+                        f"restart {workload} once its dependency answers again, to skip the "
+                        "crash-loop back-off",
+                    )
                 )
+        else:
+            cause = f"the container fails soon after start: {exit_text}" + (
+                f": {said!r}" if said else "; it left no termination message"
+            )
+            remedy = (
+                "read its previous logs (pod_logs previous=true) for why; a restart alone "
+                "will crash the same way"
             )
         findings.append(
             Finding(
                 analyzer="crashloop",
                 severity="critical",
-                subject=subject_of(kind, namespace, name),
-                summary=(
-                    f"{pods_of(group)} crash-looping, container "
-                    f"{group[0].container.get('name')} restarted {restarts} times"
-                ),
-                likely_cause=(
-                    f"the container fails soon after start: {exit_text}; its previous logs "
-                    "(pod_logs previous=true) say why"
-                ),
+                subject=workload,
+                summary=f"{pods_of(group)} crash-looping, container {container} restarted "
+                f"{restarts} times",
+                likely_cause=cause,
                 evidence=[p.pod.evidence(container_detail(p)) for p in group],
                 proposed_actions=actions,
+                remedy=remedy,
+                namespace=namespace,
+                name=name,
             )
         )
     return findings
@@ -141,11 +181,11 @@ async def oom_kills(reader: Reader) -> list[Finding]:
                 severity="critical" if looping else "warning",
                 subject=subject_of(kind, namespace, name),
                 summary=f"{pods_of(group)}: container {container} was OOMKilled",
-                likely_cause=(
-                    f"the container needs more memory than its limit ({limit}): raise the "
-                    "limit or find what grows (a leak, a larger input)"
-                ),
+                likely_cause=f"the container needs more memory than its limit ({limit})",
                 evidence=[p.pod.evidence(container_detail(p)) for p in group],
+                remedy="raise the memory limit, or find what grows (a leak, a larger input)",
+                namespace=namespace,
+                name=name,
             )
         )
     return findings
@@ -177,11 +217,55 @@ async def image_pulls(reader: Reader) -> list[Finding]:
                 severity="critical",
                 subject=subject_of(kind, namespace, name),
                 summary=f"{pods_of(group)} cannot pull image {image}",
-                likely_cause=(
-                    f"{message}; check the image name and tag, and the registry credentials "
-                    "(imagePullSecrets)"
-                ),
+                likely_cause=message,
                 evidence=[p.pod.evidence(container_detail(p)) for p in group],
+                remedy="check the image name and tag, and the registry credentials "
+                "(imagePullSecrets)",
+                namespace=namespace,
+                name=name,
+            )
+        )
+    return findings
+
+
+async def readiness(reader: Reader) -> list[Finding]:
+    """Pods that run but are not Ready: their containers run and fail readiness, quoted from
+    the kubelet's Unhealthy events and the containers' states."""
+    problems = [
+        Problem(pod, c)
+        for pod in await reader.pods()
+        if pod.status.get("phase") == "Running" and not ready(pod)
+        for c in statuses(pod.obj)
+        if "running" in (c.get("state") or {}) and not c.get("ready")
+    ]
+    findings = []
+    for (kind, namespace, name), group in group_by_owner(problems).items():
+        evidence: list[Evidence] = [p.pod.evidence(container_detail(p)) for p in group]
+        probes = []
+        for pod in {p.pod.name: p.pod for p in group}.values():
+            events = await reader.events_of("Pod", namespace, pod.name, "Unhealthy")
+            evidence += [e.evidence(event_detail(e)) for e in events]
+            probes += [str(e.obj.get("message", "")).strip() for e in events]
+        failing = [p for p in probes if "eadiness" in p] or probes
+        container = group[0].container.get("name")
+        cause = (
+            f"the readiness probe of container {container} fails: {failing[-1]}"
+            if failing
+            else f"container {container} runs but has not passed its readiness probe "
+            "(no Unhealthy event recorded yet)"
+        )
+        findings.append(
+            Finding(
+                analyzer="readiness",
+                severity="warning",
+                subject=subject_of(kind, namespace, name),
+                summary=f"{pods_of(group)} running but not ready",
+                likely_cause=cause,
+                evidence=evidence,
+                remedy="fix what the probe checks (the endpoint, its port, what it depends "
+                "on) or the probe itself; the pods receive no traffic until then",
+                namespace=namespace,
+                name=name,
             )
         )
     return findings

@@ -1,19 +1,29 @@
-"""The run's reads: paged lists and tables through the MCP pool, answers cached, failures
-noted. A tool that is refused or down becomes a note: the run goes on with what it could read."""
+"""The run's reads: structured (JSON) lists through the MCP pool, narrowed to the run's subject
+by namespace and field or label selectors, answers cached.
+
+A read that is refused, down, cut or rate limited past its pacing becomes a named piece of
+missing evidence: the run goes on with what it could read, and its status says "partial".
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from autodevops.clients.core.pool import McpPool
 from autodevops.servers.core.output import parse_cut, parse_table
 
-from .findings import EXCERPT_LINES, Evidence, excerpt
+from .findings import EXCERPT_LINES, Evidence, Finding, excerpt
+from .subject import Subject
 
-PAGE = 50
-MAX_PAGES = 40
+LIST = "kubernetes__list_resources"
+PAGE = 200
+MAX_CALLS_PER_LIST = 8
+# A role's rate limit counts calls per minute: a refused read is asked again after these
+# pauses, so a burst of runs is paced by the servers' limit instead of losing its evidence.
+PACING_SECONDS = (2.0, 4.0, 8.0, 16.0, 30.0)
 
 
 @dataclass
@@ -32,15 +42,28 @@ class Item:
     arguments: dict[str, Any]
 
     @property
+    def meta(self) -> dict[str, Any]:
+        return dict(self.obj.get("metadata") or {})
+
+    @property
     def namespace(self) -> str:
-        return str(self.obj.get("metadata", {}).get("namespace", ""))
+        return str(self.meta.get("namespace", ""))
 
     @property
     def name(self) -> str:
-        return str(self.obj.get("metadata", {}).get("name", ""))
+        return str(self.meta.get("name", ""))
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.obj.get("spec") or {})
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dict(self.obj.get("status") or {})
 
     def evidence(self, detail: Any) -> Evidence:
-        return Evidence(self.tool, self.arguments, excerpt(f"{self.namespace}/{self.name}", detail))
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return Evidence(self.tool, self.arguments, excerpt(where, detail))
 
 
 @dataclass
@@ -61,106 +84,152 @@ class Rows:
         return Evidence(self.tool, self.arguments, "\n".join(lines))
 
 
+@dataclass
 class Reader:
-    """The run's tool calls: paged lists, parsed tables, answers cached, failures noted."""
+    """The run's tool calls, what they could not read, and the findings so far (a later
+    analyzer may explain an earlier one's symptom instead of repeating it)."""
 
-    def __init__(self, pool: McpPool, scope: AnalyzerScope) -> None:
-        self.pool = pool
-        self.scope = scope
-        self.notes: list[str] = []
-        self._lists: dict[str, list[Item]] = {}
-        self._events: dict[str, list[tuple[Rows, Row]]] = {}
-        self.failed: set[str] = set()
+    pool: McpPool
+    scope: AnalyzerScope
+    subject: Subject = field(default_factory=Subject)
+    missing: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    calls: int = 0
+    paced_seconds: float = 0.0
+    _lists: dict[tuple[Any, ...], list[Item] | None] = field(default_factory=dict)
 
     @property
     def targets(self) -> list[str | None]:
+        """The namespaces to read: the subject's, else the configured ones, else all."""
+        if self.subject.namespace is not None:
+            allowed = self.scope.namespaces
+            return (
+                []
+                if allowed is not None and self.subject.namespace not in allowed
+                else [self.subject.namespace]
+            )
         return list(self.scope.namespaces) if self.scope.namespaces is not None else [None]
 
     async def call(self, what: str, tool: str, arguments: dict[str, Any]) -> str | None:
-        """The answer's text, or None with a note saying what could not be read and why."""
-        result = await self.pool.call(tool, arguments)
-        if result.outcome == "ok":
-            return result.text
-        reason = (result.text.strip().splitlines() or [result.outcome])[0]
-        if result.outcome == "unknown_tool":
-            reason = f"{tool} is not offered to Scarlet (its policy hides it, or no such server)"
-        self.notes.append(f"{what} unavailable: {reason}")
-        return None
+        """The answer's text, or None with `what` named as missing evidence and why."""
+        for pause in (*PACING_SECONDS, None):
+            self.calls += 1
+            result = await self.pool.call(tool, arguments)
+            if result.outcome == "ok":
+                return result.text
+            reason = (result.text.strip().splitlines() or [result.outcome])[0]
+            if reason.startswith("rate limit:") and pause is not None:
+                self.paced_seconds += pause
+                await asyncio.sleep(pause)
+                continue
+            if result.outcome == "unknown_tool":
+                reason = (
+                    f"{tool} is not offered to Scarlet (its policy hides it, or no such server)"
+                )
+            self.missing.append(f"{what} unavailable: {reason}")
+            return None
+        return None  # pragma: no cover - the loop returns on its last pass
 
-    async def objects(self, kind: str, what: str) -> list[Item]:
-        if kind not in self._lists:
-            items: list[Item] = []
-            for namespace in self.targets:
-                items += await self._list(kind, what, namespace)
-            self._lists[kind] = items
-        return self._lists[kind]
+    async def objects(
+        self,
+        kind: str,
+        what: str,
+        *,
+        labels: str | None = None,
+        fields: str | None = None,
+        cluster: bool = False,
+    ) -> list[Item] | None:
+        """Objects of one kind in the run's namespaces (or cluster-scoped ones), narrowed by
+        selectors; None when no list could be read whole. A namespace whose list could not be
+        read is named as missing and left out: no absence is concluded from it."""
+        key = (kind, labels, fields, cluster)
+        if key not in self._lists:
+            items: list[Item] | None = None
+            for namespace in [None] if cluster else self.targets:
+                listed = await self._list(kind, what, namespace, labels, fields)
+                if listed is not None:
+                    items = (items or []) + listed
+            if not cluster and not self.targets:
+                self.missing.append(
+                    f"{what}: namespace {self.subject.namespace} is outside Scarlet's "
+                    "configured namespaces"
+                )
+                items = None
+            self._lists[key] = items
+        return self._lists[key]
 
-    async def _list(self, kind: str, what: str, namespace: str | None) -> list[Item]:
-        """Every page of one kind; a page cut by the role's byte limit is asked again smaller."""
-        tool = "kubernetes__list_resources"
-        where = f" in {namespace}" if namespace else ""
+    async def _list(
+        self,
+        kind: str,
+        what: str,
+        namespace: str | None,
+        labels: str | None,
+        fields: str | None,
+    ) -> list[Item] | None:
+        """Every page of one list; a page cut by the role's byte limit is asked again at a
+        quarter of the size, within a few calls."""
+        where = f"{what} in {namespace}" if namespace else what
         base: dict[str, Any] = {"kind": kind, "output": "json"}
         if namespace:
             base["namespace"] = namespace
+        if labels:
+            base["label_selector"] = labels
+        if fields:
+            base["field_selector"] = fields
         items: list[Item] = []
-        seen: set[tuple[str, str]] = set()
         cursor: str | None = None
         limit = PAGE
-        for _ in range(MAX_PAGES):
+        for _ in range(MAX_CALLS_PER_LIST):
             arguments = {**base, "limit": limit}
             if cursor:
                 arguments["continue_from"] = cursor
-            text = await self.call(what + where, tool, arguments)
+            text = await self.call(where, LIST, arguments)
             if text is None:
-                self.failed.add(kind)
-                return items
+                return None
             document = parse_json(text)
             if document is None:
                 if parse_cut(text) is not None and limit > 1:
                     limit = max(1, limit // 4)
                     continue
-                self.notes.append(f"{what}{where} unreadable: {text.strip()[-200:]}")
-                return items
-            page = [Item(o, tool, arguments) for o in document.get("items", [])]
-            new = [i for i in page if (i.namespace, i.name) not in seen]
-            seen.update((i.namespace, i.name) for i in new)
-            items += new
+                self.missing.append(f"{where} unreadable: {text.strip()[-200:]}")
+                return None
+            items += [Item(o, LIST, arguments) for o in document.get("items", [])]
             cursor = (document.get("next_page") or {}).get("continue_from")
             if not cursor:
                 return items
-            if not new:
-                self.notes.append(f"{what}{where}: the next page repeated the last one; stopped")
-                return items
-        self.notes.append(f"{what}{where}: stopped after {MAX_PAGES} pages; narrow the scope")
-        return items
+        self.missing.append(
+            f"{where}: cut by the result limit after {MAX_CALLS_PER_LIST} calls "
+            f"({len(items)} read); raise the role's max_bytes or narrow the subject"
+        )
+        return None
 
     async def pods(self) -> list[Item]:
-        return await self.objects("pods", "pods")
+        return await self.objects("pods", "pods") or []
 
-    async def events(self, reason: str) -> list[tuple[Rows, Row]]:
-        """Warning events with this reason in scope, each with the table it came from."""
-        if reason not in self._events:
-            found: list[tuple[Rows, Row]] = []
-            for namespace in self.targets:
-                arguments: dict[str, Any] = {"type": "Warning", "reason": reason}
-                if namespace:
-                    arguments["namespace"] = namespace
-                text = await self.call("events", "kubernetes__events", arguments)
-                if text is not None:
-                    table = parse_rows("kubernetes__events", arguments, text)
-                    found += [(table, row) for row in table.rows]
-            self._events[reason] = found
-        return self._events[reason]
+    async def warnings(self) -> list[Item]:
+        """The Warning events of the run's namespaces, read once for every analyzer."""
+        return await self.objects("events", "warning events", fields="type=Warning") or []
 
-    async def pod_events(self, reason: str, pod: Item) -> tuple[list[Evidence], list[str]]:
-        """The pod's events with this reason: as evidence, and their messages."""
-        rows = [
-            (table, row)
-            for table, row in await self.events(reason)
-            if row.cells.get("OBJECT") == f"Pod/{pod.name}"
-            and row.cells.get("NAMESPACE") == pod.namespace
+    async def events_of(self, kind: str, namespace: str, name: str, *reasons: str) -> list[Item]:
+        return [
+            e
+            for e in await self.warnings()
+            if (e.obj.get("involvedObject") or {}).get("kind") == kind
+            and (e.obj.get("involvedObject") or {}).get("name") == name
+            and e.namespace == namespace
+            and (not reasons or e.obj.get("reason") in reasons)
         ]
-        return [t.evidence([r]) for t, r in rows], [r.cells.get("MESSAGE", "") for _, r in rows]
+
+
+def event_detail(event: Item) -> dict[str, Any]:
+    obj = event.obj
+    involved = obj.get("involvedObject") or {}
+    return {
+        "reason": obj.get("reason"),
+        "object": f"{involved.get('kind')}/{involved.get('name')}",
+        "message": str(obj.get("message", "")).strip(),
+        "count": obj.get("count", 1),
+    }
 
 
 def parse_json(text: str) -> dict[str, Any] | None:

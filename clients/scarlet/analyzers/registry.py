@@ -1,10 +1,12 @@
-"""Which analyzers a run uses, in order. Adding one is one line here (see the README)."""
+"""Which analyzers a run uses, in order: an analyzer may explain what an earlier one found
+(`Reader.findings`), so causes come before the symptoms they explain. Adding one is one line
+here (see the README)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from . import alerts, endpoints, pods, references, scheduling, workloads
+from . import alerts, endpoints, jobs, pods, references, scheduling, workloads
 from .findings import Finding
 from .reader import Reader
 
@@ -14,9 +16,12 @@ ANALYZERS: list[Analyzer] = [
     pods.crashloops,
     pods.oom_kills,
     pods.image_pulls,
+    pods.readiness,
     scheduling.pending,
     references.missing_config,
     workloads.rollouts,
+    jobs.jobs,
+    jobs.cronjobs,
     endpoints.services,
     alerts.alerts,
 ]

@@ -9,6 +9,7 @@ learns what to announce from the call that made the change, without reading it b
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from .rows import (
     Run,
     action_from,
     checked_insert,
+    finished,
     insert_step,
     run_from,
     write_report,
@@ -55,9 +57,10 @@ class Actions:
         """Records a proposed write with the policy's decision. ``auto`` and ``deny`` are
         decided by ``policy`` at once, and that decision enters the audit trail too.
 
-        With ``once`` (the engine's way) a run proposes a write (tool and arguments) once: a
-        resumed run or a model asking again gets the earlier action back, and a new one is
-        also recorded as the run's ``action_proposed`` step.
+        With ``once`` (the engine's way) a write (tool and arguments) is proposed once: a
+        resumed run or a model asking again gets the earlier action back, and so does a run
+        proposing a write that another run's action already waits for (or is about to run);
+        a new one is also recorded as the run's ``action_proposed`` step.
         """
         if decision not in DECISIONS:
             raise ValueError(f"unknown decision {decision!r}; expected one of {sorted(DECISIONS)}")
@@ -70,6 +73,9 @@ class Actions:
                     earlier = await _earlier(conn, run_id, tool, arguments)
                     if earlier is not None:
                         return earlier
+                    pending = await _pending_elsewhere(conn, tool, arguments)
+                    if pending is not None:
+                        return pending
                 cur = await checked_insert(
                     conn,
                     run_id,
@@ -286,7 +292,7 @@ class Actions:
                     raise ValueError(f"unknown run id {run_id}")
                 actions = await _of_run(conn, run_id)
                 pending = any(a.status in PENDING for a in actions)
-                status = "waiting_approval" if pending else "completed"
+                status = "waiting_approval" if pending else finished(report)
                 full = {**report, "actions": [a.reported() for a in actions]}
                 return await write_report(conn, run_id, status, full)
 
@@ -327,6 +333,24 @@ async def _earlier(conn: Conn, run_id: int, tool: str, arguments: dict[str, Any]
     return None if row is None else action_from(row)
 
 
+async def _pending_elsewhere(conn: Conn, tool: str, arguments: dict[str, Any]) -> Action | None:
+    """Another run's action for the same write that is still pending. A transaction lock on
+    the write serialises proposals of it, so two runs cannot both insert it."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(%s))",
+        (tool + json.dumps(arguments, sort_keys=True),),
+    )
+    cur = await conn.execute(
+        """
+        SELECT * FROM actions WHERE tool = %s AND arguments = %s AND status = ANY(%s)
+        ORDER BY created_at, id LIMIT 1
+        """,
+        (tool, Jsonb(arguments), list(PENDING)),
+    )
+    row = await cur.fetchone()
+    return None if row is None else action_from(row)
+
+
 async def _locked_run(conn: Conn, run_id: int) -> Run | None:
     """The run, locked until the transaction ends; journal inserts are not blocked by it."""
     cur = await conn.execute("SELECT * FROM runs WHERE id = %s FOR NO KEY UPDATE", (run_id,))
@@ -351,7 +375,7 @@ async def _settle(conn: Conn, run_id: int) -> Run | None:
     if any(a.status in PENDING for a in actions):
         return None
     report = {**(run.report or {}), "actions": [a.reported() for a in actions]}
-    return await write_report(conn, run_id, "completed", report)
+    return await write_report(conn, run_id, finished(report), report)
 
 
 async def _reject_waiting(conn: Conn, run_id: int, reason: str) -> None:

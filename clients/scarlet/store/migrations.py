@@ -113,8 +113,16 @@ CREATE INDEX approvals_run ON approvals (run_id);
 CREATE INDEX approvals_decided ON approvals (decided_at);
 """
 
+# A run whose analyzers could not read all their evidence ends "partial", never "completed".
+_PARTIAL = """
+ALTER TABLE runs DROP CONSTRAINT runs_status_check;
+ALTER TABLE runs ADD CONSTRAINT runs_status_check CHECK (status IN
+    ('queued', 'running', 'waiting_approval', 'completed', 'partial', 'failed', 'closed'));
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, steps, tool calls, actions, approvals", _INITIAL),
+    Migration(2, "runs may end partial", _PARTIAL),
 )
 
 

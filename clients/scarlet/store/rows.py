@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from .connection import Conn
 
 OPEN_STATUSES = ("queued", "running", "waiting_approval")
-FINAL_STATUSES = ("completed", "failed", "closed")
+FINAL_STATUSES = ("completed", "partial", "failed", "closed")
 RUN_STATUSES = frozenset(OPEN_STATUSES + FINAL_STATUSES)
 
 
@@ -83,6 +83,12 @@ def run_from(row: DictRow) -> Run:
 
 def action_from(row: DictRow) -> Action:
     return Action(**{name: row[name] for name in _ACTION_FIELDS})
+
+
+def finished(report: dict[str, Any]) -> str:
+    """How a run without pending actions ends: "partial" when its report names evidence it
+    could not read."""
+    return "partial" if report.get("missing") else "completed"
 
 
 async def write_report(

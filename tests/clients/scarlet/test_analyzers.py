@@ -46,6 +46,7 @@ KUBE_POLICY: dict[str, Any] = {
                 "namespaces": {"allow": NAMESPACES},
                 "kinds": {"allow": ["*"], "deny": ["Secret"]},
                 "verbs": ["get", "list"],
+                "cluster_scoped": True,
             },
         },
         "small-pages": {
@@ -54,8 +55,12 @@ KUBE_POLICY: dict[str, Any] = {
             "limits": {"max_bytes": 6000},
         },
         "no-events": {
-            "tools": [t for t in READ if t != "events"],
-            "scope": {"namespaces": {"allow": NAMESPACES}, "verbs": ["get", "list"]},
+            "tools": READ,
+            "scope": {
+                "namespaces": {"allow": NAMESPACES},
+                "kinds": {"allow": ["*"], "deny": ["Event"]},
+                "verbs": ["get", "list"],
+            },
         },
     },
 }
@@ -214,7 +219,13 @@ CRASHING = _status(
         "web:3",
         restartCount=6,
         state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}},
-        lastState={"terminated": {"reason": "Error", "exitCode": 1}},
+        lastState={
+            "terminated": {
+                "reason": "Error",
+                "exitCode": 1,
+                "message": "dial tcp 10.96.0.7:5432: connect: connection refused",
+            }
+        },
     ),
 )
 STATUSES = {
@@ -447,7 +458,7 @@ def by_subject(findings: list[Finding], analyzer: str) -> dict[str, Finding]:
     return {f.subject: f for f in findings if f.analyzer == analyzer}
 
 
-async def test_a_crash_looping_deployment_gets_evidence_and_a_restart_proposal(
+async def test_a_crash_loop_on_a_dependency_gets_evidence_and_a_restart_proposal(
     pool: McpPool, kubernetes_server: McpServer
 ) -> None:
     findings, notes = await analyze(pool, CRASH)
@@ -458,7 +469,10 @@ async def test_a_crash_looping_deployment_gets_evidence_and_a_restart_proposal(
     assert finding.severity == "critical"
     assert finding.summary.startswith("2 pods (web-")
     assert finding.summary.endswith("crash-looping, container app restarted 6 times")
-    assert "last exited with code 1 (Error)" in finding.likely_cause
+    assert finding.likely_cause == (
+        "the container exits when a dependency fails (exit code 1 (Error)): "
+        "'dial tcp 10.96.0.7:5432: connect: connection refused'"
+    )
     assert len(finding.evidence) == 2
     for evidence in finding.evidence:
         assert evidence.tool == "kubernetes__list_resources"
@@ -470,19 +484,18 @@ async def test_a_crash_looping_deployment_gets_evidence_and_a_restart_proposal(
         ProposedAction(
             "kubernetes__rollout_restart",
             {"kind": "Deployment", "name": "web", "namespace": CRASH},
-            f"replace the crash-looping pods of Deployment {CRASH}/web with fresh ones",
+            f"restart Deployment {CRASH}/web once its dependency answers again, to skip the "
+            "crash-loop back-off",
         )
     ]
-    unavailable = by_subject(findings, "rollout")[f"Deployment {CRASH}/web"]
-    assert (unavailable.severity, unavailable.proposed_actions) == ("warning", [])
-    assert unavailable.summary == f"Deployment {CRASH}/web: 2 of 2 replicas unavailable"
+    assert not by_subject(findings, "rollout"), "the crash loop already names the Deployment"
     assert findings[0].analyzer == "crashloop", "most severe first"
     calls = [
         (line["tool"], line["arguments"], line["decision"])
         for line in audit_lines(kubernetes_server.audit_log)
         if line["subject"] == "scarlet"
     ]
-    pods = {"kind": "pods", "output": "json", "namespace": CRASH, "limit": 50}
+    pods = {"kind": "pods", "output": "json", "namespace": CRASH, "limit": 200}
     assert ("list_resources", pods, "allow") in calls, "audited under Scarlet's own identity"
     assert all(tool in READ for tool, _, _ in calls), "analyzers only read"
 
@@ -504,30 +517,41 @@ async def test_pod_level_failures_each_get_their_finding(pool: McpPool) -> None:
     missing = by_subject(findings, "missing_config")
     assert set(missing) == {f"Pod {PODS}/configless", f"Pod {PODS}/mountless"}
     configless = missing[f"Pod {PODS}/configless"]
-    assert (
-        configless.summary == f"pod {PODS}/configless cannot start: ConfigMap app-settings missing"
+    assert configless.summary == (
+        f"pod configless cannot start: ConfigMap {PODS}/app-settings missing"
     )
     assert '"reason": "CreateContainerConfigError"' in configless.evidence[0].excerpt
+    assert "A restart cannot fix it" in configless.remedy and not configless.proposed_actions
     mountless = missing[f"Pod {PODS}/mountless"]
-    assert "ConfigMap mount-settings missing" in mountless.summary
+    assert f"ConfigMap {PODS}/mount-settings missing" in mountless.summary
     (event,) = mountless.evidence
-    assert event.tool == "kubernetes__events"
-    assert event.arguments == {"type": "Warning", "reason": "FailedMount", "namespace": PODS}
-    header, row = event.excerpt.splitlines()
-    assert header.split()[:4] == ["NAMESPACE", "AGE", "TYPE", "REASON"]
-    assert "Pod/mountless" in row and 'configmap "mount-settings" not found' in row
+    assert event.tool == "kubernetes__list_resources"
+    assert event.arguments == {
+        "kind": "events",
+        "output": "json",
+        "namespace": PODS,
+        "field_selector": "type=Warning",
+        "limit": 200,
+    }
+    assert event.excerpt.startswith(f"{PODS}/mountless.failedmount: ")
+    assert '"object": "Pod/mountless"' in event.excerpt
+    assert 'configmap \\"mount-settings\\" not found' in event.excerpt
 
     pending = by_subject(findings, "pending")
     assert set(pending) == {f"Pod {PODS}/nowhere", f"Pod {PODS}/unseen", f"Pod {PODS}/claimless"}
     nowhere = pending[f"Pod {PODS}/nowhere"]
     assert "didn't match Pod's node affinity/selector" in nowhere.summary
-    assert nowhere.likely_cause.startswith("no node fits: ")
+    assert nowhere.likely_cause.startswith(
+        "nodeSelector type=sc-an-none: no node has this label (type on the nodes: "
+    )
+    assert nowhere.evidence[-1].arguments["kind"] == "nodes"
     claimless = pending[f"Pod {PODS}/claimless"]
     assert claimless.likely_cause == f"PVC {PODS}/data-missing does not exist"
     assert '"reason": "Unschedulable"' in nowhere.evidence[0].excerpt
     unseen = pending[f"Pod {PODS}/unseen"]
     assert unseen.summary.endswith("0/2 nodes are available: 2 Insufficient cpu.")
-    assert [e.tool for e in unseen.evidence] == ["kubernetes__events"]
+    assert unseen.likely_cause == "the scheduler says: 0/2 nodes are available: 2 Insufficient cpu."
+    assert [e.arguments["kind"] for e in unseen.evidence] == ["events"]
     assert all(not f.proposed_actions for f in findings), "no write for a bare pod"
 
 
@@ -541,9 +565,10 @@ async def test_a_failed_rollout_with_a_previous_revision_proposes_a_rollback(
     assert rollout.summary.startswith(f"rollout of Deployment {ROLL}/api failed: ")
     assert "ProgressDeadlineExceeded" in rollout.evidence[0].excerpt
     status = rollout.evidence[1]
-    assert status.tool == "kubernetes__rollout_status"
-    assert status.excerpt.splitlines()[0].startswith(f"Deployment {ROLL}/api: failed: ")
-    assert "revision 1: api:1" in status.excerpt and "revision 2: api:2" in status.excerpt
+    assert status.tool == "kubernetes__rollout_status" and status.arguments["output"] == "json"
+    assert status.excerpt.startswith(f"{ROLL}/api: state failed, revisions ")
+    assert "{'revision': 1, 'images': ['api:1']}" in status.excerpt
+    assert "{'revision': 2, 'images': ['api:2']}" in status.excerpt
     assert rollout.proposed_actions == [
         ProposedAction(
             "kubernetes__rollback",
@@ -668,37 +693,34 @@ async def test_alerts_outside_the_namespaces_are_left_out_unless_they_started_th
     assert "autodevops_test_requests_total" in alert.evidence[0].excerpt
 
 
-async def test_refused_tools_become_notes_not_crashes(
+async def test_refused_reads_are_named_as_missing_evidence(
     kubernetes_server: McpServer, prometheus_server: McpServer
 ) -> None:
     async with _pool(kubernetes_server, prometheus_server, NO_EVENTS) as pool:
         findings, notes = await analyze(pool, PODS, "kube-system")
     outside = f"is outside your scope (allowed: {', '.join(NAMESPACES)})"
-    assert notes == [
-        f"pods in kube-system unavailable: namespace 'kube-system' {outside}",
-        "events unavailable: kubernetes__events is not offered to Scarlet (its policy hides it, "
-        "or no such server)",
-        f"deployments in kube-system unavailable: namespace 'kube-system' {outside}",
-        f"services in kube-system unavailable: namespace 'kube-system' {outside}",
-    ]
+    assert notes[0] == f"pods in kube-system unavailable: namespace 'kube-system' {outside}"
+    assert notes[1].startswith(f"warning events in {PODS} unavailable: ")
+    assert f"deployments in kube-system unavailable: namespace 'kube-system' {outside}" in notes
     pending = by_subject(findings, "pending")
     assert f"Pod {PODS}/nowhere" in pending, "the scheduler's condition is still read"
     assert f"Pod {PODS}/unseen" not in pending, "its only evidence was an event"
     assert f"Pod {PODS}/hungry" in by_subject(findings, "oom")
 
 
-async def test_pages_cut_by_the_byte_limit_are_asked_again_smaller(
+async def test_a_list_cut_past_its_few_calls_is_named_not_dropped(
     pool: McpPool, kubernetes_server: McpServer, prometheus_server: McpServer
 ) -> None:
     whole, _ = await analyze(pool, PODS)
     async with _pool(kubernetes_server, prometheus_server, SMALL) as small:
         findings, notes = await analyze(small, PODS)
-    assert notes == []
-    assert [(f.analyzer, f.subject) for f in findings] == [(f.analyzer, f.subject) for f in whole]
+    assert f"pods in {PODS}: cut by the result limit after 8 calls" in notes[0]
+    assert {(f.analyzer, f.subject) for f in findings} < {(f.analyzer, f.subject) for f in whole}
     pages = [
         line["arguments"]
         for line in audit_lines(kubernetes_server.audit_log)
         if line["subject"] == "scarlet-small-pages" and line["arguments"].get("kind") == "pods"
     ]
-    assert pages[0]["limit"] == 50 and pages[-1]["limit"] < 50
-    assert sum("continue_from" in page for page in pages) >= 2, "later pages were followed"
+    assert [p["limit"] for p in pages[:4]] == [200, 50, 12, 3]
+    assert len(pages) == 8, "a handful of calls, not one per object"
+    assert any("continue_from" in page for page in pages), "later pages were followed"
