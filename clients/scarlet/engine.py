@@ -31,7 +31,7 @@ from .gitops import with_argocd_findings
 from .log_context import add_log_lines
 from .notify import Notifier, run_message
 from .recording import approved_by, current_run
-from .store import OpsStore, Run
+from .store import Action, OpsStore, Run
 from .traces import trace_findings
 
 log = logging.getLogger("autodevops.scarlet.engine")
@@ -94,6 +94,7 @@ class Engine:
                     "subject": subject.as_dict(),
                     "findings": [asdict(f) for f in diagnosis.findings],
                     "missing": diagnosis.missing,
+                    "notes": diagnosis.notes,
                     "calls": diagnosis.calls,
                     "paced_seconds": diagnosis.paced_seconds,
                 },
@@ -109,12 +110,18 @@ class Engine:
                     refusal="the alert resolved and its run closed",
                 )
                 return
+            elsewhere = []
             for finding in diagnosis.findings:
                 for proposal in finding.proposed_actions:
-                    await self.propose(
+                    action = await self._propose(
                         run.id, proposal.tool, proposal.arguments, proposal.why, subject
                     )
-            await self._settle(run, _report(diagnosis, model))
+                    if action is not None and action.run_id != run.id:
+                        elsewhere.append(
+                            {"action": action.id, "run": action.run_id, "tool": action.tool}
+                            | {"arguments": action.arguments, "status": action.status}
+                        )
+            await self._settle(run, _report(diagnosis, model) | {"already_pending": elsewhere})
         finally:
             current_run.reset(token)
 
@@ -127,18 +134,32 @@ class Engine:
         subject: Subject,
         from_text: bool = False,
     ) -> tuple[int, str]:
+        """Returns the action's id and status, or (0, why not) for a write about another
+        object than the run's subject."""
+        action = await self._propose(run_id, tool, arguments, why, subject, from_text)
+        if action is None:
+            return 0, f"outside the run's subject ({subject})"
+        return action.id, action.status
+
+    async def _propose(
+        self,
+        run_id: int,
+        tool: str,
+        arguments: dict[str, Any],
+        why: str,
+        subject: Subject,
+        from_text: bool = False,
+    ) -> Action | None:
         """Once per (tool, arguments) while pending: a resumed run, or another run finding the
         same fault, gets the action already waiting. A write the model printed as text never
-        runs by an `auto` rule: a person approves it. Returns the action's id and status, or
-        (0, "outside the subject") for a write about another object than the run's subject."""
-        name = str(arguments.get("name", ""))
-        if not subject.covers(str(arguments.get("namespace", "")), name):
-            return 0, f"outside the run's subject ({subject})"
+        runs by an `auto` rule: a person approves it. None for a write outside the subject."""
+        if not subject.covers(str(arguments.get("namespace", "")), str(arguments.get("name", ""))):
+            return None
         decision = self.config.actions.decide(tool)
         if from_text and decision == "auto":
             decision = "approval"
         expires = datetime.now(UTC) + timedelta(seconds=self.config.actions.approval_expiry_seconds)
-        action = await self.store.actions.propose(
+        return await self.store.actions.propose(
             run_id,
             tool,
             arguments,
@@ -147,7 +168,6 @@ class Engine:
             expires if decision == "approval" else None,
             once=True,
         )
-        return action.id, action.status
 
     async def _investigate(self, run: Run, diagnosis: Diagnosis) -> tuple[dict[str, Any], bool]:
         """The model's answer, and whether the alert resolved while it worked."""
@@ -285,6 +305,7 @@ def _report(diagnosis: Diagnosis, model: dict[str, Any]) -> dict[str, Any]:
         "likely_cause": headline.likely_cause if headline else "no problem found",
         "what_to_change": headline.remedy if headline else "",
         "missing": diagnosis.missing,
+        "notes": diagnosis.notes,
         "calls": diagnosis.calls,
         "model": model,
     }

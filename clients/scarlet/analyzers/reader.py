@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from autodevops.clients.core.pool import McpPool
+from autodevops.clients.core.pool import SEPARATOR, McpPool
 from autodevops.servers.core.output import parse_cut, parse_table
 
 from .findings import EXCERPT_LINES, Evidence, Finding, excerpt
@@ -93,6 +93,7 @@ class Reader:
     scope: AnalyzerScope
     subject: Subject = field(default_factory=Subject)
     missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     calls: int = 0
     paced_seconds: float = 0.0
@@ -123,9 +124,12 @@ class Reader:
                 await asyncio.sleep(pause)
                 continue
             if result.outcome == "unknown_tool":
-                reason = (
-                    f"{tool} is not offered to Scarlet (its policy hides it, or no such server)"
-                )
+                server = tool.partition(SEPARATOR)[0]
+                if server not in {s.name for s in self.pool.status()}:
+                    # Not missing evidence: this Scarlet is not given that server at all.
+                    self.notes.append(f"{what} not read: no {server} server is configured")
+                    return None
+                reason = f"{tool} is not offered to Scarlet (its policy hides it)"
             self.missing.append(f"{what} unavailable: {reason}")
             return None
         return None  # pragma: no cover - the loop returns on its last pass

@@ -22,6 +22,7 @@ class Diagnosis:
     subject: Subject
     findings: list[Finding]
     missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     calls: int = 0
     paced_seconds: float = 0.0
 
@@ -55,6 +56,7 @@ async def diagnose(
         subject,
         findings,
         list(dict.fromkeys(reader.missing)),
+        list(dict.fromkeys(reader.notes)),
         reader.calls,
         reader.paced_seconds,
     )

@@ -366,18 +366,18 @@ def test_a_resolved_alert_closes_its_queued_and_its_running_run(
     scarlet_factory: Factory, sandbox: Sandbox, silent_ollama: str
 ) -> None:
     scarlet = scarlet_factory("resolving", **sandbox.model(silent_ollama, probe_seconds=6))
-    running = submit(scarlet, alert("resil-running"))
+    running = submit(scarlet, alert("resil-running", namespace=SANDBOX))
     wait_step(scarlet, running, "analyzers")  # now in the model probe, for up to 6 s
-    queued = submit(scarlet, alert("resil-queued"))
+    queued = submit(scarlet, alert("resil-queued", namespace=SANDBOX))
     assert scarlet.get(f"/v1/runs/{queued}")["status"] == "queued", "the worker is busy"
 
-    resolved = scarlet.post("/v1/alerts", alert("resil-queued", "resolved"))
+    resolved = scarlet.post("/v1/alerts", alert("resil-queued", "resolved", namespace=SANDBOX))
     assert resolved.status_code == 202 and resolved.json()["resolved_runs"] == [queued]
     detail = scarlet.get(f"/v1/runs/{queued}")
     assert detail["status"] == "closed" and "resolved" in detail["reason"]
     assert not steps(detail, "started"), "a run closed while queued never starts"
 
-    resolved = scarlet.post("/v1/alerts", alert("resil-running", "resolved"))
+    resolved = scarlet.post("/v1/alerts", alert("resil-running", "resolved", namespace=SANDBOX))
     assert resolved.json()["resolved_runs"] == [running]
     detail = scarlet.wait_run(running, {"completed", "closed", "failed"})
     assert detail["status"] == "closed" and "resolved" in detail["reason"]
@@ -394,7 +394,7 @@ def test_a_run_interrupted_by_sigkill_is_resumed_or_closed_never_lost(
     silent_ollama: str,
 ) -> None:
     first = scarlet_factory(f"killed-{outcome}", **sandbox.model(silent_ollama, probe_seconds=300))
-    run_id = submit(first, alert(f"resil-kill-{outcome}"))
+    run_id = submit(first, alert(f"resil-kill-{outcome}", namespace=SANDBOX))
     wait_step(first, run_id, "analyzers")  # stuck in the model probe
     first.process.kill()
     first.process.wait(timeout=10)
@@ -522,7 +522,7 @@ def test_the_database_going_away_gives_clear_errors_then_scarlet_recovers(
         assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
         [problem] = ready.json()["problems"]
         assert problem.startswith(f"operations database: {where}"), problem
-        refused = scarlet.post("/v1/alerts", alert("resil-db"))
+        refused = scarlet.post("/v1/alerts", alert("resil-db", namespace=SANDBOX))
         assert refused.status_code == 503
         assert refused.json()["error"] == "operations database unavailable"
         assert where in refused.json()["detail"] and "Traceback" not in refused.text
@@ -533,7 +533,7 @@ def test_the_database_going_away_gives_clear_errors_then_scarlet_recovers(
         while readyz(scarlet).status_code != 200:
             assert time.monotonic() < deadline, "Scarlet never found its database again"
             time.sleep(0.5)
-        run_id = submit(scarlet, alert("resil-db"))
+        run_id = submit(scarlet, alert("resil-db", namespace=SANDBOX))
         assert GHOST in subjects(scarlet.wait_run(run_id, {"completed"})["report"])
 
 

@@ -99,7 +99,7 @@ class Scarlet:
         )
 
 
-def alert(fingerprint: str, status: str = "firing") -> dict[str, Any]:
+def alert(fingerprint: str, status: str = "firing", namespace: str = NAMESPACE) -> dict[str, Any]:
     return {
         "version": "4",
         "status": status,
@@ -110,10 +110,10 @@ def alert(fingerprint: str, status: str = "firing") -> dict[str, Any]:
                 "fingerprint": fingerprint,
                 "labels": {
                     "alertname": "KubePodCrashLooping",
-                    "namespace": NAMESPACE,
+                    "namespace": namespace,
                     "severity": "critical",
                 },
-                "annotations": {"summary": f"a pod of {NAMESPACE}/shop restarts again and again"},
+                "annotations": {"summary": f"a pod of {namespace} restarts again and again"},
                 "startsAt": "2026-11-28T10:00:00Z",
             }
         ],
@@ -162,7 +162,14 @@ def _crash_the_pods(kube: Any) -> None:
                                     "message": "back-off 5m0s restarting failed container",
                                 }
                             },
-                            "lastState": {"terminated": {"reason": "Error", "exitCode": 1}},
+                            "lastState": {
+                                "terminated": {
+                                    "reason": "Error",
+                                    "exitCode": 1,
+                                    "message": "dial tcp 10.96.0.9:6379: connect: "
+                                    "connection refused",
+                                }
+                            },
                         }
                     ],
                 }
@@ -505,11 +512,18 @@ def test_a_run_streams_its_steps_and_status_as_server_sent_events(scarlet: Scarl
                 event = line.removeprefix("event: ")
             elif line.startswith("data: "):
                 events.append((event, json.loads(line.removeprefix("data: "))))
-                if event == "status" and events[-1][1]["status"] == "waiting_approval":
+                if event == "end":
                     break
     steps = [data["kind"] for kind, data in events if kind == "step"]
     assert steps[:2] == ["submitted", "started"] or steps[:2] == ["started", "submitted"]
-    assert "analyzers" in steps and "action_proposed" in steps
-    assert events[-1] == ("status", {"run": run_id, "status": "waiting_approval", "reason": None})
+    assert "analyzers" in steps
+    # The restart an earlier run of this module left waiting is not proposed a second time.
+    assert "action_proposed" not in steps
+    assert events[-1] == ("end", {"run": run_id, "status": "completed"})
+    report = scarlet.get(f"/v1/runs/{run_id}")["report"]
+    assert report["subject"]["why"] == "the question names no namespace"
+    [pending] = report["already_pending"]
+    assert (pending["tool"], pending["status"]) == ("kubernetes__rollout_restart", "waiting")
+    assert pending["run"] != run_id
     missing = httpx.get(f"{scarlet.api}/v1/runs/999999/events", headers=headers, timeout=5)
     assert missing.status_code == 404
