@@ -280,7 +280,16 @@ class Score:
         return sum((self.detection, self.cause, self.evidence, self.subject))
 
 
-def score(case: Case, detail: dict[str, Any], seconds: float) -> Score:
+def _seconds(detail: dict[str, Any]) -> float:
+    """From the run's creation to its report (a run waiting for approval has one too)."""
+    end = detail["finished_at"] or detail["updated_at"]
+    return (
+        datetime.fromisoformat(end) - datetime.fromisoformat(detail["created_at"])
+    ).total_seconds()
+
+
+def score(case: Case, detail: dict[str, Any]) -> Score:
+    seconds = _seconds(detail)
     report = detail["report"] or {}
     findings = report.get("findings") or []
     head = findings[0] if findings else {}
@@ -301,7 +310,11 @@ def score(case: Case, detail: dict[str, Any], seconds: float) -> Score:
             detail["status"],
         )
     quoted = " ".join(e["excerpt"] for e in head.get("evidence", []))
-    restarts = [a for a in detail["actions"] if a["tool"] == "kubernetes__rollout_restart"]
+    restarts = [
+        a
+        for a in [*detail["actions"], *report.get("already_pending", [])]
+        if a["tool"] == "kubernetes__rollout_restart"
+    ]
     return Score(
         case.namespace,
         any(f["analyzer"] == case.analyzer and f["subject"] == case.subject for f in findings),
@@ -323,7 +336,11 @@ def _table(scores: list[Score]) -> str:
         )
         lines.append(f"{s.case:<17} {marks} {s.seconds:8.2f} {s.calls:5d} {s.status}")
     total = sum(s.points for s in scores)
-    lines.append(f"score {total}/{4 * len(scores)}")
+    times = sorted(s.seconds for s in scores)
+    lines.append(
+        f"score {total}/{4 * len(scores)}; seconds per report: median "
+        f"{times[len(times) // 2]:.2f}, max {times[-1]:.2f}"
+    )
     return "\n".join(lines)
 
 
@@ -333,10 +350,8 @@ def test_each_report_names_the_cause_in_the_namespace_asked_about(
     scarlet = _scarlet(scarlet_factory, servers, "scarlet")
     scores = []
     for case in CASES:
-        started = time.monotonic()
         run_id = _submit(scarlet, incidents, case, f"scn-{case.namespace}")
-        detail = scarlet.wait_run(run_id, FINAL, timeout=60)
-        scores.append(score(case, detail, time.monotonic() - started))
+        scores.append(score(case, scarlet.wait_run(run_id, FINAL, timeout=60)))
     print("\n" + _table(scores))
     failed = [s for s in scores if s.points < 4]
     assert not failed, _table(scores)
@@ -357,10 +372,10 @@ def test_a_burst_of_alerts_is_queued_and_paced_not_made_partial(
         runs = list(pool.map(lambda job: _submit(scarlet, incidents, *job), jobs))
     details = [scarlet.wait_run(run_id, FINAL, timeout=400) for run_id in runs]
     elapsed = time.monotonic() - started
-    scores = [score(case, d, elapsed) for (case, _), d in zip(jobs, details, strict=True)]
+    scores = [score(case, d) for (case, _), d in zip(jobs, details, strict=True)]
     print(f"\nburst of {len(jobs)} alerts in {elapsed:.1f}s\n" + _table(scores))
     assert [d["status"] for d in details if d["status"] == "partial"] == []
-    assert all(s.detection and s.cause for s in scores), _table(scores)
+    assert all(s.points == 4 for s in scores), _table(scores)
     paced = [d["steps"] for d in details]
     assert any(
         step["detail"].get("paced_seconds", 0) > 0
