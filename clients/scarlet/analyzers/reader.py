@@ -26,6 +26,21 @@ MAX_CALLS_PER_LIST = 8
 PACING_SECONDS = (2.0, 4.0, 8.0, 16.0, 30.0)
 
 
+# The list a subject's kind is read from, narrowed to it by name; the kinds whose pods are
+# found by their selector.
+LISTS = {
+    "Pod": "pods",
+    "Deployment": "deployments",
+    "StatefulSet": "statefulsets",
+    "DaemonSet": "daemonsets",
+    "Job": "jobs.batch",
+    "CronJob": "cronjobs.batch",
+    "Service": "services",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+}
+SELECTS_PODS = {"Deployment", "StatefulSet", "DaemonSet", "Service"}
+
+
 @dataclass
 class AnalyzerScope:
     """`namespaces=None` means every namespace Scarlet's identity may list."""
@@ -146,6 +161,8 @@ class Reader:
         """Objects of one kind in the run's namespaces (or cluster-scoped ones), narrowed by
         selectors; None when no list could be read whole. A namespace whose list could not be
         read is named as missing and left out: no absence is concluded from it."""
+        if not cluster and fields is None and LISTS.get(self.subject.kind or "") == kind:
+            fields = f"metadata.name={self.subject.name}"
         key = (kind, labels, fields, cluster)
         if key not in self._lists:
             items: list[Item] | None = None
@@ -170,8 +187,8 @@ class Reader:
         labels: str | None,
         fields: str | None,
     ) -> list[Item] | None:
-        """Every page of one list; a page cut by the role's byte limit is asked again at a
-        quarter of the size, within a few calls."""
+        """Every page of one list; a page cut by the role's byte limit is asked again with as
+        many objects as fitted in the cut one, within a few calls."""
         where = f"{what} in {namespace}" if namespace else what
         base: dict[str, Any] = {"kind": kind, "output": "json"}
         if namespace:
@@ -193,7 +210,7 @@ class Reader:
             document = parse_json(text)
             if document is None:
                 if parse_cut(text) is not None and limit > 1:
-                    limit = max(1, limit // 4)
+                    limit = _fitting(text, limit)
                     continue
                 self.missing.append(f"{where} unreadable: {text.strip()[-200:]}")
                 return None
@@ -208,7 +225,21 @@ class Reader:
         return None
 
     async def pods(self) -> list[Item]:
-        return await self.objects("pods", "pods") or []
+        """The pods of the subject: all of its namespace's, or only the named object's, by
+        its name or its label selector."""
+        return await self.objects("pods", "pods", labels=await self._pod_labels()) or []
+
+    async def _pod_labels(self) -> str | None:
+        kind, name = self.subject.kind, self.subject.name
+        if kind == "Job":
+            return f"batch.kubernetes.io/job-name={name}"
+        if kind not in SELECTS_PODS:
+            return None
+        owners = await self.objects(LISTS[kind], f"{kind} {name}") or []
+        spec = owners[0].spec if owners else {}
+        labels = spec.get("selector") or {}
+        labels = labels.get("matchLabels", {}) if kind != "Service" else labels
+        return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
 
     async def warnings(self) -> list[Item]:
         """The Warning events of the run's namespaces, read once for every analyzer."""
@@ -223,6 +254,13 @@ class Reader:
             and e.namespace == namespace
             and (not reasons or e.obj.get("reason") in reasons)
         ]
+
+
+def _fitting(cut: str, limit: int) -> int:
+    """How many objects a page may hold: those the cut answer began, less the one it was cut
+    in (the server writes JSON with one space of indent, so each item opens a line `  {`)."""
+    begun = cut.count("\n  {")
+    return max(1, min(limit // 2, begun - 1))
 
 
 def event_detail(event: Item) -> dict[str, Any]:

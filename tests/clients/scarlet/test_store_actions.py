@@ -320,3 +320,40 @@ async def test_closing_a_run_rejects_its_waiting_writes(store: OpsStore) -> None
     ]
     with pytest.raises(ValueError, match="unknown run id 999999"):
         await store.actions.close_run(999_999, {}, "alert resolved", refusal)
+
+
+async def test_a_write_pending_in_another_run_is_not_proposed_again(store: OpsStore) -> None:
+    first, _ = await store.runs.submit("manual", "q1")
+    second, _ = await store.runs.submit("manual", "q2")
+    waiting = await store.actions.propose(
+        first.id, "k8s__restart", WEB, "crash", "approval", None, once=True
+    )
+    again = await store.actions.propose(
+        second.id, "k8s__restart", WEB, "crash", "approval", None, once=True
+    )
+    assert (again.id, again.run_id) == (waiting.id, first.id)
+    other = await store.actions.propose(
+        second.id, "k8s__restart", {**WEB, "name": "api"}, "crash", "approval", None, once=True
+    )
+    assert other.run_id == second.id, "another object is another write"
+    await store.actions.decide(waiting.id, False, "alice", "not now")
+    later = await store.actions.propose(
+        second.id, "k8s__restart", WEB, "crash", "approval", None, once=True
+    )
+    assert later.run_id == second.id and later.id != waiting.id, "nothing pending any more"
+
+
+async def test_a_report_with_missing_evidence_ends_the_run_partial(store: OpsStore) -> None:
+    run, _ = await store.runs.submit("manual", "q")
+    await store.runs.claim("w1")
+    missing = ["pods in shop unavailable: rate limit"]
+    filed = await store.actions.file_report(run.id, {"likely_cause": "x", "missing": missing})
+    assert filed.status == "partial" and filed.finished_at is not None
+
+    run_id, (asked,) = await waiting_run(store, "approval")
+    stored = await store.runs.get(run_id)
+    assert stored is not None and stored.report is not None
+    await store.actions.file_report(run_id, {**stored.report, "missing": missing})
+    await store.actions.decide(asked.id, False, "alice", "no")
+    settled = await store.actions.settle(run_id)
+    assert settled is not None and settled.status == "partial"

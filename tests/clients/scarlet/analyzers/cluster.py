@@ -36,6 +36,7 @@ NAMESPACES = [CRASH, PODS, ROLL, SVC]
 READ = [t.name for t in READ_TOOLS]
 SCARLET, NO_EVENTS = "scarlet-token-0123456789", "no-events-token-0123456789"
 SMALL = "small-pages-token-0123456789"
+TINY = "tiny-pages-token-0123456789"
 
 KUBE_POLICY: dict[str, Any] = {
     "server": "kubernetes",
@@ -53,6 +54,11 @@ KUBE_POLICY: dict[str, Any] = {
             "tools": READ,
             "scope": {"namespaces": {"allow": NAMESPACES}, "verbs": ["get", "list"]},
             "limits": {"max_bytes": 6000},
+        },
+        "tiny-pages": {
+            "tools": READ,
+            "scope": {"namespaces": {"allow": NAMESPACES}, "verbs": ["get", "list"]},
+            "limits": {"max_bytes": 600},
         },
         "no-events": {
             "tools": READ,
@@ -410,6 +416,7 @@ def kubernetes_server(
         {"token": SCARLET, "subject": "scarlet", "roles": ["scarlet"]},
         {"token": NO_EVENTS, "subject": "scarlet-no-events", "roles": ["no-events"]},
         {"token": SMALL, "subject": "scarlet-small-pages", "roles": ["small-pages"]},
+        {"token": TINY, "subject": "scarlet-tiny-pages", "roles": ["tiny-pages"]},
     ]
     workdir = tmp_path_factory.mktemp("scarlet-kubernetes")
     yield from _serve(

@@ -9,6 +9,7 @@ from tests.clients.scarlet.analyzers.cluster import (
     NO_EVENTS,
     PODS,
     SMALL,
+    TINY,
     analyze,
     by_subject,
     scarlet_pool,
@@ -30,19 +31,29 @@ async def test_refused_reads_are_named_as_missing_evidence(
     assert f"Pod {PODS}/hungry" in by_subject(findings, "oom")
 
 
-async def test_a_list_cut_past_its_few_calls_is_named_not_dropped(
+async def test_pages_cut_by_the_byte_limit_are_asked_again_sized_to_fit(
     pool: McpPool, kubernetes_server: McpServer, prometheus_server: McpServer
 ) -> None:
     whole, _ = await analyze(pool, PODS)
     async with scarlet_pool(kubernetes_server, prometheus_server, SMALL) as small:
         findings, notes = await analyze(small, PODS)
-    assert f"pods in {PODS}: cut by the result limit after 8 calls" in notes[0]
-    assert {(f.analyzer, f.subject) for f in findings} < {(f.analyzer, f.subject) for f in whole}
+    assert notes == []
+    assert [(f.analyzer, f.subject) for f in findings] == [(f.analyzer, f.subject) for f in whole]
     pages = [
         line["arguments"]
         for line in audit_lines(kubernetes_server.audit_log)
         if line["subject"] == "scarlet-small-pages" and line["arguments"].get("kind") == "pods"
     ]
-    assert [p["limit"] for p in pages[:4]] == [200, 50, 12, 3]
-    assert len(pages) == 8, "a handful of calls, not one per object"
+    assert pages[0]["limit"] == 200 and all(p["limit"] < 10 for p in pages[1:])
     assert any("continue_from" in page for page in pages), "later pages were followed"
+    assert len(pages) <= 6, "a handful of calls, not one per object"
+
+
+async def test_a_list_that_cannot_be_read_whole_is_named_as_missing(
+    pool: McpPool, kubernetes_server: McpServer, prometheus_server: McpServer
+) -> None:
+    whole, _ = await analyze(pool, PODS)
+    async with scarlet_pool(kubernetes_server, prometheus_server, TINY) as tiny:
+        findings, notes = await analyze(tiny, PODS)
+    assert any(n.startswith(f"pods in {PODS} unreadable: ") for n in notes), notes
+    assert {(f.analyzer, f.subject) for f in findings} < {(f.analyzer, f.subject) for f in whole}
