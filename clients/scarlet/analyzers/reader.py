@@ -117,24 +117,22 @@ class Reader:
     @property
     def targets(self) -> list[str | None]:
         """The namespaces to read: the subject's, else the configured ones, else all."""
-        if self.subject.namespace is not None:
-            allowed = self.scope.namespaces
-            return (
-                []
-                if allowed is not None and self.subject.namespace not in allowed
-                else [self.subject.namespace]
-            )
-        return list(self.scope.namespaces) if self.scope.namespaces is not None else [None]
+        allowed, wanted = self.scope.namespaces, self.subject.namespace
+        if wanted is None:
+            return [None] if allowed is None else list(allowed)
+        return [wanted] if allowed is None or wanted in allowed else []
 
     async def call(self, what: str, tool: str, arguments: dict[str, Any]) -> str | None:
         """The answer's text, or None with `what` named as missing evidence and why."""
-        for pause in (*PACING_SECONDS, None):
+        pauses = iter(PACING_SECONDS)
+        while True:
             self.calls += 1
             result = await self.pool.call(tool, arguments)
             if result.outcome == "ok":
                 return result.text
             reason = (result.text.strip().splitlines() or [result.outcome])[0]
-            if reason.startswith("rate limit:") and pause is not None:
+            pause = next(pauses, None) if reason.startswith("rate limit:") else None
+            if pause is not None:
                 self.paced_seconds += pause
                 await asyncio.sleep(pause)
                 continue
@@ -147,7 +145,6 @@ class Reader:
                 reason = f"{tool} is not offered to Scarlet (its policy hides it)"
             self.missing.append(f"{what} unavailable: {reason}")
             return None
-        return None  # pragma: no cover - the loop returns on its last pass
 
     async def objects(
         self,
