@@ -214,12 +214,29 @@ class Reader:
             items += [Item(o, LIST, arguments) for o in document.get("items", [])]
             cursor = (document.get("next_page") or {}).get("continue_from")
             if not cursor:
-                return items
+                return await self._rest(items, document, kind, what, labels, fields)
         self.missing.append(
             f"{where}: cut by the result limit after {MAX_CALLS_PER_LIST} calls "
             f"({len(items)} read); raise the role's max_bytes or narrow the subject"
         )
         return None
+
+    async def _rest(
+        self,
+        items: list[Item],
+        document: dict[str, Any],
+        kind: str,
+        what: str,
+        labels: str | None,
+        fields: str | None,
+    ) -> list[Item]:
+        """A list over several namespaces has no next page: the server names the namespaces
+        that hold more, and each is read on its own (one that fails is named as missing)."""
+        seen = {(i.namespace, i.name) for i in items}
+        for namespace in document.get("more_in_namespaces") or []:
+            more = await self._list(kind, what, str(namespace), labels, fields) or []
+            items += [i for i in more if (i.namespace, i.name) not in seen]
+        return items
 
     async def pods(self) -> list[Item]:
         """The pods of the subject: all of its namespace's, or only the named object's, by

@@ -52,7 +52,11 @@ KUBE_POLICY: dict[str, Any] = {
         },
         "small-pages": {
             "tools": READ,
-            "scope": {"namespaces": {"allow": NAMESPACES}, "verbs": ["get", "list"]},
+            "scope": {
+                "namespaces": {"allow": NAMESPACES},
+                "verbs": ["get", "list"],
+                "cluster_scoped": True,
+            },
             "limits": {"max_bytes": 6000},
         },
         "tiny-pages": {
