@@ -391,7 +391,11 @@ def test_every_alert_field_is_capped_before_it_reaches_a_prompt(scarlet: Scarlet
     assert len(run["alert"]["labels"]["pod"]) == 1024
 
 
-def test_approvals_from_the_command_line(scarlet: Scarlet, tmp_path: Path) -> None:
+def test_approvals_from_the_command_line(
+    scarlet_factory: Callable[..., Scarlet], tmp_path: Path
+) -> None:
+    # Its own Scarlet: the restart earlier tests left waiting would not be proposed twice.
+    scarlet = scarlet_factory("cli")
     run_id, detail = waiting_run(scarlet, "fp-cli")
     [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
     token_file = tmp_path / "token"

@@ -280,7 +280,7 @@ async def test_the_overview_counts_the_queue_and_the_last_hours_endings(
     assert empty == {
         "queued": 0,
         "oldest_queued_seconds": 0.0,
-        "finished_last_hour": {"completed": 0, "failed": 0, "closed": 0},
+        "finished_last_hour": {"completed": 0, "partial": 0, "failed": 0, "closed": 0},
     }
     first, _ = await store.runs.submit("manual", "why is shop slow?")
     await query(
@@ -294,4 +294,9 @@ async def test_the_overview_counts_the_queue_and_the_last_hours_endings(
     overview = await store.runs.overview()
     assert overview["queued"] == 2
     assert 0 < overview["oldest_queued_seconds"] < 60
-    assert overview["finished_last_hour"] == {"completed": 0, "failed": 1, "closed": 0}
+    assert overview["finished_last_hour"] == {
+        "completed": 0,
+        "partial": 0,
+        "failed": 1,
+        "closed": 0,
+    }

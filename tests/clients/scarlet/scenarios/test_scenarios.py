@@ -127,6 +127,15 @@ def _set_up(kube: Any, case: Case) -> None:
                     kube, "Pod", namespace, pod["metadata"]["name"], {"status": case.pod_status}
                 )
     for name, body in case.job_status.items():
+        # A finished Job needs the start time its controller writes first.
+        wait_for(
+            lambda name=name: (
+                kube.request("GET", _path("Job", namespace, name))
+                .get("status", {})
+                .get("startTime")
+            ),
+            f"Job {namespace}/{name} to start",
+        )
         _patch_status(kube, "Job", namespace, name, body)
     for name, body in case.cron_status.items():
         _patch_status(kube, "CronJob", namespace, name, body)
