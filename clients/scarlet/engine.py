@@ -86,7 +86,7 @@ class Engine:
             context = await add_log_lines(self.pool, diagnosis.findings, run.alert)
             traced, trace_notes = await trace_findings(self.pool, run.alert)
             diagnosis.findings += traced
-            diagnosis.missing += context + trace_notes
+            diagnosis.notes += context + trace_notes  # context only: never what makes a run partial
             resolved = await self.store.runs.add_step(
                 run.id,
                 "analyzers",

@@ -6,12 +6,13 @@ identity, inside its policy, and every call they make is audited by the servers.
 kind of fault; `registry.py` lists the ones a run uses.
 """
 
-from .findings import Evidence, Finding, ProposedAction
+from .findings import SEVERITIES, Evidence, Finding, ProposedAction
 from .reader import AnalyzerScope
 from .run import Diagnosis, diagnose, run_analyzers
 from .subject import Subject, for_run
 
 __all__ = [
+    "SEVERITIES",
     "AnalyzerScope",
     "Diagnosis",
     "Evidence",
