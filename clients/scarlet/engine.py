@@ -78,10 +78,10 @@ class Engine:
             scope = AnalyzerScope(namespaces=self.config.namespaces)
             subject = for_run(run.kind, run.question, run.alert)
             diagnosis = await diagnose(self.pool, scope, subject, run.alert)
-            diagnosis.findings, diagnosis.missing = await with_argocd_findings(
-                self.pool, scope, diagnosis.findings, diagnosis.missing
+            diagnosis.findings, diagnosis.notes = await with_argocd_findings(
+                self.pool, scope, diagnosis.findings, diagnosis.notes
             )
-            health = await database_health(self.pool, diagnosis.missing)
+            health = await database_health(self.pool, diagnosis.notes)
             diagnosis.findings = by_severity([*diagnosis.findings, *health])
             context = await add_log_lines(self.pool, diagnosis.findings, run.alert)
             traced, trace_notes = await trace_findings(self.pool, run.alert)
