@@ -184,8 +184,12 @@ def _serve(options: argparse.Namespace) -> int:
         return 1
     if not _backend_agrees(spec, policy, policy_path, options):
         return 1
+    try:
+        backend = spec.connect(options)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     audit = AuditLog(options.audit_log)
-    backend = spec.connect(options)
     server, _ = build_server(spec, policy, backend, audit)
     try:
         if options.transport == "stdio":

@@ -13,6 +13,7 @@ SERVERS = {
     "tempo": "autodevops.servers.tempo.server",
     "postgres": "autodevops.servers.postgres.server",
     "argocd": "autodevops.servers.argocd.server",
+    "mongodb": "autodevops.servers.mongodb.server",
 }
 
 

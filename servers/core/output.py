@@ -6,6 +6,9 @@ than JSON sent twice (text plus structured content). Programs that need fields a
 for JSON where it offers it; where they must read a table or learn whether a result was cut,
 they use `parse_table` and `parse_cut`, which sit here beside the renderer they invert.
 
+Lines (JSON lines, say) render as themselves, one item per line, with notes and cut notice
+as a table's.
+
 A rendered table is its header, one line per row (or `(none)`), then, after a blank line, its
 notes, and last a cut notice when rows or bytes were cut. Columns are aligned with at least two
 spaces; a cell's own whitespace is folded to single spaces, so cells never hold two in a row.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 _MAX_CELL = 300
 _NONE = "(none)"
@@ -40,7 +44,17 @@ class Text:
     narrow: str = ""
 
 
-Output = Table | Text
+@dataclass
+class Lines:
+    """One item per line (JSON lines, say), cut at the item limit like a table's rows; no
+    header, no alignment, no folding: each line is shown as it is."""
+
+    lines: list[str]
+    narrow: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+Output = Table | Text | Lines
 
 
 @dataclass
@@ -82,13 +96,18 @@ def render(output: Output, max_items: int, max_bytes: int) -> Rendered:
     """Apply the item and byte limits; a cut result ends with a notice saying how to narrow."""
     if isinstance(output, Text):
         return _cut_bytes(output.text, max_bytes, output.narrow, items=1, cut=False)
-    rows = output.rows
+    if isinstance(output, Lines):
+        rows: list[Any] = output.lines
+        shown = rows[:max_items]
+        lines = list(shown) or [_NONE]
+    else:
+        rows = output.rows
+        shown = rows[:max_items]
+        lines = _align([output.columns, *shown])
+        if not rows:
+            lines.append(_NONE)
     total = len(rows)
     cut = total > max_items
-    shown = rows[:max_items]
-    lines = _align([output.columns, *shown])
-    if not rows:
-        lines.append(_NONE)
     if output.notes:
         lines.append("")
         lines.extend(output.notes)
