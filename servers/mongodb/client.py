@@ -179,17 +179,21 @@ class ScopedMongo:
         async with self.backend.errors(what, field):
             return await operation
 
-    async def command(self, database: str, what: str, command: Mapping[str, Any]) -> Doc:
+    async def command(
+        self, database: str, what: str, command: Mapping[str, Any], field: str = "filter"
+    ) -> Doc:
         """A command on a database of the scope, within the time limit."""
-        return await self._command(self.database(database), what, command)
+        return await self._command(self.database(database), what, command, field)
 
     async def admin(self, what: str, command: Mapping[str, Any]) -> Doc:
         """A server-level command (serverStatus, currentOp): the tool allow-list governs it."""
         return await self._command(self.backend.client.admin, what, command)
 
-    async def _command(self, db: AsyncDatabase[Doc], what: str, command: Mapping[str, Any]) -> Doc:
+    async def _command(
+        self, db: AsyncDatabase[Doc], what: str, command: Mapping[str, Any], field: str = "filter"
+    ) -> Doc:
         body = {**command, "maxTimeMS": self.max_time_ms}
-        return await self.run(what, db.command(body))
+        return await self.run(what, db.command(body), field)
 
 
 def _first_line(exc: BaseException) -> str:

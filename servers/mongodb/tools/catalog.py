@@ -92,9 +92,10 @@ async def indexes(args: CollectionArgs, mongo: ScopedMongo) -> Output:
     """Indexes of a collection: keys, options (unique, TTL, partial), size and, where the
     server reports it, how often each was used since when."""
     collection = mongo.collection(args.database, args.collection)
-    cursor = await mongo.run("listIndexes", collection.list_indexes())
-    async with mongo.backend.errors("listIndexes"):
-        found = await cursor.to_list(None)
+    answer = await mongo.command(
+        args.database, "listIndexes", {"listIndexes": collection.name, "cursor": {}}
+    )
+    found = answer.get("cursor", {}).get("firstBatch", [])
     sizes = (await _stats(mongo, args.database, args.collection)).get("indexSizes", {})
     notes: list[str] = []
     usage: dict[str, str] = {}

@@ -119,10 +119,10 @@ async def explain(args: ExplainArgs, mongo: ScopedMongo) -> Output:
         if args.sort:
             command["sort"] = mongo.value(args.sort, "sort")
     command["maxTimeMS"] = mongo.max_time_ms
-    database = mongo.database(args.database)
-    result = await mongo.run(
+    result = await mongo.command(
+        args.database,
         "explain",
-        database.command({"explain": command, "verbosity": args.verbosity}),
+        {"explain": command, "verbosity": args.verbosity},
         "pipeline" if args.pipeline is not None else "filter",
     )
     return Text("\n".join(summarize(result)))

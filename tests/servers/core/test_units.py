@@ -16,6 +16,7 @@ from autodevops.servers.core.args import (
 )
 from autodevops.servers.core.output import (
     Cut,
+    Lines,
     Table,
     Text,
     join_labels,
@@ -42,6 +43,15 @@ def test_render_cuts_bytes_on_a_line_boundary() -> None:
     body, notice = rendered.text.rsplit("\n", 1)
     assert set(body.splitlines()) == {"line"}
     assert notice.startswith("[cut: result exceeded 400 bytes") and "Ask less." in notice
+
+
+def test_lines_render_as_themselves_and_cut_like_rows() -> None:
+    lines = Lines(['{"a":1,  "b":"two  spaces"}', '{"a":2}', '{"a":3}'], "Use a filter.", ["n"])
+    rendered = render(lines, max_items=2, max_bytes=10_000)
+    assert rendered.text.splitlines()[:2] == lines.lines[:2], "no alignment, no folding"
+    assert rendered.text.split("\n\n")[1].splitlines()[0] == "n"
+    assert parse_cut(rendered.text) == Cut("Use a filter.", shown=2, total=3, limit=2)
+    assert render(Lines([]), 5, 1000).text == "(none)"
 
 
 def test_render_whole_result_is_not_marked_cut() -> None:

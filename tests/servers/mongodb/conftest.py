@@ -97,6 +97,11 @@ def policy(shop: str) -> dict[str, Any]:
                 "tools": ["find", "aggregate"],
                 "limits": {"max_items": 5, "max_bytes": 1500},
             },
+            "patient": {
+                "tools": ["aggregate"],
+                "scope": {"max_time_ms": 120_000},
+                "limits": {"timeout_seconds": 150, "max_items": 50},
+            },
             "fast": {
                 "tools": ["find", "count", "aggregate"],
                 "scope": {"max_time_ms": 100},
