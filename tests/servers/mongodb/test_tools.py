@@ -34,14 +34,15 @@ async def test_catalogue_is_read_only_but_kill_op(session: Session) -> None:
     async with session("killer") as (client, _):
         killer = {t.name: t for t in await client.list_tools()}
     assert set(killer) == {"kill_op", "current_ops"}
-    assert killer["kill_op"].annotations.read_only_hint is False
-    assert killer["kill_op"].annotations.destructive_hint is True
+    hints = killer["kill_op"].annotations
+    assert hints is not None and hints.read_only_hint is False and hints.destructive_hint is True
     async with session("viewer") as (client, _):
         tools = await client.list_tools()
     assert {t.name for t in tools} == READ_TOOLS
     for t in tools:
-        assert t.annotations.read_only_hint is True and t.annotations.destructive_hint is False
-        assert len(t.description) <= 600
+        assert t.annotations is not None and t.annotations.read_only_hint is True
+        assert t.annotations.destructive_hint is False
+        assert t.description is not None and len(t.description) <= 600
 
 
 async def test_list_databases_hides_mongodb_own(viewer: Client[Any], shop: str) -> None:
