@@ -8,6 +8,10 @@ fullwidth j, U+FF4A, is NFKC ``jamie``), or holding control or invisible format 
 (zero-width joiners, bidi overrides). Names outside ASCII are refused unless the role sets
 ``non_ascii_names: true``, so ``jamie`` with a Cyrillic a (U+0430) cannot pass for ``jamie``
 in an audit line.
+
+MongoDB's own databases (admin, config, local) and system collections (``system.*``) are out of
+reach unless the role's allow list names them literally: a glob such as ``*`` never reaches
+them, even when a role's deny list forgets them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from autodevops.servers.core.errors import InvalidArgument, OutOfScope
 # What MongoDB itself refuses in a database name, plus the path separators.
 _DATABASE_FORBIDDEN = frozenset('/\\. "$*<>:|?')
 MAX_NAME = 255
+# Reached only when a role's allow list names them, whatever its globs say.
+_OWN_DATABASES = frozenset({"admin", "config", "local"})
 
 
 def _hit(name: str, pattern: str, fold: bool) -> bool:
@@ -81,6 +87,11 @@ class MongoScope(BaseModel):
             raise InvalidArgument(field, f"'{name}' is not a MongoDB database name")
         if not self.databases.matches(name, fold=True):
             raise OutOfScope(f"database '{name}' is outside your scope")
+        if name.casefold() in _OWN_DATABASES and name.casefold() not in self._named_databases():
+            raise OutOfScope(
+                f"database '{name}' is MongoDB's own; a role reaches it only when "
+                "databases.allow names it"
+            )
         return name
 
     def check_collection(self, database: str, name: str, field: str = "collection") -> str:
@@ -90,6 +101,11 @@ class MongoScope(BaseModel):
             raise InvalidArgument(field, f"'{name}' is not a MongoDB collection name")
         if not self.collections.matches(f"{database}.{name}"):
             raise OutOfScope(f"collection '{database}.{name}' is outside your scope")
+        if name.startswith("system.") and not any("system." in p for p in self.collections.allow):
+            raise OutOfScope(
+                f"'{database}.{name}' is a system collection; a role reaches it only when "
+                "collections.allow names it"
+            )
         prefix, dot, rest = name.partition(".")
         if dot and (self.databases.denies(prefix, fold=True) or self.collections.denies(name)):
             raise OutOfScope(
@@ -97,6 +113,9 @@ class MongoScope(BaseModel):
                 "which is outside your scope; such names are refused"
             )
         return name
+
+    def _named_databases(self) -> set[str]:
+        return {pattern.casefold() for pattern in self.databases.allow}
 
     def visible_database(self, name: str) -> bool:
         return self._quiet(lambda: self.check_database(name))

@@ -194,6 +194,21 @@ def test_lookalike_names_are_refused(name: str, reason: str | None) -> None:
             check([{"$lookup": {"from": name, "pipeline": [], "as": "x"}}], viewer)
 
 
+def test_mongodb_own_databases_and_system_collections_need_naming() -> None:
+    everything = MongoScope.model_validate(
+        {"databases": {"allow": ["*"]}, "collections": {"allow": ["*"]}}
+    )
+    for database in ("admin", "Config", "local"):
+        with pytest.raises(OutOfScope, match="is MongoDB's own"):
+            everything.check_database(database)
+    with pytest.raises(OutOfScope, match="is a system collection"):
+        everything.check_collection("shop", "system.profile")
+    named = MongoScope.model_validate(
+        {"databases": {"allow": ["admin"]}, "collections": {"allow": ["admin.system.users"]}}
+    )
+    assert named.check_collection("admin", "system.users") == "system.users"
+
+
 def test_non_ascii_names_when_the_role_allows_them() -> None:
     scope = MongoScope.model_validate({"non_ascii_names": True})
     assert scope.check_collection("shop", "bestellungen_\u00fcbersicht")
