@@ -164,6 +164,7 @@ def test_jamie_delegates_read_only_roles_by_default(
         "loki": ("viewer", "team"),
         "tempo": ("viewer", "team"),
         "postgres": ("viewer",),
+        "mongodb": ("viewer",),
     }
     for server in ON_BY_DEFAULT:
         policy = rendered_policy(docs, server, tmp_path)

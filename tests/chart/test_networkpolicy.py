@@ -83,8 +83,9 @@ def test_network_policies_allow_only_the_needed_flows(all_docs: list[Doc]) -> No
             ]
             assert ports_of(backend) == {("TCP", 5432)}
         else:
-            assert backend["to"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
-            assert ports_of(backend) == {("TCP", 9090)}
+            peer = values["servers"][server]["backend"]
+            assert backend["to"] == [{"ipBlock": {"cidr": c}} for c in peer["cidrs"]]
+            assert ports_of(backend) == {("TCP", port) for port in peer["ports"]}
     ide = values["servers"]["prometheus"]["ingressFrom"]
     assert [r["from"] for r in network_policy(all_docs, "prometheus")["ingress"]].count(ide) == 1
     assert ide not in [r["from"] for r in network_policy(all_docs, "kubernetes")["ingress"]]

@@ -90,3 +90,25 @@ def test_policy_configmaps_embed_the_policies(all_docs: list[Doc], tmp_path: Pat
         assert policy.delegable_roles("scarlet") == ()
         deployment = find(all_docs, "Deployment", name_of(server))
         assert deployment["spec"]["template"]["metadata"]["annotations"]["checksum/policy"]
+
+
+def test_mongodb_reads_its_uri_from_a_secret_and_calls_no_api(
+    all_docs: list[Doc], default_docs: list[Doc]
+) -> None:
+    for docs, secret in ((all_docs, "mcp-mongodb-tokens"), (default_docs, name_of("mongodb"))):
+        pod = pod_specs(docs)["mongodb"]
+        container = pod["containers"][0]
+        options = build_parser().parse_args(container["args"])
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert options.uri_file == Path(mounts["secret-files"]["mountPath"]) / "mongodb-uri"
+        assert mounts["secret-files"]["readOnly"] is True
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["secret-files"]["secret"] == {
+            "secretName": secret,
+            "items": [{"key": "mongodb-uri", "path": "mongodb-uri"}],
+        }
+        assert "mongodb://" not in yaml.safe_dump(container)
+        assert pod["automountServiceAccountToken"] is False
+    for doc in all_docs:
+        if doc["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+            assert all(s.get("name") != name_of("mongodb") for s in doc.get("subjects", [])), doc

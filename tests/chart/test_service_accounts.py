@@ -93,6 +93,7 @@ def test_service_account_tokens_are_projected_into_the_clients(
             "serverAuth.tokenExpirationSeconds=7200",
             "servers.kubernetes.enabled=false",
             "servers.argocd.enabled=false",
+            "servers.mongodb.enabled=false",
         )
     )
     for client in CLIENTS:
@@ -174,6 +175,7 @@ def test_service_account_tokens_bind_the_clients_in_the_policies(
         "tempo": ("viewer",),
         "postgres": ("viewer",),
         "argocd": ("viewer",),
+        "mongodb": ("viewer",),
     }
     for server in SERVERS:
         data = find(sa_docs, "ConfigMap", f"{name_of(server)}-policy")["data"]["policy.yaml"]
