@@ -10,6 +10,7 @@ from bench import (
     jamie_turn,
     kube_pagination,
     loki_overhead,
+    mongodb_find,
     postgres_overhead,
     prometheus_overhead,
     tempo_trace,
@@ -23,6 +24,7 @@ BENCHMARKS = {
     "tempo": tempo_trace.main,
     "postgres": postgres_overhead.main,
     "argocd": argocd_list.main,
+    "mongodb": mongodb_find.main,
 }
 
 

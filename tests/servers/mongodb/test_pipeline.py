@@ -278,3 +278,13 @@ async def test_a_scoped_role_sees_only_its_collections(session: Session, shop: s
         assert sorted(line.split()[0] for line in text.splitlines()[1:]) == ["customers", "orders"]
         text, error = await call_text(client, "count", {"database": shop, "collection": "events"})
         assert error and f"collection '{shop}.events' is outside your scope" in text
+
+
+def test_kill_op_reaches_only_operations_of_the_named_users() -> None:
+    scope = MongoScope.model_validate({"kill_ops_of": ["report-*", "etl@analytics"]})
+    assert scope.may_kill([("report-nightly", "admin")])
+    assert scope.may_kill([("etl", "analytics")])
+    assert not scope.may_kill([("etl", "admin")])
+    assert not scope.may_kill([("report-nightly", "admin"), ("root", "admin")])
+    assert not scope.may_kill([]), "an operation without a user is nobody's to kill"
+    assert not MongoScope().may_kill([("report-nightly", "admin")]), "nobody by default"
