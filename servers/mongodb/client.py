@@ -133,8 +133,9 @@ class MongoBackend:
             )
         if code == _TIME_LIMIT:
             return TimeLimitExceeded(
-                f"MongoDB stopped {what} at your role's time limit (maxTimeMS): {message}. "
-                "Narrow the filter, use an indexed field (see explain), or ask for fewer documents"
+                f"MongoDB at {self.url} stopped {what} at your role's time limit (maxTimeMS): "
+                f"{message}. Narrow the filter, use an indexed field (see explain), or ask for "
+                "fewer documents"
             )
         if code in _MISSING or "not implemented" in message.lower():
             return Unsupported(

@@ -19,11 +19,21 @@ from autodevops.common.config import ConfigError
 from autodevops.servers.mongodb.server import SPEC
 from devstack.base import free_port
 from devstack.ferretdb import FerretHandle
-from devstack.services import audit_lines, cli, start_mcp_server
+from devstack.services import McpServer, audit_lines, cli, start_mcp_server
 from tests.mcp_helpers import call_text, client_for
 from tests.servers.mongodb.conftest import ORDERS, shipped_policy
 
 TOKEN = "mongodb-viewer-token-0123456789"
+
+
+def serve_http(workdir: Path, uri: str) -> McpServer:
+    """`serve mongodb --transport http` with its URI in a file, as the chart mounts it."""
+    uri_file = workdir / "mongodb-uri"
+    uri_file.write_text(uri)
+    tokens = [{"token": TOKEN, "subject": "alice", "roles": ["viewer"]}]
+    return start_mcp_server(
+        workdir, "mongodb", shipped_policy(), tokens, "--uri-file", str(uri_file)
+    )
 
 
 async def test_stdio_reads_the_url_from_the_environment(
@@ -45,16 +55,7 @@ async def test_stdio_reads_the_url_from_the_environment(
 async def test_http_reads_the_uri_from_a_file(
     ferretdb: FerretHandle, shop: str, tmp_path: Path
 ) -> None:
-    uri_file = tmp_path / "mongodb-uri"
-    uri_file.write_text(ferretdb.url + "\n")
-    server = start_mcp_server(
-        tmp_path,
-        "mongodb",
-        shipped_policy(),
-        [{"token": TOKEN, "subject": "alice", "roles": ["viewer"]}],
-        "--uri-file",
-        str(uri_file),
-    )
+    server = serve_http(tmp_path, ferretdb.url + "\n")
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             ready = await http.get(server.url.removesuffix("/mcp") + "/readyz")
@@ -69,17 +70,8 @@ async def test_http_reads_the_uri_from_a_file(
 
 
 def test_readyz_names_mongodb_when_it_is_down(tmp_path: Path) -> None:
-    uri_file = tmp_path / "mongodb-uri"
     port = free_port()
-    uri_file.write_text(f"mongodb://svc:pa55word@127.0.0.1:{port}/")
-    server = start_mcp_server(
-        tmp_path,
-        "mongodb",
-        shipped_policy(),
-        [{"token": TOKEN, "subject": "alice", "roles": ["viewer"]}],
-        "--uri-file",
-        str(uri_file),
-    )
+    server = serve_http(tmp_path, f"mongodb://svc:pa55word@127.0.0.1:{port}/")
     try:
         ready = httpx.get(server.url.removesuffix("/mcp") + "/readyz", timeout=10)
     finally:
