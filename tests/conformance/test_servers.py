@@ -60,6 +60,12 @@ def _argocd(request: pytest.FixtureRequest) -> list[str]:
     return ["--mode", "core", "--kubeconfig", str(kube.kubeconfig)]
 
 
+def _mongodb(request: pytest.FixtureRequest) -> list[str]:
+    uri = request.getfixturevalue("tmp_path") / "mongodb-uri"
+    uri.write_text(request.getfixturevalue("ferretdb").url)
+    return ["--uri-file", str(uri)]
+
+
 # How each server reaches a backend of the stack (Loki and Tempo: their fakes, as neither can
 # run here; Argo CD in core mode: the control plane); a new server adds its line here.
 BACKEND_ARGS: dict[str, Callable[[pytest.FixtureRequest], list[str]]] = {
@@ -69,6 +75,7 @@ BACKEND_ARGS: dict[str, Callable[[pytest.FixtureRequest], list[str]]] = {
     "tempo": _tempo,
     "postgres": _postgres,
     "argocd": _argocd,
+    "mongodb": _mongodb,
 }
 
 
