@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pymongo import MongoClient
+from pymongo.collection import Collection
 
 from bench.stdio_session import StdioSession
 from devstack import ferretdb
@@ -53,8 +54,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def seed(url: str, documents: int) -> None:
-    with MongoClient(url) as client:
-        events = client[DATABASE].events
+    client: MongoClient[dict[str, Any]] = MongoClient(url)
+    with client:
+        events: Collection[dict[str, Any]] = client[DATABASE].events
         batch = []
         for i in range(documents):
             batch.append({"i": i, "status": "ok" if i % 10 else "failed", "note": f"event {i}"})
@@ -86,8 +88,9 @@ def measure(url: str, work: Path, options: argparse.Namespace) -> dict[str, Any]
     # a filter that matches more, so that FerretDB ends the cursor in its first batch (when a
     # limit is not reached it continues the scan batch by batch, seconds on 100,000 documents).
     direct = []
-    with MongoClient(url) as client:
-        events = client[DATABASE].events
+    client: MongoClient[dict[str, Any]] = MongoClient(url)
+    with client:
+        events: Collection[dict[str, Any]] = client[DATABASE].events
         for n in range(options.calls):
             began = time.perf_counter()
             found = list(events.find({"i": {"$gte": n}}, limit=2, batch_size=2))
