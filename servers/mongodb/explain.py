@@ -4,53 +4,53 @@ aggregation explains (stages, ``$cursor``) and FerretDB's (its backend plan, pus
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 MAX_CHAIN = 12
+# SQLite's plan words for reading a whole table (`SCAN t`), as FerretDB's backend reports.
+_SQL_SCAN = re.compile(r"\bSCAN\b")
 
 
 def summarize(result: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
+    scans = False
     planner, stats = _planner_and_stats(result)
     if planner:
         if "namespace" in planner:
             lines.append(f"namespace: {planner['namespace']}")
         winning = planner.get("winningPlan")
         if isinstance(winning, Mapping):
-            plan = winning.get("queryPlan", winning)
-            lines.append(f"winning plan: {_chain(plan)}")
+            chain = _chain(winning.get("queryPlan", winning))
+            scans = "COLLSCAN" in chain
+            lines.append(f"winning plan: {chain}")
             lines.append(f"rejected plans: {len(planner.get('rejectedPlans') or [])}")
-        if isinstance(planner.get("Plan"), list):  # FerretDB: its backend's own plan
-            lines.append("backend plan: " + "; ".join(str(p) for p in planner["Plan"]))
+        if isinstance(planner.get("Plan"), list):  # FerretDB: its SQL backend's own plan
+            steps = [str(p) for p in planner["Plan"]]
+            scans = any(_SQL_SCAN.search(s) and "INDEX" not in s for s in steps)
+            lines.append("backend plan: " + "; ".join(steps))
     stages = result.get("stages")
     if isinstance(stages, list):
         names = [next(iter(s), "?") for s in stages if isinstance(s, Mapping)]
         lines.append("pipeline stages: " + " → ".join(names))
     if stats:
-        lines.append(
-            "examined: "
-            + ", ".join(
-                f"{label} {stats[key]}"
-                for key, label in (
-                    ("nReturned", "returned"),
-                    ("totalKeysExamined", "keys"),
-                    ("totalDocsExamined", "documents"),
-                    ("executionTimeMillis", "ms"),
-                )
-                if key in stats
+        examined = [
+            f"{label} {stats[key]}"
+            for key, label in (
+                ("nReturned", "returned"),
+                ("totalKeysExamined", "keys"),
+                ("totalDocsExamined", "documents"),
+                ("executionTimeMillis", "ms"),
             )
-        )
+            if key in stats
+        ]
+        lines.append("examined: " + ", ".join(examined))
     pushdowns = [k for k in ("filterPushdown", "sortPushdown", "limitPushdown") if k in result]
     if pushdowns:
-        lines.append(
-            "pushed down to the backend: "
-            + ", ".join(
-                f"{k.removesuffix('Pushdown')} {'yes' if result[k] else 'no'}" for k in pushdowns
-            )
-        )
-    text = " ".join(lines)
-    if "COLLSCAN" in text or ("SCAN " in text and "INDEX" not in text):
+        done = [f"{k.removesuffix('Pushdown')} {'yes' if result[k] else 'no'}" for k in pushdowns]
+        lines.append("pushed down to the backend: " + ", ".join(done))
+    if scans:
         lines.append("hint: a full collection scan; an index on the filtered fields would help")
     return lines or ["the server returned an explain result this tool cannot read"]
 
