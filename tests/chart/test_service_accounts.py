@@ -93,7 +93,6 @@ def test_service_account_tokens_are_projected_into_the_clients(
             "serverAuth.tokenExpirationSeconds=7200",
             "servers.kubernetes.enabled=false",
             "servers.argocd.enabled=false",
-            "servers.mongodb.enabled=false",
         )
     )
     for client in CLIENTS:
