@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, NotFound
-from autodevops.servers.core.output import Output, Table, Text
+from autodevops.servers.core.output import Lines, Output, Table, Text
 
 from .resource_types import ResourceType, parse_discovery
 from .scope import KubernetesScope
@@ -282,7 +282,7 @@ class ScopedKube:
         must stay parseable: those carry the group in `apiVersion` or a `notes` field."""
         if not self.notes:
             return output
-        if isinstance(output, Table):
+        if isinstance(output, Table | Lines):
             output.notes.extend(self.notes)
             return output
         return Text("\n".join([output.text, "", *self.notes]), narrow=output.narrow)
