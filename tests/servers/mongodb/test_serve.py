@@ -72,11 +72,14 @@ async def test_http_reads_the_uri_from_a_file(
 def test_readyz_names_mongodb_when_it_is_down(tmp_path: Path) -> None:
     port = free_port()
     server = serve_http(tmp_path, f"mongodb://svc:pa55word@127.0.0.1:{port}/")
+    readyz = server.url.removesuffix("/mcp") + "/readyz"
     try:
-        ready = httpx.get(server.url.removesuffix("/mcp") + "/readyz", timeout=10)
+        anonymous = httpx.get(readyz, timeout=10)
+        ready = httpx.get(readyz, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     finally:
         server.stop()
-    assert ready.status_code == 503
+    assert anonymous.status_code == ready.status_code == 503
+    assert "detail" not in anonymous.json()
     detail: Any = ready.json()["detail"]
     assert f"127.0.0.1:{port}" in detail and "pa55word" not in detail
 
