@@ -11,10 +11,9 @@ from collections import defaultdict
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-import yaml
-
 from autodevops.common.config import ConfigError
 from autodevops.servers.core.policy import Policy, load_policy
+from autodevops.servers.kubernetes.rbac import rbac_yaml
 
 from .scope import ArgoScope
 
@@ -71,43 +70,7 @@ def core_manifests(policy: Policy, name: str, service_account: str | None = None
             for group, resource, verb in CORE_NEEDS[tool]:
                 for namespace in namespaces:
                     rules[namespace][(group, resource)].add(verb)
-    documents: list[dict[str, object]] = []
-    for namespace in sorted(rules, key=lambda n: n or ""):
-        kind = "Role" if namespace else "ClusterRole"
-        metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
-        documents.append(
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": kind,
-                "metadata": metadata,
-                "rules": [
-                    {"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
-                    for (group, resource), verbs in sorted(rules[namespace].items())
-                ],
-            }
-        )
-        if service_account:
-            sa_namespace, sa_name = service_account.split("/", 1)
-            documents.append(
-                {
-                    "apiVersion": "rbac.authorization.k8s.io/v1",
-                    "kind": f"{kind}Binding",
-                    "metadata": dict(metadata),
-                    "roleRef": {
-                        "apiGroup": "rbac.authorization.k8s.io",
-                        "kind": kind,
-                        "name": name,
-                    },
-                    "subjects": [
-                        {"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}
-                    ],
-                }
-            )
-    header = (
-        f"# Least privilege for the {policy.server} server in core mode under this policy: the "
-        "union of what its roles may do.\n"
-    )
-    return header + yaml.safe_dump_all(documents, sort_keys=False)
+    return rbac_yaml(policy.server, rules, name, service_account, " in core mode")
 
 
 def argocd_policy_csv(policy: Policy, account: str) -> str:

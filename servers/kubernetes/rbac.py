@@ -115,9 +115,20 @@ def manifests(
     )
     for grant in grants(policy, types):
         by_namespace[grant.namespace][(grant.group, grant.resource)].add(grant.verb)
-    documents = []
+    return rbac_yaml(policy.server, by_namespace, name, service_account)
+
+
+def rbac_yaml(
+    server: str,
+    by_namespace: dict[str | None, dict[tuple[str, str], set[str]]],
+    name: str,
+    service_account: str | None,
+    mode: str = "",
+) -> str:
+    """Roles for the namespaced permissions, a ClusterRole for those without a namespace, and
+    their bindings to `service_account` (`ns/name`) when given."""
+    documents: list[dict[str, object]] = []
     for namespace in sorted(by_namespace, key=lambda n: n or ""):
-        rules = _rules(by_namespace[namespace])
         metadata: dict[str, str] = {"name": name}
         if namespace:
             metadata["namespace"] = namespace
@@ -127,7 +138,7 @@ def manifests(
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": kind,
                 "metadata": metadata,
-                "rules": rules,
+                "rules": _rules(by_namespace[namespace]),
             }
         )
         if service_account:
@@ -148,7 +159,7 @@ def manifests(
                 }
             )
     header = (
-        f"# Least privilege for the {policy.server} server under this policy: the union of "
+        f"# Least privilege for the {server} server{mode} under this policy: the union of "
         "what its roles may do.\n"
     )
     return header + yaml.safe_dump_all(documents, sort_keys=False)
