@@ -16,6 +16,7 @@ import httpx
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, NotFound
+from autodevops.servers.core.http_backend import unreachable
 
 from .apps import LIST_FIELDS, AppView
 from .client import ArgoSource, Refused, SyncRequest
@@ -155,13 +156,9 @@ class ArgoApi(ArgoSource):
                 json=body,
                 headers=self._bearer(),
             )
-        except httpx.TimeoutException as exc:
-            raise BackendUnavailable(
-                BACKEND, self.url, f"did not answer in time ({type(exc).__name__})", _CHECK_RUNNING
-            ) from exc
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(
-                BACKEND, self.url, f"unreachable ({type(exc).__name__}: {exc})", _CHECK_RUNNING
+            raise unreachable(
+                BACKEND, self.url, exc, slow=_CHECK_RUNNING, down=_CHECK_RUNNING
             ) from exc
         if response.status_code < 300:
             return _json(response, self.url)

@@ -16,6 +16,7 @@ import httpx
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, OutOfScope
+from autodevops.servers.core.http_backend import unreachable
 
 from .logql import LogQLSyntaxError
 from .scope import GuardrailError, LokiScope, ScopedQuery, ScopeError, enforce_scope, selector_for
@@ -148,15 +149,12 @@ class LokiClient:
         return body.get("data", body) if isinstance(body, dict) and "status" in body else body
 
     def _unreachable(self, exc: httpx.HTTPError) -> BackendUnavailable:
-        if isinstance(exc, httpx.TimeoutException):
-            return BackendUnavailable(
-                BACKEND,
-                self.url,
-                f"did not answer in time ({type(exc).__name__})",
-                "Loki's health and load, or narrow the query (shorter range, more matchers)",
-            )
-        return BackendUnavailable(
-            BACKEND, self.url, f"unreachable ({type(exc).__name__}: {exc})", _CHECK_RUNNING
+        return unreachable(
+            BACKEND,
+            self.url,
+            exc,
+            slow="Loki's health and load, or narrow the query (shorter range, more matchers)",
+            down=_CHECK_RUNNING,
         )
 
 

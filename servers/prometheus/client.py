@@ -17,6 +17,7 @@ import httpx
 from autodevops.common.redact import is_redacted
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, OutOfScope
+from autodevops.servers.core.http_backend import unreachable
 
 from .scope import (
     PrometheusScope,
@@ -111,15 +112,12 @@ class PrometheusClient:
         return found
 
     def _unreachable(self, exc: httpx.HTTPError) -> BackendUnavailable:
-        if isinstance(exc, httpx.TimeoutException):
-            return BackendUnavailable(
-                BACKEND,
-                self.url,
-                f"did not answer in time ({type(exc).__name__})",
-                "Prometheus' health and load, or narrow the query",
-            )
-        return BackendUnavailable(
-            BACKEND, self.url, f"unreachable ({type(exc).__name__}: {exc})", _CHECK_RUNNING
+        return unreachable(
+            BACKEND,
+            self.url,
+            exc,
+            slow="Prometheus' health and load, or narrow the query",
+            down=_CHECK_RUNNING,
         )
 
 

@@ -16,6 +16,7 @@ import httpx
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import GateError, InvalidArgument, NotFound, OutOfScope
+from autodevops.servers.core.http_backend import unreachable
 
 from . import traceql
 from .scope import TempoScope
@@ -101,16 +102,14 @@ class TempoClient:
     async def _send(self, path: str, tenant: str | None, params: Any) -> httpx.Response:
         try:
             return await self._http.get(path, params=params, headers=self._headers(tenant))
-        except httpx.TimeoutException as exc:
-            raise BackendUnavailable(
+        except httpx.HTTPError as exc:
+            raise unreachable(
                 BACKEND,
                 self.where,
-                f"did not answer in time ({type(exc).__name__})",
-                "Tempo's health and load, or narrow the request (shorter range, a smaller limit)",
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable(
-                BACKEND, self.where, f"unreachable ({type(exc).__name__}: {exc})", _CHECK_RUNNING
+                exc,
+                slow="Tempo's health and load, or narrow the request (shorter range, a smaller "
+                "limit)",
+                down=_CHECK_RUNNING,
             ) from exc
 
     async def get(
