@@ -374,6 +374,8 @@ async def top_queries(args: TopArgs, pg: ScopedPostgres) -> Output:
             " left(s.query, %s)"
             f" FROM {_quoted(where[0])}.pg_stat_statements s"
             " LEFT JOIN pg_database d ON d.oid = s.dbid LEFT JOIN pg_roles r ON r.oid = s.userid"
+            # The statements run in this database only: the extension sees the whole cluster.
+            " WHERE d.datname = current_database()"
             f" ORDER BY {order + 1} DESC LIMIT 200",
             [QUERY_CHARS],
         )
@@ -381,7 +383,6 @@ async def top_queries(args: TopArgs, pg: ScopedPostgres) -> Output:
         [text(db), text(user), str(calls), f"{total:.1f}", f"{mean:.2f}", str(count),
          _one_line(query_)]
         for db, user, calls, total, mean, count, query_ in found
-        if db is None or pg.scope.databases.allows(db)
     ]  # fmt: skip
     return Table(["DATABASE", "USER", "CALLS", "TOTAL MS", "MEAN MS", "ROWS", "QUERY"], rows)
 

@@ -53,14 +53,20 @@ async def test_http_scopes_by_token_and_never_passes_the_token_on(
     assert (record["subject"], record["role"], record["transport"]) == ("team-bot", "team", "http")
 
 
-def test_readyz_names_a_loki_that_is_down(tmp_path: Path) -> None:
-    server = start_mcp_server(tmp_path, "loki", LOKI_POLICY, [], "--loki-url", "http://127.0.0.1:9")
+def test_readyz_names_a_loki_that_is_down_to_callers_with_a_token(tmp_path: Path) -> None:
+    tokens = [{"token": CALLER_TOKEN, "subject": "team-bot", "roles": ["team"]}]
+    server = start_mcp_server(
+        tmp_path, "loki", LOKI_POLICY, tokens, "--loki-url", "http://127.0.0.1:9"
+    )
+    readyz = server.url.removesuffix("/mcp") + "/readyz"
     try:
-        ready = httpx.get(server.url.removesuffix("/mcp") + "/readyz", timeout=10)
+        anonymous = httpx.get(readyz, timeout=10)
+        signed = httpx.get(readyz, timeout=10, headers={"Authorization": f"Bearer {CALLER_TOKEN}"})
     finally:
         server.stop()
-    assert ready.status_code == 503
-    assert ready.json()["detail"].startswith("Loki at http://127.0.0.1:9: unreachable")
+    assert anonymous.status_code == 503 and anonymous.json() == {"status": "unavailable"}
+    assert signed.status_code == 503
+    assert signed.json()["detail"].startswith("Loki at http://127.0.0.1:9: unreachable")
 
 
 async def test_stdio_gets_the_policys_stdio_role(fake_loki: FakeLoki, tmp_path: Path) -> None:
