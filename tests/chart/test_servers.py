@@ -51,6 +51,14 @@ def test_server_arguments_are_what_the_cli_accepts(all_docs: list[Doc]) -> None:
     assert prometheus.audit_log == Path("/tmp/audit.jsonl")
     argocd = build_parser().parse_args(pod_specs(all_docs)["argocd"]["containers"][0]["args"])
     assert argocd.mode == "core"
+    loki = pod_specs(all_docs)["loki"]
+    mounts = {m["name"]: m["mountPath"] for m in loki["containers"][0]["volumeMounts"]}
+    options = build_parser().parse_args(loki["containers"][0]["args"])
+    assert options.loki_token_file == Path(mounts["secret-files"]) / "loki-token"
+    volumes = {v["name"]: v for v in loki["volumes"]}
+    assert volumes["secret-files"]["secret"]["items"] == [
+        {"key": "loki-token", "path": "loki-token"}
+    ]
 
 
 def test_the_postgres_server_reads_its_dsn_from_its_secret(all_docs: list[Doc]) -> None:
