@@ -79,7 +79,7 @@ def _backup(options: argparse.Namespace) -> int:
     from .archive import prune
 
     def take() -> Path:
-        secret = _read_secret(options.credential)
+        secret = _read_secret(options)
         if options.kind == "postgres":
             from .postgres import backup
 
@@ -107,7 +107,7 @@ def _backup(options: argparse.Namespace) -> int:
 
 def _restore(options: argparse.Namespace) -> int:
     def put() -> None:
-        secret = _read_secret(options.credential)
+        secret = _read_secret(options)
         bucket = _bucket(options)
         with tempfile.TemporaryDirectory() as scratch:
             folder = (
@@ -131,6 +131,13 @@ def _restore(options: argparse.Namespace) -> int:
     return 0
 
 
+def _read_secret(options: argparse.Namespace) -> str:
+    from autodevops.clients.core.config import read_secret
+
+    flag = "--dsn-file" if options.kind == "postgres" else "--uri-file"
+    return read_secret(options.credential, flag)
+
+
 def _bucket(options: argparse.Namespace) -> Bucket | None:
     from .archive import BackupError
     from .bucket import Bucket
@@ -142,24 +149,14 @@ def _bucket(options: argparse.Namespace) -> Bucket | None:
     return Bucket(options.bucket_url, options.bucket_credentials_file)
 
 
-def _read_secret(path: Path) -> str:
-    from .archive import BackupError
-
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise BackupError(f"{path}: {exc.strerror}") from None
-    if not secret:
-        raise BackupError(f"{path}: empty; it should hold the connection string")
-    return secret
-
-
 def _guarded(work: Callable[[], T]) -> tuple[bool, T | None]:
     """Runs `work`; the errors people can act on become one line on stderr, not a traceback."""
+    from autodevops.common.config import ConfigError
+
     from .archive import BackupError
 
     try:
         return True, work()
-    except (BackupError, BackendUnavailable) as exc:
+    except (BackupError, BackendUnavailable, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return False, None
