@@ -14,6 +14,8 @@ from pathlib import Path
 from . import base, components, install, tools
 
 ORDER = ("prometheus", "postgres", "redis", "ferretdb", "jaeger", "kube")
+# Started only when named (`up argocd`): they need others and cost more to run.
+ON_REQUEST = ("argocd",)
 
 
 def _exports(env: dict[str, str]) -> str:
@@ -21,10 +23,11 @@ def _exports(env: dict[str, str]) -> str:
 
 
 def _selected(names: list[str]) -> list[str]:
-    unknown = [n for n in names if n not in ORDER]
+    known = ORDER + ON_REQUEST
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"unknown component(s): {', '.join(unknown)}; known: {', '.join(ORDER)}")
-    return [n for n in ORDER if n in names] if names else list(ORDER)
+        raise SystemExit(f"unknown component(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    return [n for n in known if n in names] if names else list(ORDER)
 
 
 def cmd_up(state_dir: Path, names: list[str]) -> int:
@@ -70,7 +73,7 @@ def cmd_status(state_dir: Path, names: list[str]) -> int:
 
 def cmd_env(state_dir: Path) -> int:
     env = {base.STATE_ENV: str(state_dir)}
-    for name in ORDER:
+    for name in ORDER + ON_REQUEST:
         handle = components.COMPONENTS[name].attach(state_dir)
         if handle is not None:
             env.update(handle.env())
@@ -109,7 +112,7 @@ def main(argv: list[str]) -> int:
     up = sub.add_parser(
         "up", parents=[state], help="start (or reuse) components and print export lines"
     )
-    up.add_argument("components", nargs="*", help=f"subset of: {' '.join(ORDER)}")
+    up.add_argument("components", nargs="*", help=f"subset of: {' '.join(ORDER + ON_REQUEST)}")
     status = sub.add_parser(
         "status", parents=[state], help="say which components run; exit 1 if any does not"
     )

@@ -31,6 +31,7 @@ class Component:
     module: str
     start: str
     records: tuple[str, ...]
+    needs: tuple[str, ...] = ()
 
     def _fn(self, attr: str) -> Callable[[Path], Any]:
         fn: Callable[[Path], Any] = getattr(importlib.import_module(self.module), attr)
@@ -64,6 +65,13 @@ COMPONENTS: dict[str, Component] = {
             "start",
             ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"),
         ),
+        Component(
+            "argocd",
+            f"{_PKG}.argocd",
+            "start",
+            ("argocd-application-controller", "argocd-server", "argocd-repo-server"),
+            needs=("kube", "redis"),
+        ),
     )
 }
 
@@ -78,9 +86,12 @@ def stop_records(state_dir: Path, names: tuple[str, ...]) -> None:
 
 
 def ensure(name: str, state_dir: Path) -> tuple[Handle, bool]:
-    """A running component: the one already up for state_dir, else a new one (started=True)."""
+    """A running component: the one already up for state_dir, else a new one (started=True).
+    What it needs is ensured first (and left running)."""
     component = COMPONENTS[name]
     state_dir = Path(state_dir).resolve()
+    for need in component.needs:
+        ensure(need, state_dir)
     with base.locked(state_dir):
         handle = component.attach(state_dir)
         if handle is not None:
@@ -100,8 +111,9 @@ def stop_all(state_dir: Path) -> list[str]:
 
 def _stop_all(state_dir: Path) -> list[str]:
     stopped = []
-    # Each component's records are listed clients first (kwok ... etcd): stop in that order.
-    order = [name for c in COMPONENTS.values() for name in c.records]
+    # Each component's records are listed clients first (kwok ... etcd), and a component comes
+    # after those it needs: stop the last component first, each in its records' order.
+    order = [name for c in reversed(COMPONENTS.values()) for name in c.records]
     recorded = sorted(p.parent.name for p in state_dir.glob("*/run.json"))
     names = [n for n in order if n in recorded] + [n for n in recorded if n not in order]
     for name in names:

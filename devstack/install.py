@@ -23,6 +23,7 @@ KUBERNETES_VERSION = "v1.37.2"
 FERRETDB_VERSION = "v1.24.2"
 VERSITYGW_VERSION = "v1.8.0"
 JAEGER_VERSION = "v1.76.0"
+ARGOCD_VERSION = "v2.14.21"
 
 # Debian package -> a file it installs (presence means installed; no dpkg query needed).
 APT_PACKAGES: dict[str, str] = {
@@ -42,6 +43,7 @@ class GoBuild:
     version: str
     ldflags: str = "-s -w"
     package: str = "."  # or a tool the module's go.mod names (`go get -tool`)
+    cgo: bool = True
 
     @property
     def source(self) -> Path:
@@ -81,6 +83,14 @@ VERSITYGW = GoBuild(
 )
 # Jaeger (Apache-2.0), the OTLP receiver the suite's own traces are tested against.
 JAEGER = GoBuild("jaeger", JAEGER_VERSION, package="github.com/jaegertracing/jaeger/cmd/jaeger")
+# Argo CD's repo server, API server and application controller (one binary of ours that links
+# only those three), static like Argo CD's own release builds.
+ARGOCD = GoBuild(
+    "argocd",
+    ARGOCD_VERSION,
+    f"-s -w -X github.com/argoproj/argo-cd/v2/common.version={ARGOCD_VERSION[1:]}",
+    cgo=False,
+)
 
 
 def missing_apt_packages() -> list[str]:
@@ -125,8 +135,14 @@ def go_build(build: GoBuild) -> Path:
     log = logs / f"{build.name}-build.log"
     src = str(build.source)
     base.progress(f"building {build.name} {build.version} into {out} (log {log})")
+    env = {**os.environ, **({} if build.cgo else {"CGO_ENABLED": "0"})}
     deps = subprocess.run(
-        [go, "list", "-deps", build.package], cwd=src, capture_output=True, text=True, check=False
+        [go, "list", "-deps", build.package],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     total = len(deps.stdout.split()) or 1
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +154,12 @@ def go_build(build: GoBuild) -> Path:
     ]  # fmt: skip
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            argv, cwd=src, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            argv,
+            cwd=src,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
         )
         assert proc.stdout is not None
         last = started
@@ -180,5 +201,6 @@ def install(*, kube: bool = True) -> None:
     go_build(FERRETDB)
     go_build(VERSITYGW)
     go_build(JAEGER)
+    go_build(ARGOCD)
     if kube:
         go_build(KUBE)

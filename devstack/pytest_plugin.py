@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from . import base, components
+from .argocd import ArgoHandle
 from .ferretdb import FerretHandle
 from .jaeger import JaegerHandle
 from .kube import KubeHandle
@@ -111,3 +112,10 @@ def kube(stack_state_dir: Path) -> Iterator[KubeHandle]:
     """The control plane: ``.kubeconfig`` (admin), ``.url``, ``.request``, ``.create_token``,
     ``.kubeconfig_for_token``, ``.kubectl``, ``.api_client``."""
     yield from _component("kube", stack_state_dir)
+
+
+@pytest.fixture(scope="session")
+def argocd(stack_state_dir: Path, kube: KubeHandle, redis: RedisHandle) -> Iterator[ArgoHandle]:
+    """Argo CD (repo server, API server, controller) on the control plane: ``.url``,
+    ``.ca_file``, ``.token_file``, ``.account(name, policy_csv)``, ``.request``."""
+    yield from _component("argocd", stack_state_dir)
