@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import ssl
 import subprocess
 import sys
 import time
@@ -114,14 +115,16 @@ class ArgoHandle:
         """One call to Argo CD's REST API (as admin unless a token is given)."""
         headers = {"Authorization": f"Bearer {token or self.admin_token()}"}
         response = httpx.request(
-            method, f"{self.url}{path}", json=body, headers=headers, verify=str(self.ca_file),
-            timeout=60,
+            method, f"{self.url}{path}", json=body, headers=headers, verify=self.tls(), timeout=60,
         )  # fmt: skip
         if response.status_code >= 300:
             raise base.ComponentError(
                 f"Argo CD {method} {path}: HTTP {response.status_code} {response.text[:300]}"
             )
         return response.json()
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
 
     def admin_token(self) -> str:
         """A session token of the admin account (its password is the generated initial one)."""
@@ -132,7 +135,7 @@ class ArgoHandle:
         response = httpx.post(
             f"{self.url}/api/v1/session",
             json={"username": "admin", "password": password},
-            verify=str(self.ca_file),
+            verify=self.tls(),
             timeout=30,
         )
         response.raise_for_status()
@@ -231,7 +234,8 @@ def _settings(handle: kube.KubeHandle, workdir: Path) -> None:
 
 
 def _healthz(url: str, ca_file: Path) -> bool:
-    return httpx.get(f"{url}/healthz", verify=str(ca_file), timeout=3).status_code == 200
+    tls = ssl.create_default_context(cafile=str(ca_file))
+    return httpx.get(f"{url}/healthz", verify=tls, timeout=3).status_code == 200
 
 
 def start(state_dir: Path) -> ArgoHandle:
@@ -256,6 +260,8 @@ def start(state_dir: Path) -> ArgoHandle:
         "HOME": str(workdir),
     }
     common = [f"--redis={redis_addr}", "--logformat=text"]
+    # Applications may live in any namespace whose AppProject lists it in sourceNamespaces.
+    any_namespace = "--application-namespaces=*"
     started: dict[str, base.Proc] = {}
     try:
         repo_port = base.free_port()
@@ -281,7 +287,7 @@ def start(state_dir: Path) -> ArgoHandle:
                 f"--metrics-address={base.LOOPBACK}", f"--metrics-port={base.free_port()}",
                 f"--repo-server={repo_addr}", f"--namespace={NAMESPACE}",
                 f"--kubeconfig={cluster.kubeconfig}", f"--staticassets={workdir / 'tmp'}",
-                *common,
+                any_namespace, *common,
             ],
             state_dir, env=env, ports={"https": port},
         )  # fmt: skip
@@ -299,7 +305,7 @@ def start(state_dir: Path) -> ArgoHandle:
                 sys.executable, "-m", netns.__name__, str(workdir / "sockets"), forwarded, "--",
                 exe, CONTROLLER, f"--repo-server={repo_addr}", f"--namespace={NAMESPACE}",
                 f"--kubeconfig={cluster.kubeconfig}", "--status-processors=4",
-                "--operation-processors=2", *common,
+                "--operation-processors=2", any_namespace, *common,
             ],
             state_dir, env=env,
         )  # fmt: skip

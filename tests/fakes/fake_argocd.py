@@ -134,10 +134,10 @@ class FakeArgoCD:
             return copy.deepcopy(self.apps[(namespace, name)].app)
 
     async def _handle(self, request: Request) -> Response:
-        if request.method in ("POST", "PUT") and not request.headers.get(
-            "content-type", ""
-        ).startswith("application/json"):
-            # Argo CD refuses other types (a CSRF guard), in plain text
+        if request.method != "GET" and not request.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
+            # Argo CD refuses other types for every method but GET (a CSRF guard), in plain text
             return PlainTextResponse("Invalid content type", status_code=415)
         body = await request.json() if request.method in ("POST", "PUT") else None
         query = list(request.query_params.multi_items())

@@ -1,5 +1,6 @@
 """Both modes over the same applications: core mode against the real local control plane
-with Argo CD's CRDs installed, API mode against the fake Argo CD API server."""
+with Argo CD's CRDs installed, API mode against the fake Argo CD API server (for written,
+exact states); `real_argo` is the local stack's real Argo CD (test_real_api.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.fakes.fake_argocd import FakeArgoCD
 from tests.mcp_helpers import server_session
 
 from .data import EVENTS, MANAGED, POLICY, TREE, applications
+from .real import RealArgo, set_up
 
 APPS = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"
 TOKENS = {
@@ -51,6 +53,12 @@ def argocd_cluster(kube: Any) -> Any:
     for event in EVENTS:
         kube.request("POST", "/api/v1/namespaces/argocd/events", event)
     return kube
+
+
+@pytest.fixture(scope="session")
+def real_argo(argocd: Any, tmp_path_factory: pytest.TempPathFactory) -> RealArgo:
+    """The stack's Argo CD with the test repository's applications, first syncs done."""
+    return set_up(argocd, tmp_path_factory.mktemp("argocd-real"))
 
 
 @pytest.fixture

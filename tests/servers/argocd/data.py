@@ -103,7 +103,13 @@ def application(
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels or {"team": project}},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels or {"team": project},
+            # Written status stays as written: a running Argo CD controller leaves it alone.
+            "annotations": {"argocd.argoproj.io/skip-reconcile": "true"},
+        },
         "spec": spec,
         "status": status,
     }
