@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from autodevops.servers.registry import SERVERS, load_spec
-from devstack.argocd import install_crds
 from devstack.conformance import Conformance, install_conformance
 from devstack.services import start_mcp_server
 from tests.conformance.token_proxy import TokenProxy
@@ -55,9 +54,11 @@ def _postgres(request: pytest.FixtureRequest) -> list[str]:
 
 
 def _argocd(request: pytest.FixtureRequest) -> list[str]:
-    kube = request.getfixturevalue("kube")
-    install_crds(kube)
-    return ["--mode", "core", "--kubeconfig", str(kube.kubeconfig)]
+    argocd = request.getfixturevalue("argocd")
+    return [
+        *("--argocd-url", argocd.url, "--argocd-token-file", str(argocd.token_file)),
+        *("--argocd-ca-file", str(argocd.ca_file)),
+    ]
 
 
 def _mongodb(request: pytest.FixtureRequest) -> list[str]:
@@ -67,7 +68,7 @@ def _mongodb(request: pytest.FixtureRequest) -> list[str]:
 
 
 # How each server reaches a backend of the stack (Loki and Tempo: their fakes, as neither can
-# run here; Argo CD in core mode: the control plane); a new server adds its line here.
+# run here; Argo CD: the stack's own, in API mode over TLS); a new server adds its line here.
 BACKEND_ARGS: dict[str, Callable[[pytest.FixtureRequest], list[str]]] = {
     "prometheus": _prometheus,
     "kubernetes": _kubernetes,
