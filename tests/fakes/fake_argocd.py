@@ -1,18 +1,20 @@
 """A FAKE Argo CD API server for tests: a real HTTP server on loopback holding Applications
 in memory.
 
-The tests cannot run Argo CD's API server with its application controller (see
-devstack/README.md), so this one speaks the REST shapes of Argo CD v2.14 (its
-`assets/swagger.json`, and what its API server answered when run here): applications list
+The local stack runs the real Argo CD (test_real_api.py); this fake stays for what a real one
+cannot be made to show on demand: exact written states (operations by named users, fixed
+histories and diffs), a hung server, and the requests the client sends. It speaks the REST
+shapes of Argo CD v2.14 (its `assets/swagger.json`, and what its API server answered when run
+here): applications list
 (with `projects`, `selector`, `appNamespace` and the `fields` selection the web UI uses) and
 get (with `refresh`), `managed-resources`, `resource-tree`, `events`, `sync`, `rollback`
 (POST) and `DELETE .../operation`; grpc-gateway errors (`{"error", "code", "message"}`) with
 Argo CD's status codes: 401 for a bad token, 403 "permission denied" from its RBAC (also for
-an application that does not exist, unless the account is an admin), 404, 400 for failed
+an application that does not exist, unless the request names a project the account may get
+it in: then 404), 400 for failed
 preconditions, 500 for a selector it cannot parse, 415 for a body not sent as JSON. RBAC is
 the `p` lines of a policy.csv (glob objects `project/app`, allow and deny), so tests can
-prove derived lines are enough. With a real Argo CD (`ARGOCD_URL`), `live_argocd.py` runs
-the same client against it.
+prove derived lines are enough.
 """
 
 from __future__ import annotations
@@ -170,6 +172,7 @@ class FakeArgoCD:
         entry = self._get(
             rules,
             namespace,
+            params.get("project", ""),
             name,
             "get" if sub in ("", "managed-resources", "resource-tree", "events") else "sync",
         )
@@ -223,13 +226,18 @@ class FakeArgoCD:
         return {"metadata": {"resourceVersion": "1"}, "items": items}
 
     def _get(
-        self, rules: list[tuple[str, str, str]], namespace: str, name: str, action: str
+        self,
+        rules: list[tuple[str, str, str]],
+        namespace: str,
+        project: str,
+        name: str,
+        action: str,
     ) -> FakeApp:
         entry = self.apps.get((namespace, name))
         if entry is None:
-            # Argo CD hides whether an application exists: even an account that may get
-            # `*/*` reads "permission denied"; an admin (every action) reads NotFound.
-            if not any(a == "*" and o == "*/*" and e == "allow" for a, o, e in rules):
+            # Argo CD hides whether an application exists, from admins too, unless the
+            # request names a project in which the account may get it.
+            if not project or not _allowed(rules, "get", f"{project}/{name}"):
                 raise _denied()
             raise _Error(404, 5, f'applications.argoproj.io "{name}" not found')
         if not _allowed(rules, "get", _object(entry.app)) or not _allowed(

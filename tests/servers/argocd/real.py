@@ -158,8 +158,16 @@ class RealArgo:
     argocd: ArgoHandle
     repo: GitRepo
     commits: list[str]
-    token_file: Path
-    nobody_token_file: Path
+    tokens: Path
+
+    @property
+    def token_file(self) -> Path:
+        """The tests' account, with the RBAC lines derived from REAL_POLICY."""
+        return self.tokens / f"{ACCOUNT}.token"
+
+    @property
+    def nobody_token_file(self) -> Path:
+        return self.tokens / "tests-nobody.token"
 
     def app(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.argocd.kube.request("GET", f"{APPS}/{name}")
@@ -264,10 +272,14 @@ def set_up(argocd: ArgoHandle, folder: Path) -> RealArgo:
     for name in manifests():
         _put(kube, APPS, _application(name, repo))
     csv = argocd_policy_csv(Policy.model_validate(REAL_POLICY), ACCOUNT)
-    token_file, nobody = folder / f"{ACCOUNT}.token", folder / "nobody.token"
-    token_file.write_text(argocd.account(ACCOUNT, csv))
-    nobody.write_text(argocd.account("tests-nobody", ""))
-    real = RealArgo(argocd, repo, [first], token_file, nobody)
+    tokens = {
+        ACCOUNT: csv,
+        "tests-nobody": "",
+        "tests-admin": "g, tests-admin, role:admin\n",
+    }
+    for account, lines in tokens.items():
+        (folder / f"{account}.token").write_text(argocd.account(account, lines))
+    real = RealArgo(argocd, repo, [first], folder)
     for name in ("team-a-shop", "team-a-stuck", "team-a-broken", "team-b-shop", "platform-mail"):
         real.wait(name, lambda app: _compared(app, repo), "compared with git")
         real.sync(name)

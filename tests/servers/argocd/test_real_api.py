@@ -277,13 +277,29 @@ async def test_a_write_is_checked_against_the_current_destination(
     assert phase(real.app("team-a-stuck")) == "Succeeded"
 
 
-async def test_a_bad_token_is_argo_cds_401(real_argo: RealArgo, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.token"
-    bad.write_text("not-a-token-0123456789")
-    async with session(real_argo, "team-a", tmp_path, bad) as client:
+async def test_a_bad_token_is_argo_cds_401_and_a_rotated_one_needs_no_restart(
+    real_argo: RealArgo, tmp_path: Path
+) -> None:
+    token = tmp_path / "rotated.token"
+    token.write_text("not-a-token-0123456789")
+    async with session(real_argo, "team-a", tmp_path, token) as client:
         text, error = await call_text(client, "list_applications", {})
-    assert error and "refused the server's token (HTTP 401" in text
-    assert "not-a-token" not in text and "--argocd-token-file" in text
+        assert error and "refused the server's token (HTTP 401" in text
+        assert "not-a-token" not in text and "--argocd-token-file" in text
+        token.write_text(real_argo.token_file.read_text())
+        text, error = await call_text(client, "list_applications", {})
+    assert not error and "team-a-shop" in text
+
+
+@pytest.mark.parametrize("account", ["tests-admin", ACCOUNT])
+async def test_a_missing_application(real_argo: RealArgo, tmp_path: Path, account: str) -> None:
+    """Argo CD never says whether an application exists, to an admin neither: 403
+    "permission denied"; the message says so."""
+    token = real_argo.tokens / f"{account}.token"
+    async with session(real_argo, "team-a", tmp_path, token) as client:
+        text, error = await call_text(client, "get_application", {"name": "team-a-gone"})
+    assert error and "HTTP 403: permission denied" in text
+    assert "also answers 403 for an application that does not exist" in text
 
 
 async def test_an_account_without_rbac_is_argo_cds_403(real_argo: RealArgo, tmp_path: Path) -> None:
