@@ -238,6 +238,12 @@ def _healthz(url: str, ca_file: Path) -> bool:
     return httpx.get(f"{url}/healthz", verify=tls, timeout=3).status_code == 200
 
 
+def _read_from(path: Path, offset: int) -> str:
+    with path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
 def start(state_dir: Path) -> ArgoHandle:
     """Start the repo server, API server and controller against the running control plane and
     Redis of state_dir; wait until each is ready and the account's token is written."""
@@ -299,6 +305,8 @@ def start(state_dir: Path) -> ArgoHandle:
         )
         api_port = int(cluster.url.rsplit(":", 1)[1])
         forwarded = f"{api_port},{repo_port},{cache.port}"
+        log = state_dir / CONTROLLER / f"{CONTROLLER}.log"
+        earlier = log.stat().st_size if log.exists() else 0  # the log is appended to
         started[CONTROLLER] = controller = base.spawn(
             CONTROLLER,
             [
@@ -311,7 +319,7 @@ def start(state_dir: Path) -> ArgoHandle:
         )  # fmt: skip
         base.wait_until(
             controller,
-            lambda: CONTROLLER_READY in Path(controller.log).read_text(errors="replace"),
+            lambda: CONTROLLER_READY in _read_from(log, earlier),
             timeout=START_TIMEOUT,
             what="connected to the control plane",
         )

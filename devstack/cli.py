@@ -27,7 +27,8 @@ def _selected(names: list[str]) -> list[str]:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise SystemExit(f"unknown component(s): {', '.join(unknown)}; known: {', '.join(known)}")
-    return [n for n in known if n in names] if names else list(ORDER)
+    wanted = {*names, *(need for n in names for need in components.COMPONENTS[n].needs)}
+    return [n for n in known if n in wanted] if names else list(ORDER)
 
 
 def cmd_up(state_dir: Path, names: list[str]) -> int:
