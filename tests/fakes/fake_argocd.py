@@ -4,17 +4,15 @@ in memory.
 The local stack runs the real Argo CD (test_real_api.py); this fake stays for what a real one
 cannot be made to show on demand: exact written states (operations by named users, fixed
 histories and diffs), a hung server, and the requests the client sends. It speaks the REST
-shapes of Argo CD v2.14 (its `assets/swagger.json`, and what its API server answered when run
-here): applications list
-(with `projects`, `selector`, `appNamespace` and the `fields` selection the web UI uses) and
-get (with `refresh`), `managed-resources`, `resource-tree`, `events`, `sync`, `rollback`
-(POST) and `DELETE .../operation`; grpc-gateway errors (`{"error", "code", "message"}`) with
-Argo CD's status codes: 401 for a bad token, 403 "permission denied" from its RBAC (also for
-an application that does not exist, unless the request names a project the account may get
-it in: then 404), 400 for failed
-preconditions, 500 for a selector it cannot parse, 415 for a body not sent as JSON. RBAC is
-the `p` lines of a policy.csv (glob objects `project/app`, allow and deny), so tests can
-prove derived lines are enough.
+shapes of Argo CD v2.14 (its `assets/swagger.json`, and what its API server answered here):
+applications list (with `projects`, `selector`, `appNamespace` and the `fields` selection the
+web UI uses) and get (with `refresh`), `managed-resources`, `resource-tree`, `events`,
+`sync`, `rollback` (POST) and `DELETE .../operation`; grpc-gateway errors (`{"error", "code",
+"message"}`) with Argo CD's status codes: 401 for a bad token, 403 "permission denied" from
+its RBAC (also for an application that does not exist, unless the request names a project
+the account may get it in: then 404), 400 for failed preconditions, 500 for a selector it
+cannot parse, 415 for any method but GET without a JSON content type. RBAC is the `p` lines
+of a policy.csv (glob objects `project/app`, allow and deny).
 """
 
 from __future__ import annotations
