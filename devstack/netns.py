@@ -84,7 +84,11 @@ async def _inside(folder: Path, ports: list[int], program: list[str]) -> int:
     """Namespace side: loopback up, 127.0.0.1:PORT to each socket, then the program."""
     up = await asyncio.create_subprocess_exec("ip", "link", "set", "lo", "up")
     if await up.wait() != 0:
-        print("netns: could not bring loopback up (ip link set lo up)", file=sys.stderr)
+        print(
+            "netns: could not bring loopback up (ip link set lo up) in the new network "
+            "namespace: run as root, or allow unprivileged user namespaces",
+            file=sys.stderr,
+        )
         return 1
     for port in ports:
         path = _socket(folder, port)

@@ -15,7 +15,7 @@ import pytest
 from autodevops.servers.argocd.api import ArgoApi
 from autodevops.servers.argocd.server import SPEC
 from autodevops.servers.core.output import parse_table
-from devstack.kube import MERGE_PATCH
+from devstack.kube import MERGE_PATCH, KubeError
 from tests.mcp_helpers import call_text, server_session
 
 from .real import ACCOUNT, APPS, NAMESPACE, REAL_POLICY, RealArgo, manifests, phase, sync_status
@@ -317,3 +317,35 @@ async def test_tls_is_verified_against_the_ca(real_argo: RealArgo, tmp_path: Pat
         text, error = await call_text(client, "list_applications", {})
     assert error and f"Argo CD API at {real_argo.argocd.url}" in text
     assert "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower()
+
+
+async def test_prune_only_when_asked(real_argo: RealArgo, tmp_path: Path) -> None:
+    """The Service leaves git: a sync keeps it (prune off by default); a sync of it with
+    prune=true deletes it."""
+    real = real_argo
+    shop = [o for o in manifests("debug")["team-a-shop"] if o["kind"] != "Service"]
+    real.commits.append(real.repo.commit({"team-a-shop": shop}, "no service"))
+    service = [{"kind": "Service", "name": "web", "namespace": "team-a"}]
+    async with session(real, "team-a", tmp_path) as client:
+        await call_text(client, "refresh_application", {"name": "team-a-shop"})
+        real.wait(
+            "team-a-shop",
+            lambda app: any(r.get("requiresPruning") for r in app["status"]["resources"]),
+            "asking to prune the Service",
+        )
+        text, error = await call_text(
+            client, "sync_application", {"name": "team-a-shop", "dry_run": True}
+        )
+        assert not error and "  Service team-a/web (kept: prune off)" in text.splitlines(), text
+        text, error = await call_text(client, "sync_application", {"name": "team-a-shop"})
+        assert not error, text
+        real.wait("team-a-shop", lambda app: phase(app) == "Succeeded", "synced")
+        assert live(real, "services", "web")["metadata"]["name"] == "web"
+
+        args = {"name": "team-a-shop", "prune": True, "resources": service}
+        text, error = await call_text(client, "sync_application", args)
+        assert not error, text
+        real.wait("team-a-shop", lambda app: phase(app) == "Succeeded", "pruned")
+    with pytest.raises(KubeError) as gone:
+        live(real, "services", "web")
+    assert gone.value.status == 404
