@@ -4,12 +4,15 @@ the servers and for Scarlet's own API alike."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .config import ConfigError, format_validation_error, read_yaml
+from .headers import ON_BEHALF_OF_HEADER
 
 MAX_PERSON_LENGTH = 256
 
@@ -72,3 +75,42 @@ def person_name_problem(person: str) -> str:
     if not person.isprintable():
         return "the person's name contains a non-printable character"
     return ""
+
+
+class DelegationRefused(Exception):
+    """The caller may not act for anyone, or named the person unusably: the request gets 403."""
+
+
+def acting_for(
+    caller: Principal,
+    person: str,
+    asserted_roles: Sequence[str],
+    delegable: Sequence[str],
+    why_not: str,
+) -> Principal:
+    """The person as the subject, with the asserted roles the caller may hand on (`delegable`,
+    from the callee's own configuration; none: the caller may not act for anyone, `why_not`).
+
+    Other asserted roles are dropped silently: a client sends a person's roles to every
+    service, and each honours only those it lets the caller delegate.
+    """
+    if not delegable:
+        raise DelegationRefused(f"{caller.subject} may not act on behalf of others: {why_not}")
+    problem = person_name_problem(person)
+    if problem:
+        raise DelegationRefused(f"{ON_BEHALF_OF_HEADER}: {problem}")
+    roles = tuple(dict.fromkeys(role for role in asserted_roles if role in delegable))
+    return Principal(person, roles, caller.transport, actor=caller.subject)
+
+
+def person_from_header(value: str) -> str:
+    """The person an `X-Autodevops-On-Behalf-Of` header names (percent-encoded UTF-8)."""
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        raise DelegationRefused(f"{ON_BEHALF_OF_HEADER}: not percent-encoded UTF-8") from None
+
+
+def split_roles(value: str) -> tuple[str, ...]:
+    """The roles of an `X-Autodevops-On-Behalf-Of-Roles` header: comma separated."""
+    return tuple(role for item in value.split(",") if (role := item.strip()))

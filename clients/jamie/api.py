@@ -6,8 +6,9 @@ run time, and they name closures.
 """
 
 import asyncio
+import contextlib
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from .metrics import JamieMetrics
 from .model_status import ModelProbe
 from .people import Networks, Person, ProxyIdentity, ProxyRefused, UsersFile
 from .ratelimit import RateLimiter
+from .scarlet import ScarletApi, ScarletRefused
 from .sessions import Session, Sessions
 from .signin import SignInLimits
 from .tools import PeoplesTools
@@ -60,6 +62,7 @@ class Jamie:
     probe: ModelProbe
     chat: Chat
     metrics: JamieMetrics
+    scarlet: ScarletApi | None
 
 
 class _Body(BaseModel):
@@ -85,6 +88,11 @@ class Question(_Body):
 
 class Confirmation(_Body):
     approve: bool
+
+
+class ScarletDecision(_Body):
+    run: int = Field(ge=1, description="the action's run: a mismatch decides nothing")
+    reason: str = Field(default="", max_length=2000)
 
 
 def api_app(jamie: Jamie) -> FastAPI:
@@ -241,7 +249,71 @@ def api_app(jamie: Jamie) -> FastAPI:
             raise HTTPException(409, f"confirmation {confirmation_id} was already decided")
         return {"id": confirmation_id, "approved": body.approve}
 
+    _scarlet_routes(app, jamie, signed_in)
     return app
+
+
+def _scarlet_routes(
+    app: FastAPI, jamie: Jamie, signed_in: Callable[..., Awaitable[Person]]
+) -> None:
+    """Scarlet's runs and approvals for the console, asked of Scarlet for the person."""
+    Who = Annotated[Person, Depends(signed_in)]
+
+    def scarlet() -> ScarletApi:
+        if jamie.scarlet is None:
+            raise HTTPException(404, "Jamie is not connected to Scarlet (no `scarlet` settings)")
+        return jamie.scarlet
+
+    @app.get("/api/scarlet/me")
+    async def scarlet_me(person: Who) -> Any:
+        return await scarlet().get(person, "/v1/me")
+
+    @app.get("/api/scarlet/runs")
+    async def scarlet_runs(
+        person: Who,
+        status: Annotated[str | None, Query(max_length=40)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> Any:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        return await scarlet().get(person, "/v1/runs", params)
+
+    @app.get("/api/scarlet/runs/{run_id}")
+    async def scarlet_run(run_id: int, person: Who) -> Any:
+        return await scarlet().get(person, f"/v1/runs/{run_id}")
+
+    @app.get("/api/scarlet/runs/{run_id}/events")
+    async def scarlet_run_events(run_id: int, person: Who) -> StreamingResponse:
+        """Scarlet's own event stream, relayed as it comes; a refusal arrives before it."""
+        stack = contextlib.AsyncExitStack()
+        chunks = await stack.enter_async_context(
+            scarlet().events(person, f"/v1/runs/{run_id}/events")
+        )
+
+        async def relay() -> AsyncIterator[bytes]:
+            async with stack:
+                async for chunk in chunks:
+                    yield chunk
+
+        return StreamingResponse(
+            relay(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get("/api/scarlet/actions")
+    async def scarlet_actions(person: Who) -> Any:
+        return await scarlet().get(person, "/v1/actions")
+
+    @app.post("/api/scarlet/actions/{action_id}/{verb}")
+    async def scarlet_decide(
+        action_id: int, verb: Literal["approve", "reject"], body: ScarletDecision, person: Who
+    ) -> Any:
+        wait = await jamie.limiter.hit("decide", person.user, jamie.config.limits.chat_per_minute)
+        if wait is not None:
+            raise _too_many(f"decisions by {person.user}", wait)
+        return await scarlet().post(person, f"/v1/actions/{action_id}/{verb}", body.model_dump())
 
 
 def portal_app(jamie: Jamie) -> FastAPI:
@@ -251,6 +323,13 @@ def portal_app(jamie: Jamie) -> FastAPI:
     @app.get("/c/{conversation_id}")
     async def deep_link(conversation_id: str) -> FileResponse:
         """A conversation's own address: the page opens it (or says it is not there)."""
+        return FileResponse(PORTAL / "index.html")
+
+    @app.get("/scarlet/runs")
+    @app.get("/scarlet/runs/{run_id}")
+    @app.get("/scarlet/approvals")
+    async def console_link(run_id: str = "") -> FileResponse:
+        """Scarlet's pages have their own addresses too; the page asks Scarlet what to show."""
         return FileResponse(PORTAL / "index.html")
 
     app.mount("/", StaticFiles(directory=PORTAL, html=True), name="portal")
@@ -350,6 +429,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     for kind in (BackendUnavailable, ModelUnavailable):
         app.add_exception_handler(kind, unavailable)
+
+    @app.exception_handler(ScarletRefused)
+    async def refused(_: Request, exc: ScarletRefused) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status)
 
 
 def _set_cookie(

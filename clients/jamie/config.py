@@ -114,6 +114,15 @@ class Limits(Section):
     call_timeout_seconds: float = Field(default=30, gt=0)
 
 
+class Scarlet(Section):
+    """Scarlet's agent API, for the console's runs and approvals pages: Jamie calls it with
+    its own token and acts for the person, as it does with the MCP servers."""
+
+    url: str = Field(pattern=r"^https?://[^/]+", description="e.g. http://scarlet:8001")
+    token_file: Path = Field(description="file holding Jamie's own token for Scarlet's API")
+    timeout_seconds: float = Field(default=10, gt=0)
+
+
 class Ports(Section):
     api: int = Field(default=8000, ge=1, le=65535)
     portal: int = Field(default=3000, ge=1, le=65535)
@@ -132,6 +141,7 @@ class JamieConfig(Section):
     mongodb: MongoDB
     redis: Redis
     servers: list[Server] = Field(default_factory=list)
+    scarlet: Scarlet | None = Field(default=None, description="none: no Scarlet pages")
     auth: Auth
     limits: Limits = Field(default_factory=Limits)
     system_prompt: str = (
@@ -170,4 +180,6 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> JamieConfi
         server.token_file = base / server.token_file
     if config.auth.users_file is not None:
         config.auth.users_file = base / config.auth.users_file
+    if config.scarlet is not None:
+        config.scarlet.token_file = base / config.scarlet.token_file
     return config

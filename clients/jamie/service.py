@@ -24,6 +24,7 @@ from .metrics import JamieMetrics
 from .model_status import ModelProbe
 from .people import ProxyIdentity, UsersFile
 from .ratelimit import RateLimiter
+from .scarlet import ScarletApi
 from .sessions import Sessions
 from .signin import SignInLimits
 from .toolcache import ToolCache
@@ -65,6 +66,7 @@ def build(config: JamieConfig) -> Jamie:
         probe=probe,
         chat=Chat(config, ollama, memory, tools, confirmations, probe, metrics),
         metrics=metrics,
+        scarlet=ScarletApi(config.scarlet) if config.scarlet else None,
     )
 
 
@@ -89,4 +91,6 @@ async def serve(config: JamieConfig) -> None:
     finally:
         await jamie.tools.close()
         await jamie.memory.close()
+        if jamie.scarlet is not None:
+            await jamie.scarlet.close()
         await jamie.redis.aclose()

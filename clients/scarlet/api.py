@@ -16,11 +16,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from autodevops.clients.core.events import sse
 from autodevops.clients.core.pool import McpPool
-from autodevops.common.identity import Principal
+from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
+from autodevops.common.identity import DelegationRefused, Principal
 from autodevops.common.unavailable import BackendUnavailable
 
-from .auth import ApiTokens
+from .auth import Callers, Unauthenticated
 from .caps import MAX_ANNOTATION, MAX_LABEL, MAX_QUESTION, cut_fields, shorten
+from .config import Actions
 from .notify import Notifier
 from .store import OpsStore
 from .store.actions import UnknownAction
@@ -117,7 +119,8 @@ class Metrics:
 
 def agent_api(
     store: OpsStore,
-    tokens: ApiTokens,
+    callers: Callers,
+    policy: Actions,
     dedupe_seconds: float,
     metrics: Metrics,
     settle: Callable[[int], Awaitable[None]],
@@ -129,19 +132,37 @@ def agent_api(
     )
     window = timedelta(seconds=dedupe_seconds)
 
+    def principal_of(
+        authorization: Annotated[str | None, Header()] = None,
+        on_behalf_of: Annotated[str | None, Header(alias=ON_BEHALF_OF_HEADER)] = None,
+        on_behalf_of_roles: Annotated[str | None, Header(alias=ON_BEHALF_OF_ROLES_HEADER)] = None,
+    ) -> Principal:
+        try:
+            return callers.principal(authorization, on_behalf_of, on_behalf_of_roles)
+        except Unauthenticated as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+        except DelegationRefused as exc:
+            raise HTTPException(403, f"delegation refused: {exc}") from exc
+
     def caller(role: str) -> Callable[..., Awaitable[Principal]]:
-        async def check(authorization: Annotated[str | None, Header()] = None) -> Principal:
-            scheme, _, token = (authorization or "").partition(" ")
-            principal = tokens.resolve(token.strip()) if scheme.lower() == "bearer" else None
-            if principal is None:
-                raise HTTPException(
-                    401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-                )
+        async def check(principal: Annotated[Principal, Depends(principal_of)]) -> Principal:
             if role not in principal.roles:
                 raise HTTPException(403, f"{principal.subject} lacks the {role} role")
             return principal
 
         return check
+
+    def may_view(principal: Principal) -> bool:
+        # Whoever may decide an action may also see it and its run.
+        return bool({"viewer", *policy.all_approver_roles()} & set(principal.roles))
+
+    async def viewer(principal: Annotated[Principal, Depends(principal_of)]) -> Principal:
+        if not may_view(principal):
+            raise HTTPException(403, f"{principal.subject} lacks the viewer role")
+        return principal
+
+    def may_decide(principal: Principal, tool: str) -> bool:
+        return bool(set(policy.approvers(tool)) & set(principal.roles))
 
     @app.exception_handler(BackendUnavailable)
     async def database_down(_: Any, exc: BackendUnavailable) -> JSONResponse:
@@ -188,7 +209,7 @@ def agent_api(
 
     @app.get("/v1/runs")
     async def runs(
-        _: Annotated[Principal, Depends(caller("viewer"))],
+        _: Annotated[Principal, Depends(viewer)],
         status: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[dict[str, Any]]:
@@ -209,9 +230,7 @@ def agent_api(
         ]
 
     @app.get("/v1/runs/{run_id}")
-    async def run(
-        run_id: int, _: Annotated[Principal, Depends(caller("viewer"))]
-    ) -> dict[str, Any]:
+    async def run(run_id: int, _: Annotated[Principal, Depends(viewer)]) -> dict[str, Any]:
         detail = await store.runs.detail(run_id)
         if detail is None:
             raise HTTPException(404, f"run {run_id} does not exist")
@@ -219,7 +238,7 @@ def agent_api(
 
     @app.get("/v1/runs/{run_id}/events")
     async def events(
-        run_id: int, request: Request, _: Annotated[Principal, Depends(caller("viewer"))]
+        run_id: int, request: Request, _: Annotated[Principal, Depends(viewer)]
     ) -> StreamingResponse:
         """Server-sent events: each step as it is recorded, each status change, and `end`
         once the run is over."""
@@ -229,8 +248,24 @@ def agent_api(
             _run_events(store, run_id, request), media_type="text/event-stream"
         )
 
+    @app.get("/v1/me")
+    async def me(principal: Annotated[Principal, Depends(principal_of)]) -> dict[str, Any]:
+        """Who Scarlet takes the caller for, and what it may do: the portal shows no more."""
+        return {
+            "subject": principal.subject,
+            "roles": list(principal.roles),
+            "acting_for_by": principal.actor,
+            "may_view": may_view(principal),
+            "may_submit": "submitter" in principal.roles,
+            "may_decide": bool(set(policy.all_approver_roles()) & set(principal.roles)),
+        }
+
     @app.get("/v1/actions")
-    async def pending(_: Annotated[Principal, Depends(caller("viewer"))]) -> list[dict[str, Any]]:
+    async def pending(
+        principal: Annotated[Principal, Depends(viewer)],
+    ) -> list[dict[str, Any]]:
+        waiting = await store.actions.pending()
+        dry_runs = await store.runs.dry_runs(waiting)
         return [
             {
                 "id": a.id,
@@ -238,41 +273,77 @@ def agent_api(
                 "tool": a.tool,
                 "arguments": a.arguments,
                 "why": a.why,
+                "created_at": a.created_at.isoformat(),
                 "expires_at": a.expires_at.isoformat() if a.expires_at else None,
+                "approver_roles": list(policy.approvers(a.tool)),
+                "may_decide": may_decide(principal, a.tool),
+                "dry_run": dry_runs.get(a.id),
             }
-            for a in await store.actions.pending()
+            for a in waiting
         ]
 
-    async def decide(action_id: int, approved: bool, who: Principal, body: Decision | None) -> Any:
+    async def decide(
+        action_id: int, approved: bool, principal: Principal, body: Decision | None
+    ) -> Any:
         body = body or Decision.model_validate({})
+        found = await store.actions.get(action_id)
+        if found is None or body.run not in (None, found.run_id):
+            of_run = "" if body.run is None else f" of run {body.run}"
+            raise HTTPException(404, f"no action {action_id}{of_run}")
+        if not may_decide(principal, found.tool):
+            needed = ", ".join(policy.approvers(found.tool))
+            held = ", ".join(principal.roles) or "none"
+            raise HTTPException(
+                403,
+                f"{principal.subject} may not decide action {action_id} ({found.tool}): "
+                f"that takes one of the roles {needed}; {principal.subject} has {held}",
+            )
         try:
             action = await store.actions.decide(
-                action_id, approved, who.subject, body.reason, run_id=body.run
+                action_id, approved, principal.subject, body.reason, run_id=body.run
             )
         except UnknownAction as exc:
             raise HTTPException(404, str(exc)) from exc
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from exc
         metrics.decisions.labels("approve" if approved else "reject").inc()
+        await store.runs.add_step(
+            action.run_id,
+            "action_decided",
+            {
+                "action": action.id,
+                "tool": action.tool,
+                "decision": action.status,
+                "by": principal.subject,
+                "through": principal.actor,
+                "reason": body.reason,
+            },
+        )
         if not approved:
             await settle(action.run_id)
-        return {"action": action.id, "status": action.status, "decided_by": action.decided_by}
+        return {
+            "action": action.id,
+            "status": action.status,
+            "decided_by": action.decided_by,
+            "through": principal.actor,
+            "reason": action.reason,
+        }
 
     @app.post("/v1/actions/{action_id}/approve")
     async def approve(
         action_id: int,
-        who: Annotated[Principal, Depends(caller("approver"))],
+        principal: Annotated[Principal, Depends(principal_of)],
         body: Annotated[Decision | None, Body()] = None,
     ) -> Any:
-        return await decide(action_id, True, who, body)
+        return await decide(action_id, True, principal, body)
 
     @app.post("/v1/actions/{action_id}/reject")
     async def reject(
         action_id: int,
-        who: Annotated[Principal, Depends(caller("approver"))],
+        principal: Annotated[Principal, Depends(principal_of)],
         body: Annotated[Decision | None, Body()] = None,
     ) -> Any:
-        return await decide(action_id, False, who, body)
+        return await decide(action_id, False, principal, body)
 
     return app
 

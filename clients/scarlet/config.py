@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from autodevops.common.config import ConfigError, format_validation_error, read_yaml
 
@@ -19,6 +19,9 @@ from ..core import config as core_config
 from ..core.config import Section, Server, ollama_url, read_secret
 
 Decision = Literal["auto", "approval", "deny"]
+# `submitter` may post alerts and runs, `viewer` may read; deciding actions takes an approver
+# role (`approver` unless the actions name others).
+API_ROLES = frozenset({"submitter", "approver", "viewer"})
 
 
 class Model(core_config.Model):
@@ -26,21 +29,58 @@ class Model(core_config.Model):
     max_seconds: float = Field(default=300, gt=0)
 
 
+RoleName = Annotated[str, StringConstraints(pattern=r"^[^,\s]+$")]
+
+
 class ActionRule(Section):
     tool: str = Field(description="glob of pool tool names, e.g. kubernetes__rollout_restart")
     decision: Decision
+    approver_roles: list[RoleName] | None = Field(
+        default=None,
+        min_length=1,
+        description="roles that may approve or reject its actions; default actions.approver_roles",
+    )
 
 
 class Actions(Section):
     rules: list[ActionRule] = Field(default_factory=list)
     approval_expiry_seconds: float = Field(default=3600, gt=0)
+    approver_roles: list[RoleName] = Field(
+        default_factory=lambda: ["approver"],
+        min_length=1,
+        description="roles that may approve or reject an action its rule names no roles for",
+    )
 
     def decide(self, tool: str) -> Decision:
         """First matching rule wins; a write no rule names is denied."""
-        for rule in self.rules:
-            if fnmatchcase(tool, rule.tool):
-                return rule.decision
-        return "deny"
+        rule = self._rule(tool)
+        return rule.decision if rule is not None else "deny"
+
+    def approvers(self, tool: str) -> tuple[str, ...]:
+        """The roles that may decide an action of `tool` (the same rule `decide` picks)."""
+        rule = self._rule(tool)
+        if rule is not None and rule.approver_roles is not None:
+            return tuple(rule.approver_roles)
+        return tuple(self.approver_roles)
+
+    def all_approver_roles(self) -> tuple[str, ...]:
+        named = [
+            *self.approver_roles,
+            *(r for rule in self.rules for r in rule.approver_roles or []),
+        ]
+        return tuple(dict.fromkeys(named))
+
+    def _rule(self, tool: str) -> ActionRule | None:
+        return next((rule for rule in self.rules if fnmatchcase(tool, rule.tool)), None)
+
+
+class Delegate(Section):
+    """A caller that acts for people (Jamie), as in the servers' policies: its own token says
+    who it is, `X-Autodevops-On-Behalf-Of` names the person, and of the roles it asserts for
+    them only these are kept."""
+
+    subject: str = Field(min_length=1, description="its subject in the API tokens file, or a glob")
+    roles: list[RoleName] = Field(min_length=1, description="roles it may hand on to a person")
 
 
 class Schedule(Section):
@@ -91,6 +131,9 @@ class ScarletConfig(Section):
     ports: Ports = Field(default_factory=Ports)
     host: str = "127.0.0.1"
     api_tokens_file: Path = Field(description="YAML list of {token, subject, roles}")
+    delegates: list[Delegate] = Field(
+        default_factory=list, description="callers that may act on behalf of a person"
+    )
     slack_webhook_url_file: Path | None = None
     call_timeout_seconds: float = Field(default=30, gt=0)
 
@@ -99,6 +142,30 @@ class ScarletConfig(Section):
         if (self.database_url is None) == (self.database_url_file is None):
             raise ValueError("give exactly one of database_url_file and database_url")
         return self
+
+    @model_validator(mode="after")
+    def _delegated_roles_exist(self) -> ScarletConfig:
+        known = self.roles()
+        for index, delegate in enumerate(self.delegates):
+            unknown = [role for role in delegate.roles if role not in known]
+            if unknown:
+                raise ValueError(
+                    f"delegates.{index}.roles: unknown role(s) {', '.join(unknown)} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
+        return self
+
+    def roles(self) -> frozenset[str]:
+        """The API's fixed roles and every approver role the actions name."""
+        return API_ROLES | set(self.actions.all_approver_roles())
+
+    def delegable_roles(self, caller_subject: str) -> tuple[str, ...]:
+        """Roles of every `delegates` entry naming the caller, in file order; none = may not."""
+        roles: dict[str, None] = {}
+        for delegate in self.delegates:
+            if fnmatchcase(caller_subject, delegate.subject):
+                roles.update(dict.fromkeys(delegate.roles))
+        return tuple(roles)
 
     def dsn(self) -> str:
         if self.database_url_file is not None:

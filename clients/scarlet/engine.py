@@ -20,11 +20,18 @@ from autodevops.clients.core.approval import ApprovalDecision, ApprovalRequest
 from autodevops.clients.core.budget import Budgets
 from autodevops.clients.core.events import FinalAnswer, Notice, ToolCallFinished
 from autodevops.clients.core.loop import LoopSettings, ModelLoop
-from autodevops.clients.core.pool import McpPool
+from autodevops.clients.core.pool import McpPool, PoolTool
 from autodevops.common import telemetry
 
 from .analyzers import AnalyzerScope, Diagnosis, Subject, diagnose, for_run
-from .caps import MAX_ALERT_JSON, MAX_FINDING, MAX_FINDINGS, MAX_QUESTION, shorten
+from .caps import (
+    MAX_ALERT_JSON,
+    MAX_DRY_RUN,
+    MAX_FINDING,
+    MAX_FINDINGS,
+    MAX_QUESTION,
+    shorten,
+)
 from .config import ScarletConfig
 from .database_health import by_severity, database_health
 from .gitops import with_argocd_findings
@@ -159,7 +166,7 @@ class Engine:
         if from_text and decision == "auto":
             decision = "approval"
         expires = datetime.now(UTC) + timedelta(seconds=self.config.actions.approval_expiry_seconds)
-        return await self.store.actions.propose(
+        action = await self.store.actions.propose(
             run_id,
             tool,
             arguments,
@@ -168,6 +175,31 @@ class Engine:
             expires if decision == "approval" else None,
             once=True,
         )
+        if action.status == "waiting" and action.run_id == run_id:
+            await self._dry_run(action)
+        return action
+
+    async def _dry_run(self, action: Action) -> None:
+        """What the write would do, checked by the server without changing anything, so the
+        person deciding sees it: once per action, when the tool takes `dry_run`."""
+        if action.id in await self.store.runs.dry_runs([action]):
+            return
+        tool = await self._tool(action.tool)
+        if tool is None or "dry_run" not in tool.input_schema.get("properties", {}):
+            outcome, text = "unavailable", "this tool has no dry run"
+        else:
+            result = await self.pool.call(action.tool, {**action.arguments, "dry_run": True})
+            outcome, text = result.outcome, shorten(result.text, MAX_DRY_RUN)
+        await self.store.runs.add_step(
+            action.run_id,
+            "action_dry_run",
+            {"action": action.id, "outcome": outcome, "result": text},
+        )
+
+    async def _tool(self, name: str) -> PoolTool | None:
+        if self.pool.tool(name) is None:
+            await self.pool.refresh()
+        return self.pool.tool(name)
 
     async def _investigate(self, run: Run, diagnosis: Diagnosis) -> tuple[dict[str, Any], bool]:
         """The model's answer, and whether the alert resolved while it worked."""

@@ -13,7 +13,7 @@ from autodevops.common import telemetry
 from autodevops.common.config import ConfigError
 
 from .api import Metrics, agent_api, health_app, metrics_app
-from .auth import ApiTokens
+from .auth import ApiTokens, Callers
 from .config import ScarletConfig
 from .engine import Engine
 from .leader import LeaseElector
@@ -65,7 +65,7 @@ async def serve(config: ScarletConfig) -> None:
     `ServeFailed` when a port cannot be served."""
     telemetry.set_service("autodevops-scarlet")
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    tokens = ApiTokens(config.api_tokens_file)
+    tokens = ApiTokens(config.api_tokens_file, config.roles())
     notifier = Notifier(config.slack_webhook_url_file)
     notifier.check()
     elector = _elector(config, worker_id)
@@ -79,7 +79,8 @@ async def serve(config: ScarletConfig) -> None:
     metrics = Metrics()
     api = agent_api(
         store,
-        tokens,
+        Callers(tokens, config.delegable_roles),
+        config.actions,
         config.dedupe_window_seconds,
         metrics,
         engine.settle_after_actions,

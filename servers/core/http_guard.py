@@ -24,14 +24,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
+from autodevops.common.identity import DelegationRefused, split_roles
 
-from .identity import (
-    Authenticator,
-    AuthUnavailable,
-    DelegationRefused,
-    act_for,
-    split_roles,
-)
+from .identity import Authenticator, AuthUnavailable, act_for
 from .policy import Policy
 
 Scope = MutableMapping[str, Any]

@@ -13,19 +13,14 @@ from pathlib import Path
 from typing import Protocol
 
 from autodevops.common.config import ConfigError
-from autodevops.common.headers import ON_BEHALF_OF_HEADER
 from autodevops.common.identity import (
     Principal,
     TokenStore,
-    person_name_problem,
+    acting_for,
     read_token_entries,
 )
 
 from .policy import Policy
-
-
-class DelegationRefused(Exception):
-    """The caller may not act for anyone, or named the person unusably: the request gets 403."""
 
 
 class Authenticator(Protocol):
@@ -69,27 +64,14 @@ def load_token_store(path: Path, policy: Policy) -> TokenStore:
 def act_for(
     policy: Policy, caller: Principal, person: str, asserted_roles: Sequence[str]
 ) -> Principal:
-    """The person as the subject, with the asserted roles the caller may hand on.
-
-    Other asserted roles are dropped silently: a client sends a person's roles to every server,
-    and each server honours only those its policy lets the caller delegate.
-    """
-    delegable = policy.delegable_roles(caller.subject)
-    if not delegable:
-        raise DelegationRefused(
-            f"{caller.subject} may not act on behalf of others: "
-            f"no `delegates` entry in the {policy.server} policy names it"
-        )
-    problem = person_name_problem(person)
-    if problem:
-        raise DelegationRefused(f"{ON_BEHALF_OF_HEADER}: {problem}")
-    roles = tuple(dict.fromkeys(role for role in asserted_roles if role in delegable))
-    return Principal(person, roles, caller.transport, actor=caller.subject)
-
-
-def split_roles(value: str) -> tuple[str, ...]:
-    """The roles of an `X-Autodevops-On-Behalf-Of-Roles` header: comma separated."""
-    return tuple(role for item in value.split(",") if (role := item.strip()))
+    """The person as the subject, with the asserted roles the policy lets the caller hand on."""
+    return acting_for(
+        caller,
+        person,
+        asserted_roles,
+        policy.delegable_roles(caller.subject),
+        f"no `delegates` entry in the {policy.server} policy names it",
+    )
 
 
 def stdio_principal(policy: Policy) -> Principal:

@@ -238,6 +238,14 @@ class Actions:
 
         return await self._db.call(work)
 
+    async def get(self, action_id: int) -> Action | None:
+        async def work(conn: Conn) -> Action | None:
+            cur = await conn.execute("SELECT * FROM actions WHERE id = %s", (action_id,))
+            row = await cur.fetchone()
+            return None if row is None else action_from(row)
+
+        return await self._db.call(work)
+
     async def pending(self, run_id: int | None = None) -> list[Action]:
         """Actions waiting for a person, oldest first; ones already past expiry are left out."""
 

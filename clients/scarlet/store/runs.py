@@ -18,6 +18,7 @@ from .connection import Conn, Database, one
 from .rows import (
     FINAL_STATUSES,
     OPEN_STATUSES,
+    Action,
     Run,
     check_status,
     checked_insert,
@@ -260,6 +261,31 @@ class Runs:
             )
             return [dict(json_ready(dict(row))) for row in await cur.fetchall()]
 
+        return await self._db.call(work)
+
+    async def dry_runs(self, actions: list[Action]) -> dict[int, dict[str, Any]]:
+        """The recorded dry run of each of these actions that has one, by action id (read
+        through their runs' steps, which are indexed by run)."""
+        action_ids = [action.id for action in actions]
+        run_ids = sorted({action.run_id for action in actions})
+
+        async def work(conn: Conn) -> dict[int, dict[str, Any]]:
+            cur = await conn.execute(
+                """
+                SELECT detail, created_at FROM steps
+                WHERE run_id = ANY(%s) AND kind = 'action_dry_run'
+                  AND (detail->>'action')::bigint = ANY(%s)
+                ORDER BY id
+                """,
+                (run_ids, action_ids),
+            )
+            return {
+                int(row["detail"]["action"]): {**row["detail"], "at": row["created_at"].isoformat()}
+                for row in await cur.fetchall()
+            }
+
+        if not action_ids:
+            return {}
         return await self._db.call(work)
 
     async def record_tool_call(

@@ -212,7 +212,9 @@ def scarlet_factory(
         it); by default a fresh one."""
         dsn = database or fresh_database(postgres.url, name)
         (workdir / f"{name}-dsn").write_text(dsn)
-        tokens = {who: secrets.token_urlsafe(24) for who in ("alertmanager", "alice", "bob")}
+        tokens = {
+            who: secrets.token_urlsafe(24) for who in ("alertmanager", "alice", "bob", "jamie")
+        }
         (workdir / f"{name}-api-tokens.yaml").write_text(
             yaml.safe_dump(
                 [
@@ -227,6 +229,7 @@ def scarlet_factory(
                         "roles": ["approver", "viewer", "submitter"],
                     },
                     {"token": tokens["bob"], "subject": "bob", "roles": ["viewer"]},
+                    {"token": tokens["jamie"], "subject": "jamie", "roles": ["viewer"]},
                 ]
             )
         )
@@ -240,11 +243,17 @@ def scarlet_factory(
             "model": {"host": f"http://127.0.0.1:{free_port()}", "probe_seconds": 1},
             "actions": {
                 "rules": [
-                    {"tool": "kubernetes__rollout_restart", "decision": "approval"},
+                    {
+                        "tool": "kubernetes__rollout_restart",
+                        "decision": "approval",
+                        "approver_roles": ["approver", "operator"],
+                    },
                     {"tool": "kubernetes__rollback", "decision": "approval"},
                 ],
                 "approval_expiry_seconds": 600,
             },
+            # Jamie acts for people, handing on their viewer and operator roles.
+            "delegates": [{"subject": "jamie", "roles": ["viewer", "operator"]}],
             "namespaces": [NAMESPACE],
             "api_tokens_file": str(workdir / f"{name}-api-tokens.yaml"),
             "ports": {"api": api, "metrics": metrics, "health": health},
@@ -285,6 +294,15 @@ def restarted_at(kube: Any) -> str | None:
     return str(value) if value else None
 
 
+def restarts(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's restarts that ran for real (its dry runs left out)."""
+    return [
+        call
+        for call in detail["tool_calls"]
+        if call["tool"] == "kubernetes__rollout_restart" and not call["arguments"].get("dry_run")
+    ]
+
+
 def waiting_run(scarlet: Scarlet, fingerprint: str) -> tuple[int, dict[str, Any]]:
     response = scarlet.post("/v1/alerts", alert(fingerprint))
     assert response.status_code == 202, response.text
@@ -311,7 +329,7 @@ def test_crash_loop_alert_to_an_approved_restart(scarlet: Scarlet, kube: Any) ->
     detail = scarlet.wait_run(run_id, {"completed"})
     [done] = [a for a in detail["actions"] if a["id"] == action["id"]]
     assert done["status"] == "executed" and done["decided_by"] == "alice"
-    restart_calls = [c for c in detail["tool_calls"] if c["tool"] == "kubernetes__rollout_restart"]
+    restart_calls = restarts(detail)
     assert len(restart_calls) == 1 and restart_calls[0]["approved_by"] == "alice"
     assert restarted_at(kube) not in (None, before)
     again = scarlet.post(f"/v1/actions/{action['id']}/approve", {}, who="alice")
@@ -331,7 +349,7 @@ def test_rejected_action_never_runs(scarlet: Scarlet, kube: Any) -> None:
     assert response.status_code == 200 and response.json()["status"] == "rejected"
     detail = scarlet.wait_run(run_id, {"completed"})
     assert [a["status"] for a in detail["actions"]] == ["rejected"]
-    assert not [c for c in detail["tool_calls"] if c["tool"] == "kubernetes__rollout_restart"]
+    assert not restarts(detail)
     assert restarted_at(kube) == before
 
 

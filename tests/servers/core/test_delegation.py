@@ -15,8 +15,8 @@ from autodevops.clients.core.endpoints import HttpEndpoint
 from autodevops.clients.core.pool import McpPool
 from autodevops.common.config import ConfigError
 from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
-from autodevops.common.identity import Principal
-from autodevops.servers.core.identity import DelegationRefused, act_for, split_roles
+from autodevops.common.identity import DelegationRefused, Principal, split_roles
+from autodevops.servers.core.identity import act_for
 from autodevops.servers.core.policy import Policy, load_policy
 from devstack.services import audit_lines
 from tests.conftest import TEST_POLICY, TOKENS, HttpServer
