@@ -224,7 +224,10 @@ def agent_api(
                 "status": r.status,
                 "question": r.question,
                 "created_at": r.created_at.isoformat(),
+                "finished_at": r.finished_at.isoformat() if r.finished_at else None,
                 "reason": r.reason,
+                "headline": (r.report or {}).get("headline"),
+                "subject": ((r.report or {}).get("subject") or {}).get("text"),
             }
             for r in found
         ]

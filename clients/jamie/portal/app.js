@@ -11,6 +11,8 @@ const QUESTION_CHARS = 8000; // the API's limit for one question
 const SEARCH_DELAY_MS = 250;
 const CONVERSATION_PATH = /^\/c\/([^/]+)$/;
 
+import { ScarletConsole } from "/scarlet.js";
+
 const $ = (selector) => document.querySelector(selector);
 
 const state = {
@@ -19,7 +21,23 @@ const state = {
   turn: null, // the running Turn, if a question is being answered
   statusTimer: null,
   searchTimer: null,
+  goPressedAt: 0, // "g" then a letter jumps to a page
 };
+
+// Scarlet's runs and approvals share the page's toolkit, and its care with untrusted text.
+const scarlet = new ScarletConsole({
+  requestJson,
+  errorOf,
+  explain,
+  handleApiError,
+  askInPage,
+  readEvents,
+  timeElement,
+  button,
+  span,
+  setError,
+  navigate,
+});
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
@@ -108,7 +126,9 @@ async function start() {
 function showSignIn(message) {
   state.me = null;
   stopTurn();
+  scarlet.forget();
   $("#app-view").hidden = true;
+  $("#scarlet-view").hidden = true;
   $("#account").hidden = true;
   $("#sign-in-view").hidden = false;
   setError($("#login-error"), message);
@@ -122,9 +142,8 @@ function showApp(me) {
   $("#who").title = me.roles && me.roles.length ? `Roles: ${me.roles.join(", ")}` : "";
   $("#sign-in-view").hidden = true;
   $("#account").hidden = false;
-  $("#app-view").hidden = false;
   // The list first: a conversation the address names may then report it is not there.
-  loadConversations().then(route);
+  Promise.all([loadConversations(), scarlet.connect()]).then(route);
   refreshStatus();
 }
 
@@ -284,16 +303,62 @@ function addressedConversation() {
   return match ? decodeURIComponent(match[1]) : null;
 }
 
+// The address decides the page: Scarlet's (/scarlet/...), else the chat.
 async function route() {
+  if (ScarletConsole.handles(location.pathname)) {
+    showPage("scarlet");
+    await scarlet.show(location.pathname);
+    return;
+  }
+  scarlet.leave();
+  showPage("chat");
   const id = addressedConversation();
   if (id) await openConversation(id, "none");
   else await startNewConversation("none");
 }
 
+function showPage(page) {
+  $("#app-view").hidden = page !== "chat";
+  $("#scarlet-view").hidden = page !== "scarlet";
+  if (page === "chat") document.title = "Jamie";
+  const path = location.pathname;
+  const current = page === "chat" ? "chat" : path.startsWith("/scarlet/approvals") ? "approvals" : "runs";
+  for (const link of document.querySelectorAll("#console-nav a")) {
+    if (link.dataset.nav === current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+// A page of the console without reloading it: the address changes, back/forward work.
+async function navigate(path) {
+  if (location.pathname !== path) history.pushState({}, "", path);
+  await route();
+  if (!$("#scarlet-view").hidden) $("#scarlet-title").focus({ preventScroll: true });
+}
+
+function onNavigate(event) {
+  const link = event.target.closest("a[data-nav]");
+  if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+  event.preventDefault();
+  navigate(link.dataset.nav === "chat" ? chatAddress() : link.getAttribute("href"));
+}
+
+// Back to the chat lands on the conversation that was open.
+function chatAddress() {
+  return state.conversationId ? `/c/${encodeURIComponent(state.conversationId)}` : "/";
+}
+
 async function onHistory() {
   if (!state.me) return;
+  if (ScarletConsole.handles(location.pathname)) {
+    await route();
+    return;
+  }
   const id = addressedConversation();
-  if (id === state.conversationId) return;
+  if (id === state.conversationId) {
+    if ($("#app-view").hidden) await route();
+    return;
+  }
   if (!(await leaveRunningTurn())) {
     setAddress(state.conversationId, "push"); // stay: put the address back
     return;
@@ -312,7 +377,7 @@ async function startNewConversation(how = "push") {
 }
 
 async function openConversation(id, how = "push") {
-  if (id === state.conversationId && !state.turn) return;
+  if (id === state.conversationId && !state.turn && $("#messages").childElementCount) return;
   if (!(await leaveRunningTurn())) return;
   const errorTarget = $("#conversations-error");
   try {
@@ -1008,6 +1073,8 @@ function countComposer() {
 
 async function newConversation() {
   await startNewConversation();
+  scarlet.leave();
+  showPage("chat");
   collapseConversationsOnPhone();
   $("#composer").focus();
 }
@@ -1016,9 +1083,23 @@ function typingSomewhere(target) {
   return target.closest("input, textarea, select, [contenteditable=true]") !== null;
 }
 
-// Alt+N new conversation, "/" the question box, Esc stops an answer, "?" lists these.
+// Alt+N new conversation, "/" the question box, Esc stops an answer, "?" lists these;
+// "g" then "r", "a" or "c": Scarlet's runs, its approvals, the chat.
 function onShortcut(event) {
   if (!state.me || document.querySelector("dialog[open]")) return;
+  const plain = !event.altKey && !event.ctrlKey && !event.metaKey && !typingSomewhere(event.target);
+  if (plain && Date.now() - state.goPressedAt < 1500 && "rac".includes(event.key) && event.key) {
+    state.goPressedAt = 0;
+    const pages = { r: "/scarlet/runs", a: "/scarlet/approvals", c: chatAddress() };
+    if (event.key !== "c" && $("#console-nav").hidden) return;
+    event.preventDefault();
+    navigate(pages[event.key]);
+    return;
+  }
+  if (plain && event.key === "g") {
+    state.goPressedAt = Date.now();
+    return;
+  }
   if (event.altKey && !event.ctrlKey && !event.metaKey && event.code === "KeyN") {
     event.preventDefault();
     newConversation();
@@ -1049,6 +1130,7 @@ function wireEvents() {
   document.addEventListener("keydown", onShortcut);
   window.addEventListener("popstate", onHistory);
   $("#toggle-conversations").addEventListener("click", toggleConversations);
+  $("#console-nav").addEventListener("click", onNavigate);
   $("#composer-form").addEventListener("submit", ask);
   $("#composer").addEventListener("keydown", (event) => {
     // Enter sends, Shift+Enter is a new line; never send half of an IME composition.

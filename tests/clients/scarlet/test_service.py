@@ -136,7 +136,11 @@ def _mcp_server(
     return started.url, started.process
 
 
-def _crash_the_pods(kube: Any) -> None:
+def crash_the_pods(
+    kube: Any, said: str = "dial tcp 10.96.0.9:6379: connect: connection refused"
+) -> None:
+    """The shop's pods crash-loop; `said` is their last termination message (the evidence)."""
+
     def bound() -> list[str]:
         pods = kube.request("GET", f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app%3Dshop")
         return [p["metadata"]["name"] for p in pods["items"] if p["spec"].get("nodeName")]
@@ -166,8 +170,7 @@ def _crash_the_pods(kube: Any) -> None:
                                 "terminated": {
                                     "reason": "Error",
                                     "exitCode": 1,
-                                    "message": "dial tcp 10.96.0.9:6379: connect: "
-                                    "connection refused",
+                                    "message": said,
                                 }
                             },
                         }
@@ -184,7 +187,7 @@ def scarlet_factory(
 ) -> Iterator[Callable[..., Scarlet]]:
     workdir = tmp_path_factory.mktemp("scarlet")
     kube.kubectl("apply", "-f", "-", input=CLUSTER)
-    _crash_the_pods(kube)
+    crash_the_pods(kube)
     processes: list[subprocess.Popen[bytes]] = []
     kube_token, prom_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     kube_policy = {
@@ -494,6 +497,7 @@ def test_approval_expiry_rejects(scarlet_factory: Callable[..., Scarlet]) -> Non
             "rules": [{"tool": "kubernetes__rollout_restart", "decision": "approval"}],
             "approval_expiry_seconds": 2,
         },
+        delegates=[],  # nobody decides here, and `operator` approves nothing
     )
     run_id, detail = waiting_run(short, "fp-expiry")
     detail = short.wait_run(run_id, {"completed"}, timeout=30)
