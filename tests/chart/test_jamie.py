@@ -100,6 +100,7 @@ def test_jamie_configuration_is_valid_and_wired(all_docs: list[Doc], tmp_path: P
     path = tmp_path / "jamie.yaml"
     path.write_text(data)
     config = load_jamie_config(path, environ={})
+    assert config.scarlet is not None
     pod = pod_specs(all_docs)["jamie"]
     container = pod["containers"][0]
     assert container["args"] == ["jamie", "--config=/etc/autodevops/jamie.yaml"]
@@ -116,7 +117,10 @@ def test_jamie_configuration_is_valid_and_wired(all_docs: list[Doc], tmp_path: P
         str(config.mongodb.url_file): ("jamie-mongodb", "url"),
         str(config.redis.url_file): ("jamie-redis", "redis-url"),
         str(config.auth.users_file): ("jamie-users", "users.yaml"),
-    } | {str(s.token_file): ("jamie-secrets", f"{s.name}-token") for s in config.servers}
+    } | {str(s.token_file): ("jamie-secrets", f"{s.name}-token") for s in config.servers} | {
+        str(config.scarlet.token_file): ("jamie-secrets", "scarlet-token")
+    }
+    assert config.scarlet.url == f"http://{name_of('scarlet')}.autodevops.svc.cluster.local:8001"
     assert {s.name: s.url for s in config.servers} == {
         server: f"http://{name_of(server)}.autodevops.svc.cluster.local:8080/mcp"
         for server in SERVERS
@@ -143,6 +147,7 @@ def test_jamie_defaults_use_one_secret_and_local_users(tools: Tools, tmp_path: P
     (tmp_path / "jamie.yaml").write_text(data)
     config = load_jamie_config(tmp_path / "jamie.yaml", environ={})
     assert config.auth.proxy is None and config.auth.cookie_secure == "auto"
+    assert config.scarlet is None  # Scarlet is off by default: no pages, no token
     pod = pod_specs(docs)["jamie"]
     [source] = {v["name"]: v for v in pod["volumes"]}["secrets"]["projected"]["sources"]
     assert source["secret"]["name"] == name_of("jamie")

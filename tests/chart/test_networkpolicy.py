@@ -128,7 +128,12 @@ def test_jamie_network_paths(all_docs: list[Doc], tools: Tools) -> None:
         assert allowed(all_docs, "Egress", jamie, backend, port), backend
         assert not allowed(all_docs, "Egress", jamie, backend, port + 1), backend
     assert not allowed(all_docs, "Egress", jamie, (HOME, {"app.kubernetes.io/name": "x"}), 27017)
-    assert not flows(all_docs, jamie, release_pod("scarlet"), 8001)
+    # Scarlet's agent API, for the portal's runs and approvals; Jamie's only way in there.
+    assert flows(all_docs, jamie, release_pod("scarlet"), 8001)
+    assert not flows(all_docs, jamie, release_pod("scarlet"), 9001)
+    assert not flows(all_docs, release_pod("kubernetes"), release_pod("scarlet"), 8001)
+    apart = split_docs(render(tools, "autodevops", str(ALL_VALUES), "jamie.scarlet.enabled=false"))
+    assert not flows(apart, jamie, release_pod("scarlet"), 8001)
     dns = ({"kubernetes.io/metadata.name": "kube-system"}, {"k8s-app": "kube-dns"})
     assert allowed(all_docs, "Egress", jamie, dns, 53)
     # The evaluator itself: Scarlet reaches the servers, and without Jamie nothing lets Jamie's

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from autodevops.clients.scarlet.config import load_config
 from devstack.tools import Tools
 
-from .helpers import CHART, RELEASE, SERVERS, Doc, find, helm_refuses, name_of, pod_specs
+from .helpers import (
+    CHART,
+    RELEASE,
+    SERVERS,
+    Doc,
+    find,
+    helm_refuses,
+    name_of,
+    pod_specs,
+    render,
+    split_docs,
+)
 
 
 def test_scarlet_needs_a_server(tools: Tools) -> None:
@@ -48,3 +61,21 @@ def test_scarlet_configuration_is_valid_and_wired(all_docs: list[Doc], tmp_path:
     role = find(all_docs, "Role", f"{name_of('scarlet')}-leader")
     assert role["rules"][1]["resourceNames"] == [config.leader_election.name]
     assert config.actions.decide("kubernetes__rollout_restart") == "approval"
+    # Jamie acts for people; operators decide.
+    assert config.delegable_roles("jamie") == ("viewer", "operator")
+    assert config.delegable_roles("alertmanager") == ()
+    assert config.actions.approvers("kubernetes__rollout_restart") == ("operator",)
+
+
+def test_scarlet_lets_jamie_act_for_approvers_by_default(tools: Tools, tmp_path: Path) -> None:
+    docs = split_docs(render(tools, "autodevops", "scarlet.enabled=true", "jamie.enabled=true"))
+    data = find(docs, "ConfigMap", f"{name_of('scarlet')}-config")["data"]["scarlet.yaml"]
+    (tmp_path / "scarlet.yaml").write_text(data)
+    config = load_config(tmp_path / "scarlet.yaml")
+    assert config.delegable_roles("jamie") == ("viewer", "approver")
+    assert config.actions.approvers("argocd__sync_application") == ("approver",)
+    alone = split_docs(
+        render(tools, "autodevops", "scarlet.enabled=true", "jamie.scarlet.enabled=false")
+    )
+    data = find(alone, "ConfigMap", f"{name_of('scarlet')}-config")["data"]["scarlet.yaml"]
+    assert "delegates" not in yaml.safe_load(data)
