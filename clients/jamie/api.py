@@ -266,7 +266,10 @@ def _scarlet_routes(
 
     @app.get("/api/scarlet/me")
     async def scarlet_me(person: Who) -> Any:
-        return await scarlet().get(person, "/v1/me")
+        """What the person may do in Scarlet; without Scarlet, that there is none to ask."""
+        if jamie.scarlet is None:
+            return {"connected": False, "may_view": False, "may_decide": False}
+        return {"connected": True} | await jamie.scarlet.get(person, "/v1/me")
 
     @app.get("/api/scarlet/runs")
     async def scarlet_runs(

@@ -196,6 +196,7 @@ async function refreshStatus() {
     const status = await requestJson("GET", "/api/status");
     renderModelStatus(model, status.model || {});
     renderServers(status.servers || []);
+    scarlet.countWaiting();
   } catch (error) {
     if (error.status === 401) {
       setStatus(model, "unknown", "Model: sign in to see the status");

@@ -28,6 +28,7 @@ export class ScarletConsole {
   constructor(ui) {
     this.ui = ui;
     this.me = null;
+    this.problem = ""; // why Scarlet could not be asked, when it could not
     this.stream = null; // the open run's event stream
     this.timer = null;
     this.view = null;
@@ -41,8 +42,11 @@ export class ScarletConsole {
   async connect() {
     try {
       this.me = await this.ui.requestJson("GET", "/api/scarlet/me");
-    } catch {
+      this.problem = "";
+    } catch (error) {
       this.me = null;
+      // 403: Scarlet refused the person. Anything else (Scarlet down) is worth saying.
+      this.problem = error.status === 403 ? "" : this.ui.explain(error);
     }
     $("#console-nav").hidden = !(this.me && this.me.may_view);
     if (this.me && this.me.may_view) this.countWaiting();
@@ -63,10 +67,12 @@ export class ScarletConsole {
     if (!this.me) await this.connect();
     if (!this.me || !this.me.may_view) {
       this.title("Scarlet");
+      if (this.me && !this.me.connected) this.problem = "Jamie is not connected to Scarlet.";
       $("#scarlet-body").replaceChildren();
       this.ui.setError(
         $("#scarlet-error"),
-        "Your roles do not let you see Scarlet's runs. Ask an administrator for the viewer role.",
+        this.problem ||
+          "Your roles do not let you see Scarlet's runs. Ask an administrator for the viewer role.",
       );
       return;
     }
@@ -94,6 +100,7 @@ export class ScarletConsole {
   }
 
   async countWaiting() {
+    if (!this.me || !this.me.may_view) return;
     try {
       const waiting = await this.ui.requestJson("GET", "/api/scarlet/actions");
       this.showCount(waiting.length);

@@ -47,6 +47,11 @@ def test_sign_in_with_the_users_file_and_sign_out(jamie_service: Jamie) -> None:
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie
         me = client.get("/api/me").json()
         assert me == {"user": "ben", "display_name": "ben", "roles": ["viewer"], "auth": "password"}
+        # This Jamie has no Scarlet: the portal offers no Scarlet pages, and asks nothing.
+        scarlet = client.get("/api/scarlet/me").json()
+        assert scarlet == {"connected": False, "may_view": False, "may_decide": False}
+        missing = client.get("/api/scarlet/actions")
+        assert missing.status_code == 404 and "not connected to Scarlet" in missing.text
         token = right.json()["token"]
         with httpx.Client(base_url=jamie_service.api_url) as api_client:
             headers = {"Authorization": f"Bearer {token}"}

@@ -178,6 +178,7 @@ async def _sign_in(page: Page, service: Any) -> None:
     await expect(page.locator("#status-model")).to_contain_text(": up")
     await expect(page.locator("#status-servers")).to_contain_text("kubernetes: up")
     await expect(page.locator("#status-servers")).to_contain_text("prometheus: up")
+    await expect(page.locator("#console-nav")).to_be_hidden()  # this Jamie has no Scarlet
 
 
 async def _ask_and_confirm(page: Page) -> None:

@@ -99,6 +99,7 @@ def test_jamie_asks_scarlet_for_the_person(console: Jamie, scarlet: Scarlet) -> 
     ana = console.client("ana").get("/api/scarlet/me")
     assert ana.status_code == 200, ana.text
     assert ana.json() | {"roles": sorted(ana.json()["roles"])} == {
+        "connected": True,
         "subject": "ana",
         "roles": ["operator", "viewer"],
         "acting_for_by": "jamie",
