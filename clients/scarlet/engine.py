@@ -123,7 +123,9 @@ class Engine:
                     action = await self._propose(
                         run.id, proposal.tool, proposal.arguments, proposal.why, subject
                     )
-                    if action is not None and action.run_id != run.id:
+                    if action is not None and action.run_id == run.id:
+                        await self._dry_run(action)
+                    elif action is not None:
                         elsewhere.append(
                             {"action": action.id, "run": action.run_id, "tool": action.tool}
                             | {"arguments": action.arguments, "status": action.status}
@@ -166,7 +168,7 @@ class Engine:
         if from_text and decision == "auto":
             decision = "approval"
         expires = datetime.now(UTC) + timedelta(seconds=self.config.actions.approval_expiry_seconds)
-        action = await self.store.actions.propose(
+        return await self.store.actions.propose(
             run_id,
             tool,
             arguments,
@@ -175,14 +177,13 @@ class Engine:
             expires if decision == "approval" else None,
             once=True,
         )
-        if action.status == "waiting" and action.run_id == run_id:
-            await self._dry_run(action)
-        return action
 
     async def _dry_run(self, action: Action) -> None:
-        """What the write would do, checked by the server without changing anything, so the
-        person deciding sees it: once per action, when the tool takes `dry_run`."""
-        if action.id in await self.store.runs.dry_runs([action]):
+        """What an analyzer's write would do, checked by the server without changing anything,
+        so the person deciding sees it: once per action, when the tool takes `dry_run`. A
+        write only the model asked for is not dry-run: it reaches no server before a person
+        approves it (the model may have been talked into it by what it read)."""
+        if action.status != "waiting" or action.id in await self.store.runs.dry_runs([action]):
             return
         tool = await self._tool(action.tool)
         if tool is None or "dry_run" not in tool.input_schema.get("properties", {}):

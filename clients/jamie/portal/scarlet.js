@@ -302,7 +302,7 @@ export class ScarletConsole {
     const dry = action.dry_run;
     const dryText = dry
       ? `${dry.outcome}: ${dry.result || "(no output)"}`
-      : "No dry run was recorded for this action.";
+      : "No dry run: Scarlet dry-runs the writes its analyzers propose; one the model asked for reaches no server before a person approves it.";
     card.append(labelled("Dry run", pre("action-dry-run", dryText)));
 
     const form = document.createElement("form");

@@ -28,6 +28,7 @@ from tests.clients.jamie.test_browser import (
     _signed_in_page,
 )
 from tests.clients.scarlet.test_service import (
+    JAMIE_DELEGATES,
     Scarlet,
     alert,
     crash_the_pods,
@@ -50,7 +51,7 @@ ARTIFACTS = SCREENSHOT.parent
 
 @pytest.fixture(scope="module")
 def scarlet(scarlet_factory: Callable[..., Scarlet], kube: Any) -> Scarlet:
-    started = scarlet_factory("console")
+    started = scarlet_factory("console", delegates=JAMIE_DELEGATES)
     crash_the_pods(kube, SAID)
     return started
 

@@ -12,14 +12,19 @@ import psycopg
 import pytest
 
 from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
-from tests.clients.scarlet.test_service import Scarlet, scarlet_factory, waiting_run
+from tests.clients.scarlet.test_service import (
+    JAMIE_DELEGATES,
+    Scarlet,
+    scarlet_factory,
+    waiting_run,
+)
 
 __all__ = ["scarlet_factory"]  # the shared fixture, used here under its own name
 
 
 @pytest.fixture(scope="module")
 def scarlet(scarlet_factory: Callable[..., Scarlet]) -> Scarlet:
-    return scarlet_factory("delegation")
+    return scarlet_factory("delegation", delegates=JAMIE_DELEGATES)
 
 
 def call(

@@ -255,8 +255,8 @@ def scarlet_factory(
                 ],
                 "approval_expiry_seconds": 600,
             },
-            # Jamie acts for people, handing on their viewer and operator roles.
-            "delegates": [{"subject": "jamie", "roles": ["viewer", "operator"]}],
+            # Jamie may act for people; tests of deciding through it hand on `operator` too.
+            "delegates": [{"subject": "jamie", "roles": ["viewer"]}],
             "namespaces": [NAMESPACE],
             "api_tokens_file": str(workdir / f"{name}-api-tokens.yaml"),
             "ports": {"api": api, "metrics": metrics, "health": health},
@@ -295,6 +295,10 @@ def restarted_at(kube: Any) -> str | None:
     annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
     value = annotations.get("kubectl.kubernetes.io/restartedAt")
     return str(value) if value else None
+
+
+# Jamie hands on its people's viewer and operator roles (operators decide restarts).
+JAMIE_DELEGATES = [{"subject": "jamie", "roles": ["viewer", "operator"]}]
 
 
 def restarts(detail: dict[str, Any]) -> list[dict[str, Any]]:
@@ -497,7 +501,6 @@ def test_approval_expiry_rejects(scarlet_factory: Callable[..., Scarlet]) -> Non
             "rules": [{"tool": "kubernetes__rollout_restart", "decision": "approval"}],
             "approval_expiry_seconds": 2,
         },
-        delegates=[],  # nobody decides here, and `operator` approves nothing
     )
     run_id, detail = waiting_run(short, "fp-expiry")
     detail = short.wait_run(run_id, {"completed"}, timeout=30)
