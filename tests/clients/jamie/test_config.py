@@ -73,6 +73,11 @@ def test_ollama_host_overrides_the_model_host(tmp_path: Path, value: str, url: s
         ),
         ({"servers": [{"name": "a__b", "url": "http://x", "token_file": "t"}]}, "servers.0.name"),
         ({"modle": {}}, "modle: Extra inputs are not permitted"),
+        (
+            {"scarlet": {"url": "scarlet:8001", "token_file": "t"}},
+            "scarlet.url: String should match pattern",
+        ),
+        ({"scarlet": {"url": "http://scarlet:8001"}}, "scarlet.token_file: Field required"),
     ],
 )
 def test_errors_name_the_file_and_the_field(
@@ -106,6 +111,8 @@ def test_the_readmes_first_run_lets_jamie_act_for_people(tmp_path: Path) -> None
         roles = policy.delegable_roles("jamie")
         assert roles and set(roles) <= set(policy.roles), (server, roles)
     example = load_config(root / "clients" / "jamie" / "jamie.example.yaml", environ={})
+    assert example.scarlet is not None
+    assert example.scarlet.token_file == root / "clients" / "jamie" / "secrets" / "scarlet-token"
     assert [s.url for s in example.servers] == [
         "http://127.0.0.1:8081/mcp",
         "http://127.0.0.1:8082/mcp",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,11 @@ import psycopg
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from autodevops.clients.jamie.config import Scarlet as ScarletSettings
+from autodevops.clients.jamie.people import Person
+from autodevops.clients.jamie.scarlet import ScarletApi
+from autodevops.common.unavailable import BackendUnavailable
+from devstack.base import free_port
 from devstack.jamie import Deployment, Jamie
 from tests.clients.jamie.test_browser import (
     CHROMIUM,
@@ -123,6 +129,22 @@ def test_jamie_asks_scarlet_for_the_person(console: Jamie, scarlet: Scarlet) -> 
     )
     assert rejected.status_code == 200 and rejected.json()["decided_by"] == "ana"
     assert audit_of(scarlet, action_id) == [("rejected", "ana", "not now")]
+
+
+async def test_scarlet_down_is_named_without_the_token(tmp_path: Path) -> None:
+    token = tmp_path / "scarlet-token"
+    token.write_text("s" * 32)
+    where = f"127.0.0.1:{free_port()}"
+    api = ScarletApi(ScarletSettings(url=f"http://{where}", token_file=token, timeout_seconds=2))
+    ana = Person("ana", "ana", ("viewer",), "password")
+    try:
+        with pytest.raises(BackendUnavailable) as down:
+            await api.get(ana, "/v1/me")
+    finally:
+        await api.close()
+    message = str(down.value)
+    assert message.startswith(f"Scarlet's API at {where}: unreachable")
+    assert "scarlet.url" in message and "s" * 32 not in message
 
 
 def waiting_run_of(scarlet: Scarlet, fingerprint: str) -> tuple[int, int]:
