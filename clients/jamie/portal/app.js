@@ -4,14 +4,14 @@
 // The one exception is `html` that Jamie's server rendered from markdown and sanitized with an
 // allow-list (see markdown.py); the page's CSP forbids inline scripts besides.
 
+import { ScarletConsole } from "/scarlet.js";
+
 const STATUS_EVERY_MS = 15000;
 const PREVIEW_CHARS = 400;
 const TITLE_CHARS = 60;
 const QUESTION_CHARS = 8000; // the API's limit for one question
 const SEARCH_DELAY_MS = 250;
 const CONVERSATION_PATH = /^\/c\/([^/]+)$/;
-
-import { ScarletConsole } from "/scarlet.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -323,7 +323,9 @@ function showPage(page) {
   $("#scarlet-view").hidden = page !== "scarlet";
   if (page === "chat") document.title = "Jamie";
   const path = location.pathname;
-  const current = page === "chat" ? "chat" : path.startsWith("/scarlet/approvals") ? "approvals" : "runs";
+  let current = "runs";
+  if (page === "chat") current = "chat";
+  else if (path.startsWith("/scarlet/approvals")) current = "approvals";
   for (const link of document.querySelectorAll("#console-nav a")) {
     if (link.dataset.nav === current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -1089,12 +1091,12 @@ function typingSomewhere(target) {
 function onShortcut(event) {
   if (!state.me || document.querySelector("dialog[open]")) return;
   const plain = !event.altKey && !event.ctrlKey && !event.metaKey && !typingSomewhere(event.target);
-  if (plain && Date.now() - state.goPressedAt < 1500 && "rac".includes(event.key) && event.key) {
+  const target = { r: "/scarlet/runs", a: "/scarlet/approvals", c: null }[event.key];
+  if (plain && Date.now() - state.goPressedAt < 1500 && target !== undefined) {
     state.goPressedAt = 0;
-    const pages = { r: "/scarlet/runs", a: "/scarlet/approvals", c: chatAddress() };
-    if (event.key !== "c" && $("#console-nav").hidden) return;
+    if (target && $("#console-nav").hidden) return;
     event.preventDefault();
-    navigate(pages[event.key]);
+    navigate(target || chatAddress());
     return;
   }
   if (plain && event.key === "g") {

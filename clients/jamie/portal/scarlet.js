@@ -298,11 +298,13 @@ export class ScarletConsole {
     addFact(facts, "Proposed", this.ui.timeElement(action.created_at, true));
     if (action.expires_at) addFact(facts, "Expires", this.ui.timeElement(action.expires_at, true));
     addFact(facts, "Who may decide", (action.approver_roles || []).join(", "));
-    card.append(heading, facts, labelled("Arguments", pre("action-arguments", json(action.arguments))));
+    const args = pre("action-arguments", json(action.arguments));
+    card.append(heading, facts, labelled("Arguments", args));
     const dry = action.dry_run;
     const dryText = dry
       ? `${dry.outcome}: ${dry.result || "(no output)"}`
-      : "No dry run: Scarlet dry-runs the writes its analyzers propose; one the model asked for reaches no server before a person approves it.";
+      : "No dry run: Scarlet dry-runs the writes its analyzers propose; one the model asked " +
+        "for reaches no server before a person approves it.";
     card.append(labelled("Dry run", pre("action-dry-run", dryText)));
 
     const form = document.createElement("form");
@@ -336,7 +338,8 @@ export class ScarletConsole {
     if (!action.may_decide) {
       for (const one of buttons) one.disabled = true;
       reason.disabled = true;
-      outcome.textContent = `You may not decide this: it takes one of the roles ${(action.approver_roles || []).join(", ")}.`;
+      const roles = (action.approver_roles || []).join(", ");
+      outcome.textContent = `You may not decide this: it takes one of the roles ${roles}.`;
     }
     card.append(form);
     return card;
@@ -347,7 +350,9 @@ export class ScarletConsole {
     if (approve) {
       const sure = await this.ui.askInPage({
         title: "Approve this change?",
-        message: `Scarlet will run ${action.tool} ${json(action.arguments)} on the cluster, recorded as approved by you.`,
+        message:
+          `Scarlet will run ${action.tool} ${json(action.arguments)} on the cluster, ` +
+          "recorded as approved by you.",
         ok: "Approve",
         danger: true,
       });
@@ -359,7 +364,8 @@ export class ScarletConsole {
     try {
       const path = `/api/scarlet/actions/${action.id}/${approve ? "approve" : "reject"}`;
       const answer = await this.ui.requestJson("POST", path, { run: action.run, reason: why });
-      outcome.textContent = `${words(answer.status)} by ${answer.decided_by}${answer.reason ? `: ${answer.reason}` : "."}`;
+      const said = answer.reason ? `: ${answer.reason}` : ".";
+      outcome.textContent = `${words(answer.status)} by ${answer.decided_by}${said}`;
       reason.disabled = true;
       this.countWaiting();
     } catch (error) {
@@ -367,8 +373,11 @@ export class ScarletConsole {
       outcome.textContent = this.ui.explain(error);
       outcome.classList.add("error");
       // Decided meanwhile by someone else, or gone: the list says what still waits.
-      if (error.status === 409 || error.status === 404) setTimeout(() => this.loadApprovals(list), 3000);
-      else for (const one of buttons) one.disabled = false;
+      if (error.status === 409 || error.status === 404) {
+        setTimeout(() => this.loadApprovals(list), 3000);
+      } else {
+        for (const one of buttons) one.disabled = false;
+      }
     }
   }
 
@@ -377,7 +386,8 @@ export class ScarletConsole {
     anchor.href = path;
     anchor.textContent = text;
     anchor.addEventListener("click", (event) => {
-      if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+      const modified = event.metaKey || event.ctrlKey || event.shiftKey || event.altKey;
+      if (event.button !== 0 || modified) return;
       event.preventDefault();
       this.ui.navigate(path);
     });
@@ -404,7 +414,8 @@ class RunPage {
     const report = detail.report || {};
     const subject = (report.subject || {}).text;
     if (subject) addFact(facts, "Subject", subject);
-    addFact(facts, "Trigger", detail.kind + (detail.alert_count > 1 ? ` (${detail.alert_count} alerts)` : ""));
+    const alerts = detail.alert_count > 1 ? ` (${detail.alert_count} alerts)` : "";
+    addFact(facts, "Trigger", detail.kind + alerts);
     addFact(facts, "Started", ui.timeElement(detail.created_at, true));
     if (detail.finished_at) addFact(facts, "Finished", ui.timeElement(detail.finished_at, true));
     this.duration = document.createElement("span");
@@ -429,7 +440,9 @@ class RunPage {
       ),
     );
     const actions = detail.actions || [];
-    if (actions.length) element.append(section("Actions", ...actions.map((a) => actionCard(a, owner))));
+    if (actions.length) {
+      element.append(section("Actions", ...actions.map((action) => actionCard(action, owner))));
+    }
 
     this.steps = document.createElement("ol");
     this.steps.className = "run-steps";
@@ -509,7 +522,8 @@ function actionCard(action, owner) {
   if (action.status === "waiting") {
     addFact(facts, "Decide", owner.link("/scarlet/approvals", "on the approvals page"));
   }
-  card.append(heading, facts, labelled("Arguments", pre("action-arguments", json(action.arguments))));
+  const args = pre("action-arguments", json(action.arguments));
+  card.append(heading, facts, labelled("Arguments", args));
   if (action.result) card.append(labelled("Result", pre("action-result", action.result)));
   return card;
 }
