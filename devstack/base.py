@@ -14,6 +14,7 @@ import ctypes
 import fcntl
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -67,11 +68,31 @@ def cache_dir() -> Path:
     return base / "autodevops"
 
 
+# Listening ports come from below the kernel's ephemeral range: a port the kernel hands out
+# for `bind(0)` is also handed to outgoing connections, so a busy test run could take it between
+# the pick and the service's own bind.
+LISTEN_PORTS = (10000, 32767)
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return LISTEN_PORTS[1] + 1
+
+
 def free_port() -> int:
-    """A TCP port free on the loopback address right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on the loopback address right now, outside the ephemeral range."""
+    low, high = LISTEN_PORTS[0], min(LISTEN_PORTS[1], _ephemeral_floor() - 1)
+    for _ in range(200):
+        port = random.randint(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free TCP port on {LOOPBACK} between {low} and {high}")
 
 
 def port_open(port: int, host: str = LOOPBACK) -> bool:
