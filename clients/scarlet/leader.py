@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,19 +32,38 @@ class LeaseElector:
         self.name = name
         self.identity = identity
         self.lease_seconds = lease_seconds
+        # Why the last attempt did not hold the lease (an API error or a lost race), for logs
+        # and tests; None after a success or a plain "another live holder has it".
+        self.last_error: Exception | str | None = None
 
     async def try_acquire(self) -> bool:
-        """Take or renew the lease; False when another live holder has it."""
-        try:
-            return await asyncio.to_thread(self._try_acquire)
-        except Exception as exc:
-            log.warning("lease %s/%s unavailable: %s", self.namespace, self.name, exc)
-            return False
+        """Take or renew the lease; False when another live holder has it.
+
+        One transient failure (an API error, or a write that lost a race) is retried once
+        while less than half the lease has passed, so a holder is not demoted by one blip;
+        the second attempt re-reads the lease, so a real new holder still wins."""
+        started = time.monotonic()
+        for attempt in (1, 2):
+            try:
+                held = await asyncio.to_thread(self._try_acquire)
+            except Exception as exc:
+                self.last_error = exc
+                where = f"{self.namespace}/{self.name}"
+                log.warning("lease %s unavailable (attempt %d): %s", where, attempt, exc)
+            else:
+                if held or self.last_error is None:
+                    return held
+            if time.monotonic() - started >= self.lease_seconds / 2:
+                break
+        return False
 
     def _try_acquire(self) -> bool:
+        """True when held; False when another live holder has it (`last_error` None) or a
+        write lost a race (`last_error` says which, and the caller may try again)."""
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
+        self.last_error = None
         now = datetime.now(UTC)
         try:
             lease = self._api.read_namespaced_lease(self.name, self.namespace)
@@ -58,6 +78,7 @@ class LeaseElector:
                 self._api.create_namespaced_lease(self.namespace, body)
             except ApiException as conflict:
                 if conflict.status == 409:
+                    self.last_error = "another replica created the lease first"
                     return False
                 raise
             return True
@@ -76,6 +97,7 @@ class LeaseElector:
             self._api.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as exc:
             if exc.status == 409:
+                self.last_error = "the lease changed between its read and its renewal"
                 return False
             raise
         return True

@@ -20,15 +20,17 @@ def electors(kube: Any, lease: str, seconds: int) -> tuple[LeaseElector, LeaseEl
 
 async def test_one_leader_at_a_time_and_takeover_after_expiry(kube: Any) -> None:
     first, second = electors(kube, "scarlet-schedules-test", 2)
-    assert await first.try_acquire() is True
+    assert await first.try_acquire() is True, f"the first takes it ({first.last_error!r})"
     assert await second.try_acquire() is False
-    assert await first.try_acquire() is True, "the holder renews"
+    assert second.last_error is None, "a live holder is not an error"
+    assert await first.try_acquire() is True, f"the holder renews ({first.last_error!r})"
     lease = kube.request(
         "GET", f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/scarlet-schedules-test"
     )
     assert lease["spec"]["holderIdentity"] == "replica-a"
     await asyncio.sleep(2.5)
-    assert await second.try_acquire() is True, "an expired lease is taken over"
+    taken = await second.try_acquire()
+    assert taken is True, f"an expired lease is taken over ({second.last_error!r})"
     assert await first.try_acquire() is False
     lease = kube.request(
         "GET", f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/scarlet-schedules-test"
@@ -45,3 +47,22 @@ async def test_an_unreachable_api_server_means_not_leader(kube: Any) -> None:
     configuration.retries = 0
     elector = LeaseElector(client.ApiClient(configuration), NAMESPACE, "x", "replica-c")
     assert await elector.try_acquire() is False
+    assert elector.last_error is not None, "the reason is kept for the logs"
+
+
+async def test_the_holder_survives_one_transient_api_error(kube: Any) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    first, second = electors(kube, "scarlet-schedules-blip", 30)
+    assert await first.try_acquire() is True, repr(first.last_error)
+    real_read = first._api.read_namespaced_lease
+    failures = iter([ApiException(status=503, reason="etcd leader changed")])
+
+    def read_once_failing(*args: Any, **kwargs: Any) -> Any:
+        for failure in failures:
+            raise failure
+        return real_read(*args, **kwargs)
+
+    first._api.read_namespaced_lease = read_once_failing
+    assert await first.try_acquire() is True, f"renewed on the retry ({first.last_error!r})"
+    assert await second.try_acquire() is False
