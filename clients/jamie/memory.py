@@ -10,7 +10,12 @@ Jamie deletes expired documents itself before serving, at most once per purge in
 
 Recall ranks by meaning and by exact text, see `Recall` for the score rule. Meaning uses
 ``$vectorSearch`` when the server supports it (tried once; an error from the stage means no), and
-otherwise an exact cosine ranking, computed here, over the user's newest exchanges.
+otherwise an exact cosine ranking over the user's newest exchanges, held in process by
+`recall_index` and kept in step with MongoDB across replicas through two small collections:
+``recall_versions`` (per person: how many exchanges were added and conversations deleted, with
+the ids of the latest of each) and ``recall_feed`` (the exchanges added lately, read by id).
+A replica reads the person's version document before each recall and fetches only what changed;
+it loads a person whole only the first time, or when it fell too far behind.
 """
 
 from __future__ import annotations
@@ -36,11 +41,17 @@ from pymongo.uri_parser import parse_uri
 
 from autodevops.common.unavailable import BackendUnavailable
 
+from .recall_index import IndexCache, PersonIndex, Row, doc_of, row_of
+
 T = TypeVar("T")
 Doc = dict[str, Any]
 log = logging.getLogger("autodevops.jamie.memory")
 
 VECTOR_INDEX = "jamie_exchanges"
+# How many of the latest added exchanges and deleted conversations a version document names: a
+# replica further behind than that for a person loads the person again.
+RECENT_CHANGES = 100
+FEED_TRIM_SECONDS = 60.0
 # Server error codes: an index option the server does not implement (FerretDB's TTL), and an
 # index that exists with other options (a changed retention on MongoDB).
 NOT_IMPLEMENTED = 238
@@ -67,8 +78,12 @@ class MemorySettings:
     retention_days: int = 365
     timeout_seconds: float = 10.0
     embed_timeout_seconds: float = 30.0
-    # Exact cosine fallback: how many of the user's newest exchanges are ranked.
-    cosine_candidates: int = 2000
+    # Exact cosine fallback: how many of the user's newest exchanges are ranked (held in the
+    # process's recall index), and the index's memory for all persons together.
+    cosine_candidates: int = 20_000
+    index_megabytes: int = 512
+    # How long the feed keeps an added exchange for the other replicas to read by id.
+    feed_seconds: float = 900.0
     # $vectorSearch: numCandidates = limit x this (MongoDB advises 10 to 20), at most 10 000.
     candidates_per_hit: int = 20
     # Exact text: how many of the user's newest matching exchanges are considered.
@@ -79,6 +94,8 @@ class MemorySettings:
     def __post_init__(self) -> None:
         if self.retention_days < 1:
             raise ValueError("retention_days must be at least 1 (0 would expire at once)")
+        if self.cosine_candidates < 1 or self.index_megabytes < 1:
+            raise ValueError("cosine_candidates and index_megabytes must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -260,6 +277,10 @@ class ConversationMemory:
         self._client = client
         self._conversations: AsyncCollection[Doc] = client[database]["conversations"]
         self._messages: AsyncCollection[Doc] = client[database]["messages"]
+        self._versions: AsyncCollection[Doc] = client[database]["recall_versions"]
+        self._feed: AsyncCollection[Doc] = client[database]["recall_feed"]
+        self._indexes = IndexCache(settings.index_megabytes << 20, settings.cosine_candidates)
+        self._feed_trimmed_at: float | None = None
         self._ollama = ollama
         self.settings = settings
         self._where = where
@@ -425,7 +446,22 @@ class ConversationMemory:
         owned = _owned(user, conversation_id)
         if await self._db(self._conversations.find_one(owned, {"_id": 1})) is None:
             raise ConversationNotFound(conversation_id)
-        await self._db(self._messages.delete_many({"user": user, "conversation_id": owned["_id"]}))
+        said = {"user": user, "conversation_id": owned["_id"]}
+        await self._db(self._messages.delete_many(said))
+        await self._db(self._feed.delete_many(said))
+        await self._db(
+            self._versions.update_one(
+                {"_id": user},
+                {
+                    "$inc": {"deletions": 1},
+                    "$push": {"gone": {"$each": [conversation_id], "$slice": -RECENT_CHANGES}},
+                },
+                upsert=True,
+            )
+        )
+        index = self._indexes.get(user)
+        if index is not None:
+            index.drop_conversations({conversation_id})
         await self._db(self._conversations.delete_one(owned))
 
     # Exchanges and recall
@@ -464,6 +500,8 @@ class ConversationMemory:
             reply["embedding_model"] = self.settings.embed_model
         asked: Doc = {**common, "seq": seq, "role": "user", "content": question}
         result = await self._db(self._messages.insert_many([asked, reply]))
+        if self._vector_search is not True:
+            await self._publish(user, {**reply, "_id": result.inserted_ids[1]})
         notice = None if problem is None else f"stored without an embedding: {problem}"
         return Exchange(
             str(result.inserted_ids[1]),
@@ -483,13 +521,23 @@ class ConversationMemory:
         terms = exact_terms(query)
         vector, problem = await self._embed(query)
         found: dict[Any, Doc] = {}
-        if vector is None:
-            mode: Literal["vector_search", "exact_cosine", "text_only"] = "text_only"
+        mode: Literal["vector_search", "exact_cosine", "text_only"] = "text_only"
+        if vector is not None and self._vector_search is not False:
+            by_search = await self._vector_searched(user, vector, k)
+            if by_search is not None:
+                mode = "vector_search"
+                found.update((doc["_id"], doc) for doc in by_search)
+        if self._vector_search is False:
+            index = await self._index(user)
+            if vector is not None:
+                mode = "exact_cosine"
+                found.update((row.id, doc_of(row, sim)) for row, sim in index.by_meaning(vector, k))
+            for row in index.by_text(terms, self.settings.text_candidates):
+                sim = 0.0 if vector is None else index.similarity(row, vector)
+                found.setdefault(row.id, doc_of(row, sim))
         else:
-            mode, by_meaning = await self._by_meaning(user, vector, k)
-            found.update((doc["_id"], doc) for doc in by_meaning)
-        for doc in await self._by_text(user, terms):
-            found.setdefault(doc["_id"], doc)
+            for doc in await self._by_text(user, terms):
+                found.setdefault(doc["_id"], doc)
         hits = [_hit(doc, vector, self.settings.embed_model, terms) for doc in found.values()]
         hits.sort(key=lambda hit: (hit.score, hit.created_at), reverse=True)
         notice = None
@@ -502,47 +550,128 @@ class ConversationMemory:
         """Whether the server runs ``$vectorSearch``; None until a recall has tried it."""
         return self._vector_search
 
-    async def _by_meaning(
-        self, user: str, vector: list[float], k: int
-    ) -> tuple[Literal["vector_search", "exact_cosine"], list[Doc]]:
-        if self._vector_search is not False:
-            candidates = min(10_000, k * self.settings.candidates_per_hit)
-            pipeline = vector_search_pipeline(
-                self.settings.vector_index, vector, user, self.settings.embed_model, k, candidates
+    async def _vector_searched(self, user: str, vector: list[float], k: int) -> list[Doc] | None:
+        """The `k` nearest by ``$vectorSearch``; None when the server has no such stage (then
+        known for good, and recall uses the index)."""
+        candidates = min(10_000, k * self.settings.candidates_per_hit)
+        pipeline = vector_search_pipeline(
+            self.settings.vector_index, vector, user, self.settings.embed_model, k, candidates
+        )
+        try:
+            found = await self._db(self._messages.aggregate(pipeline))
+            docs = await self._db(found.to_list())
+        except OperationFailure as exc:
+            if self._vector_search:
+                raise
+            self._vector_search = False
+            log.warning(
+                "$vectorSearch is not available (code %s: %s); recall ranks the newest %d "
+                "exchanges of each user by exact cosine instead, in process",
+                exc.code,
+                (exc.details or {}).get("errmsg", exc),
+                self.settings.cosine_candidates,
             )
+            return None
+        self._vector_search = True
+        return docs
+
+    # The recall index, in step with MongoDB
+
+    def index_bytes(self) -> int:
+        """Memory the recall index holds now (at most about `index_megabytes`)."""
+        return self._indexes.nbytes()
+
+    async def _publish(self, user: str, reply: Doc) -> None:
+        """Tell every replica an exchange was added: the feed first, then the version document,
+        so a replica that sees the new id can read it."""
+        exchange = {key: value for key, value in reply.items() if key != "steps"}
+        entry = {"_id": str(reply["_id"]), "user": user, "at": reply["created_at"]}
+        await self._db(self._feed.insert_one({**entry, "exchange": exchange}))
+        await self._db(
+            self._versions.update_one(
+                {"_id": user},
+                {
+                    "$inc": {"added": 1},
+                    "$push": {"recent": {"$each": [entry["_id"]], "$slice": -RECENT_CHANGES}},
+                },
+                upsert=True,
+            )
+        )
+        index = self._indexes.get(user)
+        if index is not None and index.loaded:
+            index.add([row_of(exchange, self.settings.embed_model)])
+        await self._trim_feed()
+
+    async def _trim_feed(self) -> None:
+        due = self._feed_trimmed_at is None or (
+            time.monotonic() - self._feed_trimmed_at >= FEED_TRIM_SECONDS
+        )
+        if due:
+            self._feed_trimmed_at = time.monotonic()
+            cutoff = self._clock() - timedelta(seconds=self.settings.feed_seconds)
+            await self._db(self._feed.delete_many({"at": {"$lt": cutoff}}))
+
+    async def _index(self, user: str) -> PersonIndex:
+        """The user's index, brought in step with MongoDB; one load or refresh at a time."""
+        index = self._indexes.get(user)
+        if index is None:
+            index = PersonIndex(self.settings.cosine_candidates)
+            self._indexes.put(user, index)
+        async with index.lock:
             try:
-                found = await self._db(self._messages.aggregate(pipeline))
-                docs = await self._db(found.to_list())
-            except OperationFailure as exc:
-                if self._vector_search:
-                    raise
-                self._vector_search = False
-                log.warning(
-                    "$vectorSearch is not available (code %s: %s); recall ranks the newest %d "
-                    "exchanges of each user by exact cosine instead",
-                    exc.code,
-                    (exc.details or {}).get("errmsg", exc),
-                    self.settings.cosine_candidates,
-                )
-            else:
-                self._vector_search = True
-                return "vector_search", docs
-        query = {
-            "user": user,
-            "role": "assistant",
-            "embedding_model": self.settings.embed_model,
-            "embedding": {"$exists": True},
-        }
+                await self._refresh(user, index)
+            except BaseException:
+                if not index.loaded:
+                    self._indexes.drop(user)
+                raise
+        self._indexes.evict(keep=user)
+        return index
+
+    async def _refresh(self, user: str, index: PersonIndex) -> None:
+        version = await self._db(self._versions.find_one({"_id": user})) or {}
+        added, deletions = int(version.get("added", 0)), int(version.get("deletions", 0))
+        behind = (added - index.added, deletions - index.deletions)
+        recent, gone = list(version.get("recent", [])), list(version.get("gone", []))
+        if index.loaded and not (0 <= behind[0] <= len(recent) and 0 <= behind[1] <= len(gone)):
+            log.info("recall index of a person fell behind by %s changes: loading it again", behind)
+            index.clear()
+        if not index.loaded:
+            await self._load(user, index)
+        else:
+            # Additions before deletions: an exchange added, then its conversation deleted, is
+            # fetched (or found gone) and then dropped.
+            if behind[0]:
+                wanted = [i for i in recent[len(recent) - behind[0] :] if i not in index.positions]
+                fetched = await asyncio.gather(*(self._added(user, i) for i in wanted))
+                index.add([row for row in fetched if row is not None])
+            if behind[1]:
+                index.drop_conversations(set(gone[len(gone) - behind[1] :]))
+        index.added, index.deletions = added, deletions
+        index.expire(self._clock() - timedelta(days=self.settings.retention_days))
+
+    async def _load(self, user: str, index: PersonIndex) -> None:
+        query = {"user": user, "role": "assistant"}
         cursor = (
             self._messages.find(query, _WITHOUT_STEPS)
             .sort("created_at", -1)
             .limit(self.settings.cosine_candidates)
         )
         docs = await self._db(cursor.to_list())
-        for doc in docs:
-            doc["similarity"] = similarity(vector, doc["embedding"])
-        docs.sort(key=lambda doc: doc["similarity"], reverse=True)
-        return "exact_cosine", docs[:k]
+        index.add([row_of(doc, self.settings.embed_model) for doc in docs])
+        index.loaded = True
+
+    async def _added(self, user: str, exchange_id: str) -> Row | None:
+        """An added exchange by id: from the feed, or the messages once the feed let it go;
+        None when it is gone (deleted, or expired)."""
+        entry = await self._db(self._feed.find_one({"_id": exchange_id}))
+        if entry is not None and entry.get("user") == user:
+            return row_of(entry["exchange"], self.settings.embed_model)
+        try:
+            query = {"_id": ObjectId(exchange_id), "user": user}
+        except InvalidId:
+            return None
+        doc = await self._db(self._messages.find_one(query, _WITHOUT_STEPS))
+        return None if doc is None else row_of(doc, self.settings.embed_model)
 
     async def _by_text(self, user: str, terms: tuple[str, ...]) -> list[Doc]:
         if not terms:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import math
 import socket
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,13 +34,12 @@ from autodevops.common.unavailable import BackendUnavailable
 from devstack import ferretdb as ferretdb_stack
 from devstack.base import free_port
 from devstack.ferretdb import FerretHandle
+from tests.clients.jamie.conftest import EMBED_MODEL, Opener
 from tests.fakes.fake_ollama import (
     FakeOllama,
     fake_ollama_server,  # noqa: F401 (registers the fake_ollama fixture)
 )
 
-EMBED_MODEL = "fake-embed"
-SETTINGS = MemorySettings(embed_model=EMBED_MODEL, timeout_seconds=10)
 POD = "web-7bfb4bc78d-6jt7m"
 THIRTY_DAYS = 30 * 86_400
 
@@ -62,8 +59,6 @@ CERT = (
     "cert-manager renews it on the first of December.",
     [0.0, 0.0, 1.0],
 )
-
-Opener = Callable[..., Awaitable[ConversationMemory]]
 
 
 class Commands(CommandListener):
@@ -94,33 +89,6 @@ class Ticking:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
-
-
-@pytest.fixture
-async def database(ferretdb: FerretHandle) -> AsyncIterator[str]:
-    name = f"jamie_{uuid.uuid4().hex[:12]}"
-    yield name
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(ferretdb.url)
-    await client.drop_database(name)
-    await client.close()
-
-
-@pytest.fixture
-async def open_(ferretdb: FerretHandle, database: str) -> AsyncIterator[Opener]:
-    """Opens memories on this test's database; closes them at the end."""
-    opened: list[ConversationMemory] = []
-
-    async def opener(ollama_url: str, **options: Any) -> ConversationMemory:
-        settings = options.pop("settings", SETTINGS)
-        memory = await open_memory(
-            ferretdb.url, database, AsyncClient(host=ollama_url), settings, **options
-        )
-        opened.append(memory)
-        return memory
-
-    yield opener
-    for memory in opened:
-        await memory.close()
 
 
 def nowhere() -> str:

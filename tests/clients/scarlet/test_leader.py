@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from autodevops.clients.scarlet.leader import LeaseElector
 
 NAMESPACE = "default"
@@ -50,7 +52,9 @@ async def test_an_unreachable_api_server_means_not_leader(kube: Any) -> None:
     assert elector.last_error is not None, "the reason is kept for the logs"
 
 
-async def test_the_holder_survives_one_transient_api_error(kube: Any) -> None:
+async def test_the_holder_survives_one_transient_api_error(
+    kube: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kubernetes.client.exceptions import ApiException
 
     first, second = electors(kube, "scarlet-schedules-blip", 30)
@@ -63,6 +67,6 @@ async def test_the_holder_survives_one_transient_api_error(kube: Any) -> None:
             raise failure
         return real_read(*args, **kwargs)
 
-    first._api.read_namespaced_lease = read_once_failing
+    monkeypatch.setattr(first._api, "read_namespaced_lease", read_once_failing)
     assert await first.try_acquire() is True, f"renewed on the retry ({first.last_error!r})"
     assert await second.try_acquire() is False
