@@ -7,12 +7,14 @@ import sys
 
 from bench import (
     argocd_list,
+    jamie_recall,
     jamie_turn,
     kube_pagination,
     loki_overhead,
     mongodb_find,
     postgres_overhead,
     prometheus_overhead,
+    scarlet_scale,
     tempo_trace,
 )
 
@@ -25,6 +27,8 @@ BENCHMARKS = {
     "postgres": postgres_overhead.main,
     "argocd": argocd_list.main,
     "mongodb": mongodb_find.main,
+    "jamie_recall": jamie_recall.main,
+    "scarlet_scale": scarlet_scale.main,
 }
 
 

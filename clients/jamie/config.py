@@ -29,6 +29,9 @@ class MongoDB(Section):
     database: str = "jamie"
     retention_days: int = Field(default=365, ge=1)
     timeout_seconds: float = Field(default=5, gt=0)
+    recall_index_megabytes: int = Field(
+        default=512, ge=1, description="memory for recall without $vectorSearch, all persons"
+    )
 
 
 class Redis(Section):

@@ -45,6 +45,7 @@ def build(config: JamieConfig) -> Jamie:
             embed_model=config.model.embed_name,
             retention_days=config.mongodb.retention_days,
             timeout_seconds=config.mongodb.timeout_seconds,
+            index_megabytes=config.mongodb.recall_index_megabytes,
         ),
     )
     metrics = JamieMetrics()
