@@ -1,7 +1,8 @@
 """Scarlet on a cluster of realistic size: 50 namespaces, 200 Deployments, 1,000 pods.
 
 A private control plane from the local stack (kwok runs the pods on its fake node), the
-Kubernetes MCP server over HTTP as a cluster runs it for Scarlet, a private PostgreSQL, and
+Kubernetes MCP server over HTTP with the shipped policy and Scarlet's roles in it (as the
+chart binds them), a private PostgreSQL, and
 Scarlet itself (`autodevops scarlet --config`), without a model. Each namespace holds four
 Deployments of five replicas; in 20 of them one Deployment asks for a node pool that does not
 exist, so its five pods stay Pending (the scheduler's own FailedScheduling events). Measured:
@@ -38,15 +39,8 @@ DEPLOYMENTS = ("web", "api", "worker", "cache")
 REPLICAS = 5
 BROKEN = 20  # namespaces whose `api` Deployment cannot be scheduled
 FINAL = {"completed", "partial", "waiting_approval", "failed", "closed"}
-READ_TOOLS = [
-    "api_resources",
-    "list_resources",
-    "get_resource",
-    "describe",
-    "events",
-    "rollout_status",
-    "pod_logs",
-]
+REPO = Path(__file__).resolve().parent.parent
+ROLES = ["agent", "operator"]  # Scarlet's roles on the Kubernetes server, as the chart binds them
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -55,6 +49,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--broken", type=int, default=BROKEN)
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="autodevops-bench-") as workdir:
+        Path(workdir).chmod(0o755)  # the postgres user reaches its data directory through it
         stack = Path(workdir) / "stack"
         started: list[Any] = []
         processes: list[subprocess.Popen[bytes]] = []
@@ -237,22 +232,13 @@ class Scarlet:
 def start_scarlet(
     workdir: Path, kube: Any, postgres_url: str, processes: list[subprocess.Popen[bytes]]
 ) -> tuple[Scarlet, Any]:
-    scope = {
-        "namespaces": {"allow": ["*"]},
-        "kinds": {"allow": ["*"], "deny": ["Secret"]},
-        "verbs": ["get", "list"],
-        "cluster_scoped": True,
-    }
-    policy = {
-        "server": "kubernetes",
-        "roles": {"scarlet": {"tools": READ_TOOLS, "scope": scope}},
-    }
+    policy = yaml.safe_load((REPO / "policies" / "kubernetes.yaml").read_text())
     kube_token = secrets.token_urlsafe(24)
     server = start_mcp_server(
         workdir,
         "kubernetes",
         policy,
-        [{"token": kube_token, "subject": "scarlet", "roles": ["scarlet"]}],
+        [{"token": kube_token, "subject": "scarlet", "roles": ROLES}],
         "--kubeconfig",
         str(kube.kubeconfig),
     )

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 import httpx
+import pymongo
 from bson import ObjectId
 from bson.errors import InvalidId
 from ollama import AsyncClient, ResponseError
@@ -84,6 +85,10 @@ class MemorySettings:
     index_megabytes: int = 512
     # How long the feed keeps an added exchange for the other replicas to read by id.
     feed_seconds: float = 900.0
+    # How long an operation over many documents may take: loading a person into the recall
+    # index, the purge where TTL indexes are missing (FerretDB scans a few hundred documents
+    # a second; MongoDB reads thousands from an index).
+    bulk_seconds: float = 300.0
     # $vectorSearch: numCandidates = limit x this (MongoDB advises 10 to 20), at most 10 000.
     candidates_per_hit: int = 20
     # Exact text: how many of the user's newest matching exchanges are considered.
@@ -311,6 +316,10 @@ class ConversationMemory:
                 "that network policies let Jamie reach it",
             ) from exc
 
+    def _bulk(self) -> Any:
+        """The time budget of an operation over many documents (`bulk_seconds`)."""
+        return pymongo.timeout(max(self.settings.bulk_seconds, self.settings.timeout_seconds))
+
     async def _ensure_indexes(self) -> None:
         await self._db(
             self._conversations.create_index([("user", 1), ("updated_at", -1)], name="user_recent")
@@ -351,10 +360,11 @@ class ConversationMemory:
     async def purge_expired(self) -> int:
         """Delete what is past retention (for servers without TTL indexes); how many."""
         cutoff = self._clock() - timedelta(days=self.settings.retention_days)
-        messages = await self._db(self._messages.delete_many({"created_at": {"$lt": cutoff}}))
-        conversations = await self._db(
-            self._conversations.delete_many({"updated_at": {"$lt": cutoff}})
-        )
+        with self._bulk():
+            messages = await self._db(self._messages.delete_many({"created_at": {"$lt": cutoff}}))
+            conversations = await self._db(
+                self._conversations.delete_many({"updated_at": {"$lt": cutoff}})
+            )
         self._purged_at = time.monotonic()
         return messages.deleted_count + conversations.deleted_count
 
@@ -656,7 +666,8 @@ class ConversationMemory:
             .sort("created_at", -1)
             .limit(self.settings.cosine_candidates)
         )
-        docs = await self._db(cursor.to_list())
+        with self._bulk():
+            docs = await self._db(cursor.to_list())
         index.add([row_of(doc, self.settings.embed_model) for doc in docs])
         index.loaded = True
 

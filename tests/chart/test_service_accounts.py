@@ -169,7 +169,7 @@ def test_service_account_tokens_bind_the_clients_in_the_policies(
     }
     # The roles of the chart README's static token entries.
     scarlet = {
-        "kubernetes": ("viewer", "operator"),
+        "kubernetes": ("agent", "operator"),
         "prometheus": ("viewer",),
         "loki": ("viewer",),
         "tempo": ("viewer",),
