@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from autodevops.clients.core.pool import HttpEndpoint, McpPool
+from autodevops.clients.core.endpoints import HttpEndpoint
+from autodevops.clients.core.pool import McpPool
 from autodevops.clients.scarlet.analyzers import AnalyzerScope, Subject, diagnose
 from devstack.services import McpServer, audit_lines, start_mcp_server
 
