@@ -53,6 +53,7 @@ VECTOR_INDEX = "jamie_exchanges"
 # replica further behind than that for a person loads the person again.
 RECENT_CHANGES = 100
 FEED_TRIM_SECONDS = 60.0
+LOAD_BATCH = 500
 # Server error codes: an index option the server does not implement (FerretDB's TTL), and an
 # index that exists with other options (a changed retention on MongoDB).
 NOT_IMPLEMENTED = 238
@@ -661,15 +662,27 @@ class ConversationMemory:
 
     async def _load(self, user: str, index: PersonIndex) -> None:
         query = {"user": user, "role": "assistant"}
+        # Batches of a few MB: FerretDB would otherwise send them all in one reply.
         cursor = (
             self._messages.find(query, _WITHOUT_STEPS)
             .sort("created_at", -1)
             .limit(self.settings.cosine_candidates)
+            .batch_size(LOAD_BATCH)
         )
         with self._bulk():
-            docs = await self._db(cursor.to_list())
-        index.add([row_of(doc, self.settings.embed_model) for doc in docs])
+            await self._db(self._fill(index, cursor))
+        index.shrink()
         index.loaded = True
+
+    async def _fill(self, index: PersonIndex, cursor: Any) -> None:
+        """Batch by batch, so a load holds one batch of decoded documents at a time."""
+        batch: list[Row] = []
+        async for doc in cursor:
+            batch.append(row_of(doc, self.settings.embed_model))
+            if len(batch) == LOAD_BATCH:
+                index.add(batch)
+                batch = []
+        index.add(batch)
 
     async def _added(self, user: str, exchange_id: str) -> Row | None:
         """An added exchange by id: from the feed, or the messages once the feed let it go;

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -89,7 +89,8 @@ class PersonIndex:
         self._grow(len(self.rows) + len(fresh))
         for row in fresh:
             at = len(self.rows)
-            self.rows.append(row)
+            # The vector lives in the matrix only: a list of Python floats is 8 times larger.
+            self.rows.append(replace(row, vector=None))
             self.positions[row.id] = at
             self._alive[at] = True
             self._times[at] = row.created_at.timestamp()
@@ -103,6 +104,14 @@ class PersonIndex:
             for i in live[: len(live) - self.capacity]:
                 self._alive[i] = False
         self._compact_if_sparse()
+
+    def shrink(self) -> None:
+        """Give back the room grown for appends (after a load)."""
+        count = len(self.rows)
+        self._matrix = self._matrix[:count].copy()
+        self._alive = self._alive[:count].copy()
+        self._has_vector = self._has_vector[:count].copy()
+        self._times = self._times[:count].copy()
 
     def drop_conversations(self, conversation_ids: set[str]) -> None:
         for i, row in enumerate(self.rows):
