@@ -6,8 +6,9 @@ recall runs through `ConversationMemory` with the scripted fake Ollama embedding
 in the tests. Measured: the first recall of the person (loading the index), then warm recalls
 (p50, p99), recalls that follow another replica's write (the reader fetches the one new
 exchange from the feed), the query's embedding alone (the fake's share of a recall), the
-index's own size and the process's RSS before and after it. Run:
-`.venv/bin/python -m bench.run jamie_recall`.
+CPU time per recall and per embedding (the machine may be busy: CPU time is what Jamie
+spends, whatever the wait for a core), the index's own size and the process's RSS before
+and after it. Run: `.venv/bin/python -m bench.run jamie_recall`.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ async def measure(url: str, fake: FakeOllama, options: argparse.Namespace) -> di
         started = time.perf_counter()
         first = await _recall(fake, reader, rng)
         cold = time.perf_counter() - started
+        cpu_started = time.process_time()
         warm = [await _timed(fake, reader, rng) for _ in range(options.recalls)]
+        warm_cpu = (time.process_time() - cpu_started) * 1000 / options.recalls
         conversation = await writer.create_conversation(USER)
         followed = []
         for i in range(options.followed):
@@ -70,11 +73,13 @@ async def measure(url: str, fake: FakeOllama, options: argparse.Namespace) -> di
             followed.append(await _timed(fake, reader, rng))
         embeds = []
         ollama = AsyncClient(host=fake.url)
+        cpu_started = time.process_time()
         for _ in range(options.recalls):
             fake.expect_embed([_vector(rng)])
             started = time.perf_counter()
             await ollama.embed(model=MODEL, input=["why was the web pod not ready"])
             embeds.append((time.perf_counter() - started) * 1000)
+        embed_cpu = (time.process_time() - cpu_started) * 1000 / options.recalls
         index_mb = reader.index_bytes() / 2**20
     finally:
         await reader.close()
@@ -87,6 +92,8 @@ async def measure(url: str, fake: FakeOllama, options: argparse.Namespace) -> di
         "warm_recall_ms": _spread(warm),
         "recall_after_another_replica_wrote_ms": _spread(followed),
         "embed_alone_ms (the fake Ollama's part of a recall)": _spread(embeds),
+        "cpu_ms_per_recall (this process, the fake included)": round(warm_cpu, 2),
+        "cpu_ms_per_embed_alone": round(embed_cpu, 2),
         "index_mb": round(index_mb, 1),
         "rss_mb_before_after": [round(rss_before, 1), round(_rss_mb(), 1)],
     }

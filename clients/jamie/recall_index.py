@@ -55,6 +55,7 @@ class PersonIndex:
         self._times: npt.NDArray[np.float64] = np.zeros(0, dtype=np.float64)
         self._matrix: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
         self._text_bytes = 0
+        self._joined: tuple[str, npt.NDArray[np.int64], int] | None = None
         # In step with the version document: exchanges added and conversations deleted.
         self.loaded = False
         self.added = 0
@@ -160,14 +161,29 @@ class PersonIndex:
         return (1 + cosine) / 2
 
     def by_text(self, terms: Sequence[str], limit: int) -> list[Row]:
-        """The newest `limit` live rows holding any term verbatim in the question or answer."""
-        found = [
-            row
-            for i, row in enumerate(self.rows)
-            if self._alive[i] and any(term in row.question or term in row.answer for term in terms)
-        ]
+        """The newest `limit` live rows holding any term verbatim in the question or answer:
+        each term is searched once in all the texts joined (C speed, not a loop per row)."""
+        if not terms or not self.rows:
+            return []
+        haystack, starts = self._texts()
+        hits: set[int] = set()
+        for term in terms:
+            at = haystack.find(term)
+            while at != -1:
+                hits.add(int(np.searchsorted(starts, at, side="right")) - 1)
+                at = haystack.find(term, at + 1)
+        found = [self.rows[i] for i in hits if self._alive[i]]
         found.sort(key=lambda row: row.created_at, reverse=True)
         return found[:limit]
+
+    def _texts(self) -> tuple[str, npt.NDArray[np.int64]]:
+        """Every row's question and answer joined by separators no term holds, with where each
+        row starts; built again only after rows were added or compacted."""
+        if self._joined is None or self._joined[2] != len(self.rows):
+            parts = [f"{row.question}\x01{row.answer}\x00" for row in self.rows]
+            starts = np.cumsum([0, *(len(part) for part in parts[:-1])], dtype=np.int64)
+            self._joined = ("".join(parts), starts, len(self.rows))
+        return self._joined[0], self._joined[1]
 
     def _unit(self, vector: Sequence[float] | None) -> npt.NDArray[np.float32] | None:
         if not vector or len(vector) != self.dimensions:
@@ -202,6 +218,7 @@ class PersonIndex:
         self._has_vector = self._has_vector[keep].copy()
         self._times = self._times[keep].copy()
         self._alive = np.ones(len(keep), dtype=bool)
+        self._joined = None
         self._text_bytes = sum(len(row.question) + len(row.answer) for row in self.rows)
 
 

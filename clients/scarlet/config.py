@@ -108,6 +108,9 @@ class Worker(Section):
     stale_after_seconds: float = Field(default=60, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     heartbeat_seconds: float = Field(default=5, gt=0)
+    # Runs one replica works on at once (each waits mostly on tool calls); the database hands
+    # each run to one worker, and a write proposed twice is still one action.
+    concurrency: int = Field(default=4, ge=1, le=32)
 
 
 class Ports(Section):

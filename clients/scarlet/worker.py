@@ -46,8 +46,9 @@ class Worker:
         self._last_settle_sweep = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
+        runs = [self._loop(stop, self._runs_once) for _ in range(self.config.worker.concurrency)]
         await asyncio.gather(
-            self._loop(stop, self._runs_once),
+            *runs,
             self._loop(stop, self.engine.execute_one),
             self._loop(stop, self._housekeeping_once),
         )
