@@ -263,7 +263,7 @@ def start_scarlet(
         "model": {"host": f"http://127.0.0.1:{free_port()}", "probe_seconds": 1},
         "api_tokens_file": str(workdir / "api-tokens.yaml"),
         "ports": {"api": api, "metrics": metrics, "health": health},
-        "worker": {"poll_seconds": 0.1},
+        "worker": {"poll_seconds": 0.1, "concurrency": 4},  # as the chart runs it
     }
     path = workdir / "scarlet.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -109,8 +109,10 @@ class Worker(Section):
     max_attempts: int = Field(default=3, ge=1)
     heartbeat_seconds: float = Field(default=5, gt=0)
     # Runs one replica works on at once (each waits mostly on tool calls); the database hands
-    # each run to one worker, and a write proposed twice is still one action.
-    concurrency: int = Field(default=4, ge=1, le=32)
+    # each run to one worker, and a write proposed twice is still one action. Raise it only
+    # as far as the servers' calls_per_minute allow (about 10 calls a run): past that the
+    # runs wait on the limit together, and a run that waited out its pacing is partial.
+    concurrency: int = Field(default=1, ge=1, le=32)
 
 
 class Ports(Section):
