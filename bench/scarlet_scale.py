@@ -2,8 +2,8 @@
 
 A private control plane from the local stack (kwok runs the pods on its fake node), the
 Kubernetes MCP server over HTTP with the shipped policy and Scarlet's roles in it (as the
-chart binds them), a private PostgreSQL, and
-Scarlet itself (`autodevops scarlet --config`), without a model. Each namespace holds four
+chart binds them), a private PostgreSQL, and Scarlet itself (`autodevops scarlet --config`),
+without a model. Each namespace holds four
 Deployments of five replicas; in 20 of them one Deployment asks for a node pool that does not
 exist, so its five pods stay Pending (the scheduler's own FailedScheduling events). Measured:
 the set-up (objects created, then every pod Running or Pending as the controllers leave it);

@@ -193,10 +193,11 @@ class PersonIndex:
         return None if norm == 0 else (array / norm).astype(np.float32)
 
     def _grow(self, needed: int) -> None:
-        """Capacity doubles, so appending one exchange at a time costs O(1) on average."""
+        """Capacity grows by a quarter, so appending one exchange at a time costs O(1) on
+        average while the spare room stays small (the matrix is most of a person's memory)."""
         if needed <= len(self._alive):
             return
-        size = max(16, needed, 2 * len(self._alive))
+        size = max(needed, len(self._alive) + len(self._alive) // 4 + 64)
         matrix = np.zeros((size, self.dimensions), dtype=np.float32)
         matrix[: len(self.rows)] = self._matrix[: len(self.rows)]
         self._matrix = matrix
