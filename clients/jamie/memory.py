@@ -530,7 +530,12 @@ class ConversationMemory:
             raise ValueError("k must be at least 1")
         await self._upkeep()
         terms = exact_terms(query)
-        vector, problem = await self._embed(query)
+        index: PersonIndex | None = None
+        if self._vector_search is False:
+            # Embedding the query and bringing the index in step wait on different servers.
+            (vector, problem), index = await asyncio.gather(self._embed(query), self._index(user))
+        else:
+            vector, problem = await self._embed(query)
         found: dict[Any, Doc] = {}
         mode: Literal["vector_search", "exact_cosine", "text_only"] = "text_only"
         if vector is not None and self._vector_search is not False:
@@ -539,7 +544,8 @@ class ConversationMemory:
                 mode = "vector_search"
                 found.update((doc["_id"], doc) for doc in by_search)
         if self._vector_search is False:
-            index = await self._index(user)
+            if index is None:
+                index = await self._index(user)
             if vector is not None:
                 mode = "exact_cosine"
                 found.update((row.id, doc_of(row, sim)) for row, sim in index.by_meaning(vector, k))
