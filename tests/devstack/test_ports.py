@@ -3,6 +3,8 @@
 import socket
 from pathlib import Path
 
+import pytest
+
 from devstack import base
 
 
@@ -16,7 +18,7 @@ def test_free_ports_are_bindable_and_below_the_ephemeral_range() -> None:
             sock.bind((base.LOOPBACK, port))
 
 
-def test_a_port_in_use_is_never_returned(monkeypatch) -> None:
+def test_a_port_in_use_is_never_returned(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind((base.LOOPBACK, 0))
         taken.listen()
