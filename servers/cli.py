@@ -141,7 +141,7 @@ def _backend_agrees(
 def _serve(options: argparse.Namespace) -> int:
     from autodevops.common.config import ConfigError
     from autodevops.common.identity import TokenStore
-    from autodevops.servers.core.app import HttpOptions, build_server, serve_http, serve_stdio
+    from autodevops.servers.core.app import build_server, serve_stdio
     from autodevops.servers.core.audit import AuditLog
     from autodevops.servers.core.identity import load_token_store
     from autodevops.servers.core.policy import load_policy
@@ -190,11 +190,13 @@ def _serve(options: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     audit = AuditLog(options.audit_log)
-    server, _ = build_server(spec, policy, backend, audit)
+    server = build_server(spec, policy, backend, audit)
     try:
         if options.transport == "stdio":
             asyncio.run(serve_stdio(server))
         else:
+            from autodevops.servers.core.http_app import HttpOptions, serve_http
+
             http = HttpOptions(
                 host=options.host,
                 port=options.port,
@@ -203,7 +205,7 @@ def _serve(options: argparse.Namespace) -> int:
                 allowed_hosts=options.allowed_host,
                 allowed_origins=options.allowed_origin,
             )
-            asyncio.run(serve_http(server, policy, http, audit))
+            asyncio.run(serve_http(server, http, audit))
     except KeyboardInterrupt:
         pass
     finally:

@@ -8,13 +8,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import mcp_types as mt
 import yaml
 from fastmcp import Client
-from fastmcp.client.transports import StreamableHttpTransport
+from fastmcp.client.transports import ClientTransport, StreamableHttpTransport
+from fastmcp.client.transports.base import TransportOptions
+from mcp import ClientSession
+from mcp.shared.memory import create_client_server_memory_streams
 
-from autodevops.servers.core.app import build_server
+from autodevops.servers.core.app import McpServer, build_server
 from autodevops.servers.core.audit import AuditLog
 from autodevops.servers.core.policy import load_policy
 from autodevops.servers.core.spec import ServerSpec
@@ -33,6 +37,31 @@ INITIALIZE = {
     },
 }
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+class InMemory(ClientTransport):
+    """A client session with a server in this process, over memory streams: the server runs
+    its protocol loop as over stdio, so the caller is its stdio principal."""
+
+    def __init__(self, server: McpServer) -> None:
+        self.server = server.protocol
+
+    @asynccontextmanager
+    async def connect_session(
+        self, *, transport_options: TransportOptions | None = None, **session_kwargs: Any
+    ) -> AsyncIterator[ClientSession]:
+        session_class = (transport_options or TransportOptions()).session_class
+        protocol = self.server
+        async with (
+            create_client_server_memory_streams() as (client, served),
+            anyio.create_task_group() as tasks,
+        ):
+            tasks.start_soon(
+                protocol.run, served[0], served[1], protocol.create_initialization_options()
+            )
+            async with session_class(client[0], client[1], **session_kwargs) as session:
+                yield session
+            tasks.cancel_scope.cancel()
 
 
 def client_for(url: str, token: str | None, **headers: str) -> Client[Any]:
@@ -57,9 +86,9 @@ async def server_session(
     path.write_text(yaml.safe_dump({**policy, "stdio_role": role}), encoding="utf-8")
     audit_path = workdir / f"audit-{spec.name}-{role}.jsonl"
     audit = AuditLog(audit_path)
-    server, _ = build_server(spec, load_policy(path, spec.scope_model), backend, audit)
+    server = build_server(spec, load_policy(path, spec.scope_model), backend, audit)
     try:
-        async with Client(server) as client:
+        async with Client(InMemory(server)) as client:
             yield client, audit_path
     finally:
         await backend.aclose()

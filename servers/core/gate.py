@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -20,11 +20,13 @@ from autodevops.common.unavailable import BackendUnavailable
 
 from .audit import AuditLog, AuditRecord
 from .errors import GateError, InvalidArgument
-from .metrics import ServerMetrics
 from .output import render
 from .policy import Policy, Role
 from .ratelimit import RateLimiter
 from .spec import Backend, ToolSpec
+
+if TYPE_CHECKING:
+    from .metrics import ServerMetrics
 
 log = logging.getLogger("autodevops.gate")
 
@@ -44,7 +46,7 @@ class Gate:
         scope_model: type[BaseModel],
         backend: Backend[Any],
         audit: AuditLog,
-        metrics: ServerMetrics,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.server = server
         self.policy = policy
@@ -97,8 +99,9 @@ class Gate:
         record.duration_ms = round(elapsed * 1000, 3)
         record.result_bytes = len(result.text.encode("utf-8"))
         self.audit.write(record)
-        denial = record.reason if record.decision == "deny" else None
-        self.metrics.observe(tool.name, record.outcome, elapsed, denial)
+        if self.metrics is not None:
+            denial = record.reason if record.decision == "deny" else None
+            self.metrics.observe(tool.name, record.outcome, elapsed, denial)
         result.audit = record
         return result
 

@@ -12,10 +12,6 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
-import mcp_types as mt
-from fastmcp.server.middleware.middleware import CallNext, Middleware, MiddlewareContext
-from fastmcp.tools.base import ToolResult
-
 from autodevops.common.headers import ON_BEHALF_OF_HEADER
 from autodevops.common.identity import Principal
 from autodevops.common.redact import redact_value
@@ -33,38 +29,22 @@ def escaped(value: str) -> str:
     return text if len(text) <= MAX_ESCAPED else f"{text[:MAX_ESCAPED]}... ({len(value)} chars)"
 
 
-class AuditUnknownTools(Middleware):
-    """A call of a tool this server does not have is audited, then refused as before."""
-
-    def __init__(self, server: str, tools: set[str], audit: AuditLog, who: Any) -> None:
-        self.server = server
-        self.tools = tools
-        self.audit = audit
-        self.who = who
-
-    async def on_call_tool(
-        self,
-        context: MiddlewareContext[mt.CallToolRequestParams],
-        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
-    ) -> ToolResult:
-        name = context.message.name
-        if name not in self.tools:
-            principal: Principal = self.who()
-            self.audit.write(
-                AuditRecord(
-                    subject=principal.subject,
-                    roles=list(principal.roles),
-                    server=self.server,
-                    tool=escaped(name),
-                    arguments=redact_value(dict(context.message.arguments or {})),
-                    decision="deny",
-                    reason="unknown_tool",
-                    outcome="denied",
-                    transport=principal.transport,
-                    actor=principal.actor,
-                )
-            )
-        return await call_next(context)
+def unknown_tool_record(
+    server: str, principal: Principal, name: str, arguments: dict[str, Any]
+) -> AuditRecord:
+    """The audit line of a call of a tool this server does not have."""
+    return AuditRecord(
+        subject=principal.subject,
+        roles=list(principal.roles),
+        server=server,
+        tool=escaped(name),
+        arguments=redact_value(arguments),
+        decision="deny",
+        reason="unknown_tool",
+        outcome="denied",
+        transport=principal.transport,
+        actor=principal.actor,
+    )
 
 
 class AuditHttpRefusals:

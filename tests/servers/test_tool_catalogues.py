@@ -18,6 +18,7 @@ from autodevops.servers.core.app import build_server
 from autodevops.servers.core.audit import AuditLog
 from autodevops.servers.core.policy import Policy
 from autodevops.servers.registry import SERVERS, load_spec
+from tests.mcp_helpers import InMemory
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -43,8 +44,8 @@ async def catalogue(server_name: str, tmp_path: Path) -> list[dict[str, Any]]:
     policy = Policy.model_validate(
         {"server": server_name, "stdio_role": "all", "roles": {"all": {"tools": ["*"]}}}
     )
-    server, _ = build_server(spec, policy, _NoBackend(), AuditLog(tmp_path / "audit.jsonl"))
-    async with Client(server) as client:
+    server = build_server(spec, policy, _NoBackend(), AuditLog(tmp_path / "audit.jsonl"))
+    async with Client(InMemory(server)) as client:
         tools = await client.list_tools()
     return [
         {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from autodevops.servers.core.app import compact_schema
 from autodevops.servers.core.args import (
     Args,
     DurationArg,
@@ -26,6 +25,7 @@ from autodevops.servers.core.output import (
     split_labels,
 )
 from autodevops.servers.core.ratelimit import RateLimiter
+from autodevops.servers.core.schema import compact_schema
 
 
 def test_render_cuts_items_with_a_notice() -> None:
