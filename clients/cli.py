@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from autodevops.clients.backup.cli import add_commands as add_backup_commands
@@ -19,8 +20,9 @@ from autodevops.servers.cli import add_commands as add_server_commands
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    parser = build_parser(args)
+    options = parser.parse_args(args)
     if not hasattr(options, "run"):
         parser.print_help()
         return 2
@@ -28,10 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(args: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The whole command line, or for `serve NAME ...` (`args`) only what that server needs."""
     parser = argparse.ArgumentParser(prog="autodevops", description=__doc__)
     commands = parser.add_subparsers(metavar="COMMAND")
-    add_server_commands(commands)
+    serving = args[1] if len(args) > 1 and args[0] == "serve" else None
+    add_server_commands(commands, serving)
     scarlet = commands.add_parser(
         "scarlet",
         help="the autonomous operations agent, and its approvals queue",

@@ -19,9 +19,13 @@ if TYPE_CHECKING:
     from autodevops.servers.core.spec import ServerSpec
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], serving: str | None = None
+) -> None:
     """Servers add commands of their own through their spec (`policy rbac` is the Kubernetes
-    server's); specs are light, so this imports no server's tools or backend client."""
+    server's); specs are light, so this imports no server's tools or backend client. With
+    `serving` (the command line is `serve NAME ...`), only that server's spec is read: the
+    others' arguments and commands cannot be on that line, and a cold start pays for one."""
     serve = commands.add_parser("serve", help="run an MCP server")
     servers = serve.add_subparsers(metavar="SERVER", required=True)
     policy = commands.add_parser("policy", help="work with policy files")
@@ -30,10 +34,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     check.add_argument("file", type=Path)
     check.set_defaults(run=_policy_check)
     for name in SERVERS:
+        server = servers.add_parser(name, help=f"the {name} MCP server")
+        if serving is not None and name != serving:
+            continue
         spec = load_spec(name)
         if spec.check_arguments is not None:
             spec.check_arguments(check)
-        server = servers.add_parser(name, help=f"the {name} MCP server")
         _add_serve_arguments(server)
         spec.add_arguments(server)
         server.set_defaults(run=_serve, server=name)
@@ -122,12 +128,16 @@ def _backend_agrees(
 ) -> bool:
     """The policy's names resolve against the backend; one that cannot answer yet is logged,
     not fatal, so the server still starts and reports itself not ready."""
+    from autodevops.common.config import ConfigError
     from autodevops.common.unavailable import BackendUnavailable
 
     if spec.check_policy is None:
         return True
     try:
         problems = spec.check_policy(policy, options)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return False
     except BackendUnavailable as exc:
         logging.getLogger("autodevops.serve").warning(
             "policy names not checked against the backend: %s", exc.message

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import httpx2
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, NotFound
@@ -37,15 +37,19 @@ class ArgoApi(ArgoSource):
         ca_file: str | None = None,
         timeout_seconds: float = 30.0,
     ) -> None:
-        self.url = url.rstrip("/")
+        self._url = url.rstrip("/")
         self._token_file = Path(token_file) if token_file else None
         self._token: tuple[float, str] | None = None
-        self._http = httpx.AsyncClient(
+        self._http = httpx2.AsyncClient(
             base_url=self.url,
             verify=ssl.create_default_context(cafile=ca_file) if ca_file else True,
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
+            timeout=httpx2.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
             headers={"Accept": "application/json"},
         )
+
+    @property
+    def url(self) -> str:
+        return self._url
 
     async def check_ready(self) -> None:
         await self._call("GET", "/api/version")
@@ -157,7 +161,7 @@ class ArgoApi(ArgoSource):
                 json=body,
                 headers={**self._bearer(), **_content_type(method)},
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise unreachable(
                 BACKEND, self.url, exc, slow=_CHECK_RUNNING, down=_CHECK_RUNNING
             ) from exc
@@ -208,7 +212,7 @@ def _where(app: AppView) -> list[tuple[str, str]]:
     return [("appNamespace", app.namespace), ("project", app.project)]
 
 
-def _json(response: httpx.Response, url: str) -> Any:
+def _json(response: httpx2.Response, url: str) -> Any:
     try:
         return response.json()
     except ValueError as exc:
@@ -220,7 +224,7 @@ def _json(response: httpx.Response, url: str) -> Any:
         ) from exc
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: httpx2.Response) -> str:
     """grpc-gateway errors are `{"error", "code", "message"}`; proxies send text."""
     try:
         body = response.json()

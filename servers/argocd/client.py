@@ -56,8 +56,12 @@ class ArgoSource(ABC):
     """What both modes answer; the scope is never the source's concern."""
 
     name: str
-    url: str
     mode: str
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """Where the source is, for messages (a URL without credentials)."""
 
     @abstractmethod
     async def check_ready(self) -> None: ...

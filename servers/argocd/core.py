@@ -32,7 +32,10 @@ class ArgoCore(ArgoSource):
 
     def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
         self._kube = KubeBackend(kubeconfig, context)
-        self.url = self._kube.url
+
+    @property
+    def url(self) -> str:
+        return self._kube.url
 
     async def check_ready(self) -> None:
         await self._kube.check_ready()

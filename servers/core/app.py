@@ -47,11 +47,18 @@ def build_server(
     gate = Gate(spec.name, policy, spec.scope_model, backend, audit)
     stdio = stdio_principal(policy)
     tools = {t.name: t for t in spec.tools}
-    catalogue = {t.name: _listed(t) for t in tools.values()}
+    catalogue: dict[str, mt.Tool] = {}
+
+    def listed(name: str) -> mt.Tool:
+        """A tool as listed, its schema made when first asked for: a role that sees few
+        tools never pays for the others' (pydantic's JSON schemas are slow to make)."""
+        if name not in catalogue:
+            catalogue[name] = _listed(tools[name])
+        return catalogue[name]
 
     async def list_tools(ctx: Context, params: Page) -> mt.ListToolsResult:
         principal = _principal(ctx, stdio)
-        visible = [t for name, t in catalogue.items() if gate.visible(principal, name)]
+        visible = [listed(name) for name in tools if gate.visible(principal, name)]
         return mt.ListToolsResult(tools=visible)
 
     async def call_tool(ctx: Context, params: mt.CallToolRequestParams) -> mt.CallToolResult:
@@ -86,9 +93,7 @@ def build_server(
         spec.title,
         version=version("autodevops"),
         instructions=spec.instructions,
-        get_tool_input_schema=lambda name: (
-            catalogue[name].input_schema if name in catalogue else None
-        ),
+        get_tool_input_schema=lambda name: listed(name).input_schema if name in tools else None,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=_no_resources,

@@ -27,7 +27,10 @@ class Backend(Protocol[ScopedClient_co]):
     """The server's own connection to its backend; callers' tokens never reach it."""
 
     name: str
-    url: str
+
+    @property
+    def url(self) -> str:
+        """Where the backend is, for messages: host:port or a URL without credentials."""
 
     async def check_ready(self) -> None:
         """Raise `BackendUnavailable` when the backend cannot answer."""

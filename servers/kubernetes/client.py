@@ -11,11 +11,13 @@ import asyncio
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from autodevops.common.config import ConfigError
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, NotFound
 from autodevops.servers.core.output import Lines, Output, Table, Text
@@ -43,26 +45,59 @@ class KubeBackend:
         context: str | None = None,
         timeout_seconds: float = 30.0,
     ) -> None:
-        from kubernetes import client, config
-
-        configuration = client.Configuration()
-        if kubeconfig or not in_cluster():
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=configuration
-            )
-        else:
-            config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration
-            )
-        configuration.retries = 0
-        self.url = str(configuration.host)
+        if kubeconfig and not any(map(os.path.isfile, kubeconfig.split(os.pathsep))):
+            raise ConfigError(f"--kubeconfig: no kubeconfig file at {kubeconfig}")
+        self._kubeconfig = kubeconfig
+        self._context = context
         self.timeout = timeout_seconds
-        self._api = client.ApiClient(configuration)
+        self._api: Any = None
+        self._api_lock = threading.Lock()
         self._types: list[ResourceType] = []
         self._served: dict[str, tuple[str, ...]] = {}
         self._other_versions: dict[tuple[str, str], list[ResourceType]] = {}
         self._discovered_at = 0.0
         self._discovery_lock = asyncio.Lock()
+
+    @property
+    def url(self) -> str:
+        """The API server's URL, once the configuration is read; until then where it is read
+        from (error messages name one or the other)."""
+        if self._api is not None:
+            return str(self._api.configuration.host)
+        return self._kubeconfig or ("in-cluster" if in_cluster() else "the default kubeconfig")
+
+    def _client(self) -> Any:
+        """The library's API client, made on the first request: importing the `kubernetes`
+        package is a large part of a cold start, and listing tools needs none of it."""
+        with self._api_lock:
+            if self._api is None:
+                self._api = self._load()
+            return self._api
+
+    def _load(self) -> Any:
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        try:
+            if self._kubeconfig or not in_cluster():
+                config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=self._kubeconfig,
+                    context=self._context,
+                    client_configuration=configuration,
+                )
+            else:
+                config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration
+                )
+        except (config.ConfigException, OSError, ValueError) as exc:
+            raise BackendUnavailable(
+                BACKEND,
+                self.url,
+                f"configuration not usable ({exc})",
+                "the kubeconfig file and --context, or the pod's ServiceAccount mount",
+            ) from exc
+        configuration.retries = 0
+        return client.ApiClient(configuration)
 
     async def check_ready(self) -> None:
         response = await self.request("GET", "/readyz")
@@ -75,7 +110,8 @@ class KubeBackend:
         return ScopedKube(self, scope)
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._api.close)
+        if self._api is not None:
+            await asyncio.to_thread(self._api.close)
 
     async def request(
         self,
@@ -105,8 +141,9 @@ class KubeBackend:
         headers = {"Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
+        api = self._client()
         try:
-            method, url, headers, body, _ = self._api.param_serialize(
+            method, url, headers, body, _ = api.param_serialize(
                 method,
                 path,
                 query_params=query,
@@ -114,10 +151,10 @@ class KubeBackend:
                 body=body,
                 auth_settings=["BearerToken"],
             )
-            raw = self._api.call_api(
+            raw = api.call_api(
                 method, url, header_params=headers, body=body, _request_timeout=self.timeout
             )
-            data = raw.read()  # type: ignore[no-untyped-call]
+            data = raw.read()
         except ApiException as exc:
             raise BackendUnavailable(
                 BACKEND,

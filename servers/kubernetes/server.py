@@ -50,21 +50,29 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_policy(policy: Policy, options: argparse.Namespace) -> list[str]:
-    """Every `kinds` entry must name a kind the cluster serves: `kinds.deny: [secrets]` with
-    a typo would otherwise deny nothing. Without a cluster to ask, nothing is checked."""
+    """Every `kinds` entry must name a kind the cluster serves: `kinds.deny: [secretz]` with
+    a typo would otherwise deny nothing. `policy check` asks the cluster it is given (none:
+    nothing is checked); a starting server asks only about names that are no built-in kind,
+    so a policy of built-in kinds starts without a round of discovery."""
+    from .builtin_kinds import BUILTIN
     from .client import KubeBackend, in_cluster
     from .scope import unmatched_kind_patterns
 
     serving = hasattr(options, "transport")  # `serve` always has a cluster; `policy check`
     if not serving and not options.kubeconfig and not in_cluster():  # only when given one
         return []
+    scopes = {
+        name: KubernetesScope.model_validate(role.scope) for name, role in policy.roles.items()
+    }
+    if serving and not any(unmatched_kind_patterns(scope, BUILTIN) for scope in scopes.values()):
+        return []
     backend = KubeBackend(options.kubeconfig, options.context, timeout_seconds=5.0)
     types = asyncio.run(_discover(backend))
     return [
         f"roles.{name}.scope.kinds: '{pattern}' names no kind this cluster serves "
         "(by kind, plural or short name, optionally group/)"
-        for name, role in policy.roles.items()
-        for pattern in unmatched_kind_patterns(KubernetesScope.model_validate(role.scope), types)
+        for name, scope in scopes.items()
+        for pattern in unmatched_kind_patterns(scope, types)
     ]
 
 

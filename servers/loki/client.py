@@ -12,7 +12,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, OutOfScope
@@ -51,16 +51,16 @@ class LokiClient:
         self._username = username
         self._password_file = password_file
         self._token_file = token_file
-        self._http = httpx.AsyncClient(
+        self._http = httpx2.AsyncClient(
             base_url=self.url,
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
+            timeout=httpx2.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
             headers={"Accept": "application/json"},
         )
 
     async def check_ready(self) -> None:
         try:
             response = await self._http.get("/ready", headers=self._auth_headers())
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise self._unreachable(exc) from exc
         if response.status_code != 200:
             raise BackendUnavailable(
@@ -104,7 +104,7 @@ class LokiClient:
             headers["X-Scope-OrgID"] = org
         try:
             response = await self._http.get(path, params=params, headers=headers)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise self._unreachable(exc) from exc
         detail = response.text.strip()[:300]
         status = response.status_code
@@ -148,7 +148,7 @@ class LokiClient:
             raise InvalidArgument(field, f"Loki refused it: {body.get('error', body)}")
         return body.get("data", body) if isinstance(body, dict) and "status" in body else body
 
-    def _unreachable(self, exc: httpx.HTTPError) -> BackendUnavailable:
+    def _unreachable(self, exc: httpx2.HTTPError) -> BackendUnavailable:
         return unreachable(
             BACKEND,
             self.url,

@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import httpx2
 
 from autodevops.common.redact import is_redacted
 from autodevops.common.unavailable import BackendUnavailable
@@ -40,17 +41,13 @@ class PrometheusClient:
 
     def __init__(self, url: str, timeout_seconds: float = 30.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
-            headers={"Accept": "application/json"},
-        )
+        self._timeout = httpx2.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
         self._redacted: OrderedDict[tuple[str, str], tuple[float, bool]] = OrderedDict()
 
     async def check_ready(self) -> None:
         try:
             response = await self._http.get("/-/ready")
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise self._unreachable(exc) from exc
         if response.status_code != 200:
             raise BackendUnavailable(
@@ -63,15 +60,23 @@ class PrometheusClient:
     def scoped(self, scope: PrometheusScope) -> ScopedPrometheus:
         return ScopedPrometheus(self, scope.labels)
 
+    @cached_property
+    def _http(self) -> httpx2.AsyncClient:
+        """Made on the first request: its connection stack is not needed to list tools."""
+        return httpx2.AsyncClient(
+            base_url=self.url, timeout=self._timeout, headers={"Accept": "application/json"}
+        )
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if "_http" in self.__dict__:
+            await self._http.aclose()
 
     async def get(self, path: str, params: Any = None, field: str = "query") -> Any:
         """GET an API path; `bad_data` and `execution` errors are the caller's to fix (a bad
         expression, a regex, too many samples), so they name the field."""
         try:
             response = await self._http.get(path, params=params)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise self._unreachable(exc) from exc
         try:
             body = response.json()
@@ -111,7 +116,7 @@ class PrometheusClient:
             self._redacted.popitem(last=False)
         return found
 
-    def _unreachable(self, exc: httpx.HTTPError) -> BackendUnavailable:
+    def _unreachable(self, exc: httpx2.HTTPError) -> BackendUnavailable:
         return unreachable(
             BACKEND,
             self.url,

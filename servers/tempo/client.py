@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
+import httpx2
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import GateError, InvalidArgument, NotFound, OutOfScope
@@ -53,9 +53,9 @@ class TempoClient:
         self._token_file = token_file
         self._token: tuple[float, str] | None = None
         self._trace_v2: bool | None = None
-        self._http = httpx.AsyncClient(
+        self._http = httpx2.AsyncClient(
             base_url=self.url,
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
+            timeout=httpx2.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
             headers={"Accept": "application/json"},
         )
 
@@ -99,10 +99,10 @@ class TempoClient:
             ) from exc
         return self._token[1]
 
-    async def _send(self, path: str, tenant: str | None, params: Any) -> httpx.Response:
+    async def _send(self, path: str, tenant: str | None, params: Any) -> httpx2.Response:
         try:
             return await self._http.get(path, params=params, headers=self._headers(tenant))
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise unreachable(
                 BACKEND,
                 self.where,
