@@ -16,7 +16,7 @@ import httpx2
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, OutOfScope
-from autodevops.servers.core.http_backend import unreachable
+from autodevops.servers.core.http_backend import unreachable, verification
 
 from .logql import LogQLSyntaxError
 from .scope import GuardrailError, LokiScope, ScopedQuery, ScopeError, enforce_scope, selector_for
@@ -53,6 +53,7 @@ class LokiClient:
         self._token_file = token_file
         self._http = httpx2.AsyncClient(
             base_url=self.url,
+            verify=verification(self.url),
             timeout=httpx2.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
             headers={"Accept": "application/json"},
         )

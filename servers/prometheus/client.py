@@ -18,7 +18,7 @@ import httpx2
 from autodevops.common.redact import is_redacted
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import InvalidArgument, OutOfScope
-from autodevops.servers.core.http_backend import unreachable
+from autodevops.servers.core.http_backend import unreachable, verification
 
 from .scope import (
     PrometheusScope,
@@ -64,7 +64,10 @@ class PrometheusClient:
     def _http(self) -> httpx2.AsyncClient:
         """Made on the first request: its connection stack is not needed to list tools."""
         return httpx2.AsyncClient(
-            base_url=self.url, timeout=self._timeout, headers={"Accept": "application/json"}
+            base_url=self.url,
+            verify=verification(self.url),
+            timeout=self._timeout,
+            headers={"Accept": "application/json"},
         )
 
     async def aclose(self) -> None:

@@ -16,7 +16,7 @@ import httpx2
 
 from autodevops.common.unavailable import BackendUnavailable
 from autodevops.servers.core.errors import GateError, InvalidArgument, NotFound, OutOfScope
-from autodevops.servers.core.http_backend import unreachable
+from autodevops.servers.core.http_backend import unreachable, verification
 
 from . import traceql
 from .scope import TempoScope
@@ -55,6 +55,7 @@ class TempoClient:
         self._trace_v2: bool | None = None
         self._http = httpx2.AsyncClient(
             base_url=self.url,
+            verify=verification(self.url),
             timeout=httpx2.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
             headers={"Accept": "application/json"},
         )
