@@ -2,7 +2,7 @@
 and runs it over stdio.
 
 The low-level server is the protocol and nothing else: every `tools/call` goes to the gate,
-`tools/list` shows a role only the tools it may call, and the catalogue is built once. A
+`tools/list` shows a role only the tools it may call, each listed tool is made once. A
 higher-level framework would import more than the servers use and send each result twice.
 """
 

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from autodevops.servers.core.errors import InvalidArgument
 
 from ..resource_types import ResourceType
 
+# Names are checked for length here and for their characters before any request; the catalogue
+# shows a non-empty string, as every client already knows a Kubernetes name's rules.
+_NAME_SCHEMA = WithJsonSchema({"type": "string", "minLength": 1})
 Kind = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=120,
-        description="Kind, plural or short name, optionally .group: Deployment, pods, deploy",
-    ),
+    Field(min_length=1, max_length=120, description="e.g. Deployment, pods, deploy, kind.group"),
+    _NAME_SCHEMA,
 ]
-Name = Annotated[str, Field(min_length=1, max_length=253)]
-Namespace = Annotated[str, Field(min_length=1, max_length=63)]
+Name = Annotated[str, Field(min_length=1, max_length=253), _NAME_SCHEMA]
+Namespace = Annotated[str, Field(min_length=1, max_length=63), _NAME_SCHEMA]
 MAX_PAGE = 500
 
 

@@ -51,8 +51,8 @@ class LogsArgs(Args):
 
 @tool()
 async def describe(args: DescribeArgs, kube: ScopedKube) -> Output:
-    """What is going on with one object: status, conditions, recent events and, for
-    workloads, their pods and states. Start here when something is broken."""
+    """One object's status, conditions, recent events and, for workloads, their pods. Start
+    here when something is broken."""
     resource = await kube.resolve_named(args.kind)
     namespace = namespace_for(resource, args.namespace)
     obj = await kube.call(resource, "get", "GET", namespace, args.name)

@@ -39,8 +39,8 @@ class GetArgs(Args):
 
 @tool()
 async def api_resources(args: ApiResourcesArgs, kube: ScopedKube) -> Output:
-    """Kinds this cluster serves (built-in and custom), with API version and scope. Use it
-    to find the right kind name before listing."""
+    """Kinds this cluster serves (built-in and custom), with API version and scope: the
+    right kind name to list."""
     rows = []
     for t in sorted(await kube.backend.resource_types(), key=lambda t: (t.group, t.kind)):
         if args.filter and args.filter.lower() not in f"{t.kind} {t.group}".lower():
@@ -53,7 +53,7 @@ async def api_resources(args: ApiResourcesArgs, kube: ScopedKube) -> Output:
 
 @tool()
 async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
-    """List objects of any kind like `kubectl get`, one page at a time (limit/continue_from),
+    """List objects of any kind like `kubectl get`, a page at a time (limit, continue_from),
     with label and field selectors."""
     resource = await kube.resolve_named(args.kind)
     namespace = args.namespace if resource.namespaced else None
