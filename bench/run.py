@@ -15,6 +15,7 @@ from bench import (
     postgres_overhead,
     prometheus_overhead,
     scarlet_scale,
+    startup,
     tempo_trace,
 )
 
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "mongodb": mongodb_find.main,
     "jamie_recall": jamie_recall.main,
     "scarlet_scale": scarlet_scale.main,
+    "startup": startup.main,
 }
 
 

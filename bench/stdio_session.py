@@ -13,23 +13,41 @@ from typing import IO, Any
 PROTOCOL = "2025-06-18"
 
 
+def serve_command(server: str, *options: str) -> list[str]:
+    """`autodevops serve <server>` over stdio, auditing to nowhere."""
+    return [
+        sys.executable,
+        "-m",
+        "autodevops.clients.cli",
+        "serve",
+        server,
+        "--audit-log",
+        os.devnull,
+        *options,
+    ]
+
+
 class StdioSession:
     """Newline-delimited JSON-RPC over a server's stdin/stdout, as MCP stdio specifies."""
 
     def __init__(self, server: str, *options: str) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "autodevops.clients.cli",
-            "serve",
-            server,
-            "--audit-log",
-            os.devnull,
-            *options,
-        ]
+        self._spawn(serve_command(server, *options))
+
+    @classmethod
+    def of(cls, command: list[str], env: dict[str, str] | None = None) -> StdioSession:
+        """A session with any stdio MCP server: a peer, a floor."""
+        session = cls.__new__(cls)
+        session._spawn(command, env)
+        return session
+
+    def _spawn(self, command: list[str], env: dict[str, str] | None = None) -> None:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
         )
         self._id = 0
 
@@ -73,6 +91,12 @@ class StdioSession:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
         return int(line.split()[1]) / 1024
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the server has used so far: less sensitive than wall
+        time to other work on a busy machine."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         self.process.terminate()
