@@ -4,6 +4,7 @@ them: the `autodevops` command in a subprocess, ready when its health URL answer
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -24,10 +25,17 @@ def cli() -> list[str]:
     return [sys.executable, "-m", "autodevops.clients.cli"]
 
 
-def start_service(command: list[str], log: Path, health_url: str) -> subprocess.Popen[bytes]:
-    """Run `command` with its output in `log`; fails with the log when it exits or stays
-    silent."""
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+def start_service(
+    command: list[str], log: Path, health_url: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Run `command` (with `env` added to the environment) with its output in `log`; fails
+    with the log when it exits or stays silent."""
+    process = subprocess.Popen(
+        command,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env} if env else None,
+    )
     deadline = time.monotonic() + READY_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
