@@ -10,7 +10,8 @@ plain JSON-RPC over HTTP (`initialize`, `notifications/initialized`, then `tools
 the servers are measured through their HTTP interface only, whatever they are built on.
 
 Bounded: each call times out after `--call-timeout`, no new call starts after `--seconds`,
-and every process started here is stopped at the end. Run: `python -m bench.run load`.
+and every process started here is stopped at the end. Run: `python -m bench.run load`, or
+`python -m bench.http_load --help` for the options.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import sys
 
 from bench import (
     argocd_list,
+    http_load,
     jamie_recall,
     jamie_turn,
     kube_pagination,
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "jamie_recall": jamie_recall.main,
     "scarlet_scale": scarlet_scale.main,
     "startup": startup.main,
+    "load": http_load.main,
 }
 
 
