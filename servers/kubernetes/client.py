@@ -1,6 +1,8 @@
 """The Kubernetes API as the server's own identity, through the `kubernetes` client library.
 
-The library is synchronous, so each request runs in a worker thread with its own timeout.
+The library is synchronous, so each request runs in a worker thread with its own timeout, from
+a pool of the server's own sized for concurrent clients (the loop's default executor has the
+CPU count + 4 threads: six on two cores, which queued concurrent calls behind one another).
 Discovery happens on first use, never at start-up, and is cached for a few minutes so new
 CRDs appear without a restart.
 """
@@ -8,11 +10,14 @@ CRDs appear without a restart.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
 import os
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +32,8 @@ from .scope import KubernetesScope
 
 BACKEND = "Kubernetes API"
 DISCOVERY_TTL_SECONDS = 300.0
+# API calls in flight at once: worker threads, and connections kept to the API server.
+CONCURRENT_REQUESTS = 32
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 
@@ -52,6 +59,7 @@ class KubeBackend:
         self.timeout = timeout_seconds
         self._api: Any = None
         self._api_lock = threading.Lock()
+        self._threads = ThreadPoolExecutor(CONCURRENT_REQUESTS, thread_name_prefix="kube-api")
         self._types: list[ResourceType] = []
         self._served: dict[str, tuple[str, ...]] = {}
         self._other_versions: dict[tuple[str, str], list[ResourceType]] = {}
@@ -97,6 +105,7 @@ class KubeBackend:
                 "the kubeconfig file and --context, or the pod's ServiceAccount mount",
             ) from exc
         configuration.retries = 0
+        configuration.connection_pool_maxsize = CONCURRENT_REQUESTS
         return client.ApiClient(configuration)
 
     async def check_ready(self) -> None:
@@ -112,6 +121,7 @@ class KubeBackend:
     async def aclose(self) -> None:
         if self._api is not None:
             await asyncio.to_thread(self._api.close)
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def request(
         self,
@@ -123,9 +133,11 @@ class KubeBackend:
         accept: str = "application/json",
     ) -> Response:
         """One API call; errors the caller can act on are raised, others returned."""
-        return await asyncio.to_thread(
-            self._request, method, path, query or [], body, content_type, accept
-        )
+        call = functools.partial(
+            contextvars.copy_context().run,
+            self._request, method, path, query or [], body, content_type, accept,
+        )  # fmt: skip
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     def _request(
         self,
