@@ -20,7 +20,9 @@ $(VENV)/.installed: pyproject.toml setup.py devstack/pyproject.toml
 install: $(VENV)/.installed
 	$(PY) -m devstack install
 
-demo: install
+# The demo builds only what it runs (the control plane), not the tests' FerretDB, Jaeger, S3.
+demo: $(VENV)/.installed
+	$(PY) -m devstack install --demo
 	$(PY) -m devstack demo
 
 lint: $(VENV)/.installed

@@ -91,8 +91,8 @@ def cmd_down(state_dir: Path) -> int:
     return 0
 
 
-def cmd_install(kube: bool) -> int:
-    install.install(kube=kube)
+def cmd_install(kube: bool, demo: bool) -> int:
+    install.install(kube=kube, demo=demo)
     base.progress("everything installed")
     return 0
 
@@ -122,6 +122,7 @@ def main(argv: list[str]) -> int:
     sub.add_parser("down", parents=[state], help="stop every process this state dir recorded")
     inst = sub.add_parser("install", help="install packages, build and unpack binaries")
     inst.add_argument("--no-kube", action="store_true", help="skip the Kubernetes build")
+    inst.add_argument("--demo", action="store_true", help="only what `demo` runs")
     sub.add_parser("demo", help="the main job: real backends, the MCP servers, real MCP calls")
     args = parser.parse_args(argv)
     state_dir = Path(getattr(args, "state_dir", None) or base.default_state_dir()).resolve()
@@ -138,7 +139,7 @@ def main(argv: list[str]) -> int:
             from .demo import run_demo
 
             return run_demo()
-        return cmd_install(kube=not args.no_kube)
+        return cmd_install(kube=not args.no_kube, demo=args.demo)
     except base.ComponentError as exc:
         print(f"[stack] {exc}", file=sys.stderr)
         return 1

@@ -49,8 +49,13 @@ class GoBuild:
     def source(self) -> Path:
         return HERE / self.name
 
+    def recipe(self) -> list[str]:
+        """The `go build` arguments after the output path: part of the cache key, so a changed
+        flag or package rebuilds (a relink only, when Go's own cache has the packages)."""
+        return ["-trimpath", f"-ldflags={self.ldflags}", self.package]
+
     def source_hash(self) -> str:
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(" ".join(self.recipe()).encode())
         for path in sorted(self.source.iterdir()):
             if path.suffix in (".go", ".mod", ".sum"):
                 digest.update(path.name.encode())
@@ -127,6 +132,7 @@ def go_build(build: GoBuild) -> Path:
     """Build one Go module into the cache unless its binary is there; shows package progress."""
     out = build.binary
     if out.exists():
+        out.parent.touch()  # in use: kept by every checkout's _prune for a while
         _prune(build)
         return out
     go = go_command()
@@ -150,7 +156,7 @@ def go_build(build: GoBuild) -> Path:
     started = time.monotonic()
     argv = [
         *(["nice", "-n", "19"] if shutil.which("nice") else []),
-        go, "build", "-v", "-trimpath", f"-ldflags={build.ldflags}", "-o", str(tmp), build.package,
+        go, "build", "-v", "-o", str(tmp), *build.recipe(),
     ]  # fmt: skip
     with log.open("w") as sink:
         proc = subprocess.Popen(
@@ -183,20 +189,36 @@ def go_build(build: GoBuild) -> Path:
     return out
 
 
+# Builds of other versions or recipes unused for this long are dropped (each is 100+ MB); a
+# recent one is kept, as checkouts of different branches share the cache and would otherwise
+# delete each other's binary at every use.
+PRUNE_AFTER_SECONDS = 3 * 24 * 3600
+
+
 def _prune(build: GoBuild) -> None:
-    """Drop this binary's older builds (other versions or sources): each is 100+ MB."""
     keep = build.binary.parent
+    stale = time.time() - PRUNE_AFTER_SECONDS
     for old in keep.parent.iterdir():
-        if old != keep and old.is_dir():
+        if old != keep and old.is_dir() and old.stat().st_mtime < stale:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def install(*, kube: bool = True) -> None:
-    """Install everything the stack needs; fast and silent when all is present."""
+# What `make demo` runs: the other builds serve only the tests, and any component built here
+# is also built on its first start (with the same progress), so a demo that grows still runs.
+DEMO_BUILDS = (KUBE,)
+
+
+def install(*, kube: bool = True, demo: bool = False) -> None:
+    """Install everything the stack needs (`demo`: only what the demo runs); fast and silent
+    when all is present."""
     from . import conformance, tools
 
     install_apt()
     tools.install_tools()
+    if demo:
+        for build in DEMO_BUILDS:
+            go_build(build)
+        return
     conformance.install_conformance()
     go_build(FERRETDB)
     go_build(VERSITYGW)
