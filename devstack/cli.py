@@ -93,7 +93,7 @@ def cmd_down(state_dir: Path) -> int:
 
 def cmd_install(kube: bool, demo: bool) -> int:
     install.install(kube=kube, demo=demo)
-    base.progress("everything installed")
+    base.progress("what the demo runs is installed" if demo else "everything installed")
     return 0
 
 
