@@ -229,13 +229,13 @@ def measure(target: Target, call: Call, options: argparse.Namespace) -> dict[str
     wall = time.perf_counter() - began
     client_used = resource.getrusage(resource.RUSAGE_SELF)
     latencies = sorted(tally.latencies)
-    measured = options.seconds
+    server_used = _cpu_seconds(target.pid) - server_cpu
     return {
         "server": target.name,
         "call": call.label,
         "tool": call.tool,
         "calls": len(latencies),
-        "calls_per_s": round(len(latencies) / measured, 1),
+        "calls_per_s": round(len(latencies) / options.seconds, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2) if latencies else None,
         "errors": tally.errors,
@@ -243,7 +243,9 @@ def measure(target: Target, call: Call, options: argparse.Namespace) -> dict[str
         "rss_start_mb": round(rss_start, 1),
         "rss_end_mb": round(_proc_status(target.pid, "VmRSS"), 1),
         "peak_rss_mb": round(_proc_status(target.pid, "VmHWM"), 1),
-        "server_cpu_per_s": round((_cpu_seconds(target.pid) - server_cpu) / wall, 2),
+        "server_cpu_per_s": round(server_used / wall, 2),
+        # Steadier than calls/s on a busy machine, where a process gets a varying CPU share.
+        "calls_per_server_cpu_s": round(len(latencies) / server_used) if server_used else None,
         "client_cpu_per_s": round(
             (
                 client_used.ru_utime
