@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pymongo
 
 from bench import peers
+from devstack import ferretdb, postgres
 from devstack import kube as kube_stack
 from devstack.base import free_port
 from devstack.prometheus import start_prometheus
@@ -63,6 +65,14 @@ PROMETHEUS_POLICY = {
     "server": "prometheus",
     "roles": {"reader": {"tools": ["query"], "limits": LIMITS}},
 }
+POSTGRES_POLICY = {
+    "server": "postgres",
+    "roles": {"reader": {"tools": ["query"], "limits": LIMITS}},
+}
+MONGODB_POLICY = {
+    "server": "mongodb",
+    "roles": {"reader": {"tools": ["find"], "limits": LIMITS}},
+}
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,10 @@ PEER_KUBE_CALLS = [
     Call("get a pod", "pods_get", {"namespace": NAMESPACE, "name": "pod-00"}),
 ]
 PROMETHEUS_CALLS = [Call("instant query `up`", "query", {"query": "up"})]
+POSTGRES_CALLS = [Call("one-row query", "query", {"sql": "SELECT 1"})]
+MONGODB_CALLS = [
+    Call("one-document find", "find", {"database": "bench", "collection": "items", "limit": 1})
+]
 
 
 @dataclass
@@ -333,7 +347,7 @@ def _peer(workdir: Path, kubeconfig: Path, qps: int | None) -> Iterator[Target]:
         process.wait(timeout=10)
 
 
-TARGETS = ("kubernetes", "peer", "prometheus")
+TARGETS = ("kubernetes", "peer", "prometheus", "postgres", "mongodb")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -387,6 +401,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 _ours(workdir, "prometheus", PROMETHEUS_POLICY, backend, options.clients)
             )
             for call in PROMETHEUS_CALLS:
+                results.append(measure(target, call, options))
+        if "postgres" in chosen:
+            workdir.chmod(0o755)  # PostgreSQL runs as its own user when we are root
+            database = postgres.start(workdir / "postgres")
+            stack.callback(database.stop)
+            (workdir / "dsn").write_text(database.url)
+            backend = ["--dsn-file", str(workdir / "dsn")]
+            target = stack.enter_context(
+                _ours(workdir, "postgres", POSTGRES_POLICY, backend, options.clients)
+            )
+            for call in POSTGRES_CALLS:
+                results.append(measure(target, call, options))
+        if "mongodb" in chosen:
+            mongo = ferretdb.start(workdir / "ferretdb")
+            stack.callback(mongo.stop)
+            direct: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(mongo.url)
+            with direct:
+                items: list[dict[str, Any]] = [{"i": i, "status": "ok"} for i in range(100)]
+                direct.bench.items.insert_many(items)
+            (workdir / "mongodb-uri").write_text(mongo.url)
+            backend = ["--uri-file", str(workdir / "mongodb-uri")]
+            target = stack.enter_context(
+                _ours(workdir, "mongodb", MONGODB_POLICY, backend, options.clients)
+            )
+            for call in MONGODB_CALLS:
                 results.append(measure(target, call, options))
     return {"clients": options.clients, "seconds": options.seconds, "runs": results}
 
