@@ -51,7 +51,7 @@ class GoBuild:
 
     def recipe(self) -> list[str]:
         """The `go build` arguments after the output path: part of the cache key, so a changed
-        flag or package rebuilds (a relink only, when Go's own cache has the packages).
+        flag or package rebuilds (a changed -ldflags only relinks, Go's own cache has the rest).
 
         `-dwarf=false`: the linker drops debug information anyway (`-w`), so the compiler need
         not write it; a sixth less CPU for a cold build, the same binary otherwise."""
