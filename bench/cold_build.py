@@ -5,7 +5,7 @@ into a private cache directory with an empty `GOCACHE`, so nothing compiled earl
 reused and the shared caches are left alone; `GOMODCACHE` stays shared (downloading is not
 what is measured). Reports wall time, the CPU time of the build's processes, the binary's
 size and the load average around each build. Run:
-`python -m bench.cold_build` (all four) or `python -m bench.cold_build kube jaeger`.
+`python -m bench.cold_build` (all of them) or `python -m bench.cold_build kube jaeger`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from devstack import base, install
 
 BUILDS = {
     build.name: build
-    for build in (install.KUBE, install.FERRETDB, install.JAEGER, install.VERSITYGW)
+    for build in (install.KUBE, install.FERRETDB, install.JAEGER, install.VERSITYGW, install.ARGOCD)
 }
 
 

@@ -58,7 +58,7 @@ class GoBuild:
         return ["-trimpath", "-gcflags=all=-dwarf=false", f"-ldflags={self.ldflags}", self.package]
 
     def source_hash(self) -> str:
-        digest = hashlib.sha256(" ".join(self.recipe()).encode())
+        digest = hashlib.sha256(" ".join([*self.recipe(), f"cgo={self.cgo}"]).encode())
         for path in sorted(self.source.iterdir()):
             if path.suffix in (".go", ".mod", ".sum"):
                 digest.update(path.name.encode())

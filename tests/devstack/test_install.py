@@ -18,11 +18,12 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_a_changed_flag_or_package_is_a_new_cache_key(cache: Path) -> None:
+def test_a_changed_flag_package_or_cgo_setting_is_a_new_cache_key(cache: Path) -> None:
     build = install.FERRETDB
     assert replace(build).binary == build.binary
     assert replace(build, ldflags="-s").binary != build.binary
     assert replace(build, package="./cmd").binary != build.binary
+    assert replace(build, cgo=not build.cgo).binary != build.binary
     assert build.binary.is_relative_to(cache / "ferretdb")
 
 
