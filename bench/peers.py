@@ -20,14 +20,17 @@ from devstack import base
 KUBERNETES_MCP_SERVER_VERSION = "0.0.67"
 PROMETHEUS_MCP_SERVER_VERSION = "1.6.2"
 PROMETHEUS_MCP_SERVER_FASTMCP = "4.2.3"
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+_ARCH = {"x86_64": "amd64"}  # the platforms published at that version
 
 
 def install_kubernetes_mcp_server() -> Path:
     """The cached kubernetes-mcp-server binary; fetched with npm first if it is not there."""
     arch = _ARCH.get(platform.machine())
     if arch is None:
-        raise base.ComponentError(f"kubernetes-mcp-server: no npm package for {platform.machine()}")
+        raise base.ComponentError(
+            f"kubernetes-mcp-server {KUBERNETES_MCP_SERVER_VERSION}: "
+            f"no npm package for {platform.machine()}"
+        )
     package = f"kubernetes-mcp-server-linux-{arch}"
     binary = base.cache_dir() / "peers" / f"{package}-{KUBERNETES_MCP_SERVER_VERSION}" / package
     if binary.exists():
