@@ -54,7 +54,8 @@ class GoBuild:
         flag or package rebuilds (a changed -ldflags only relinks, Go's own cache has the rest).
 
         `-dwarf=false`: the linker drops debug information anyway (`-w`), so the compiler need
-        not write it; a sixth less CPU for a cold build, the same binary otherwise."""
+        not write it: 12 % (kube) to 20 % (ferretdb) less CPU for a cold build, the same binary
+        otherwise."""
         return ["-trimpath", "-gcflags=all=-dwarf=false", f"-ldflags={self.ldflags}", self.package]
 
     def source_hash(self) -> str:
