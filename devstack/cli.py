@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import base, components, install, tools
 
-ORDER = ("prometheus", "postgres", "redis", "ferretdb", "jaeger", "kube")
+ORDER = ("prometheus", "postgres", "redis", "ferretdb", "jaeger", "ollama", "kube")
 # Started only when named (`up argocd`): they need others and cost more to run.
 ON_REQUEST = ("argocd",)
 

@@ -59,6 +59,7 @@ COMPONENTS: dict[str, Component] = {
         Component("ferretdb", f"{_PKG}.ferretdb", "start", ("ferretdb",)),
         Component("s3", f"{_PKG}.versitygw", "start", ("versitygw",)),
         Component("jaeger", f"{_PKG}.jaeger", "start", ("jaeger",)),
+        Component("ollama", f"{_PKG}.ollama", "start", ("ollama",)),
         Component(
             "kube",
             f"{_PKG}.kube",

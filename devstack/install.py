@@ -11,9 +11,12 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import base
 
@@ -24,6 +27,7 @@ FERRETDB_VERSION = "v1.24.2"
 VERSITYGW_VERSION = "v1.8.0"
 JAEGER_VERSION = "v1.76.0"
 ARGOCD_VERSION = "v2.14.21"
+OLLAMA_VERSION = "v0.17.4"
 
 # Debian package -> a file it installs (presence means installed; no dpkg query needed).
 APT_PACKAGES: dict[str, str] = {
@@ -32,6 +36,9 @@ APT_PACKAGES: dict[str, str] = {
     "redis-server": "/usr/bin/redis-server",
     "openssl": "/usr/bin/openssl",
     "chromium": "/usr/bin/chromium",
+    # Headers Ollama's llama.cpp needs: the Go module zip drops its vendor/ folders.
+    "nlohmann-json3-dev": "/usr/include/nlohmann/json_fwd.hpp",
+    "libstb-dev": "/usr/include/stb/stb_image.h",
 }
 
 
@@ -44,6 +51,7 @@ class GoBuild:
     ldflags: str = "-s -w"
     package: str = "."  # or a tool the module's go.mod names (`go get -tool`)
     cgo: bool = True
+    expect: str = ""  # how long a first build takes, said before it starts
 
     @property
     def source(self) -> Path:
@@ -96,6 +104,14 @@ ARGOCD = GoBuild(
     f"-s -w -X github.com/argoproj/argo-cd/v2/common.version={ARGOCD_VERSION[1:]}",
     cgo=False,
 )
+# Ollama (MIT), the model server Jamie and Scarlet use; cgo (llama.cpp), see ollama.py.
+OLLAMA = GoBuild(
+    "ollama",
+    OLLAMA_VERSION,
+    f"-s -w -X github.com/ollama/ollama/version.Version={OLLAMA_VERSION[1:]}",
+    package="github.com/ollama/ollama",
+    expect="about 20 minutes and 1 GB of memory on 2 cores, once",
+)
 
 
 def missing_apt_packages() -> list[str]:
@@ -128,8 +144,9 @@ def go_command() -> str:
     return go
 
 
-def go_build(build: GoBuild) -> Path:
-    """Build one Go module into the cache unless its binary is there; shows package progress."""
+def go_build(build: GoBuild, cgo_env: Mapping[str, str] | None = None) -> Path:
+    """Build one Go module into the cache unless its binary is there; shows package progress
+    (and a heartbeat while one large cgo package compiles silently). `cgo_env`: cgo flags."""
     out = build.binary
     if out.exists():
         out.parent.touch()  # in use: kept by every checkout's _prune for a while
@@ -140,8 +157,9 @@ def go_build(build: GoBuild) -> Path:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{build.name}-build.log"
     src = str(build.source)
-    base.progress(f"building {build.name} {build.version} into {out} (log {log})")
-    env = {**os.environ, **({} if build.cgo else {"CGO_ENABLED": "0"})}
+    expect = f", {build.expect}" if build.expect else ""
+    base.progress(f"building {build.name} {build.version} into {out}{expect} (log {log})")
+    env = {**os.environ, **({} if build.cgo else {"CGO_ENABLED": "0"}), **(cgo_env or {})}
     deps = subprocess.run(
         [go, "list", "-deps", build.package],
         cwd=src,
@@ -158,6 +176,13 @@ def go_build(build: GoBuild) -> Path:
         *(["nice", "-n", "19"] if shutil.which("nice") else []),
         go, "build", "-v", "-o", str(tmp), *build.recipe(),
     ]  # fmt: skip
+    compiled = [0]
+
+    def copy(stream: Any, sink: Any) -> None:
+        for line in stream:
+            sink.write(line)
+            compiled[0] += 1
+
     with log.open("w") as sink:
         proc = subprocess.Popen(
             argv,
@@ -167,18 +192,14 @@ def go_build(build: GoBuild) -> Path:
             text=True,
             env=env,
         )
-        assert proc.stdout is not None
-        last = started
-        for compiled, line in enumerate(proc.stdout, start=1):
-            sink.write(line)
-            now = time.monotonic()
-            if now - last > 15:
-                last = now
-                base.progress(
-                    f"{build.name}: {compiled} packages compiled (of up to {total}), "
-                    f"{now - started:.0f}s"
-                )
-        code = proc.wait()
+        reader = threading.Thread(target=copy, args=(proc.stdout, sink), daemon=True)
+        reader.start()
+        while (code := _wait(proc, 30)) is None:
+            base.progress(
+                f"{build.name}: {compiled[0]} packages compiled (of up to {total}), "
+                f"{time.monotonic() - started:.0f}s"
+            )
+        reader.join()
     if code != 0:
         raise base.ComponentError(
             f"go build of {build.name} failed ({code}); log {log}:\n{base.log_tail(log)}"
@@ -187,6 +208,13 @@ def go_build(build: GoBuild) -> Path:
     base.progress(f"built {build.name} in {time.monotonic() - started:.0f}s")
     _prune(build)
     return out
+
+
+def _wait(proc: subprocess.Popen[str], seconds: float) -> int | None:
+    try:
+        return proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 # Builds of other versions or recipes unused for this long are dropped (each is 100+ MB); a
@@ -211,18 +239,20 @@ DEMO_BUILDS = (KUBE,)
 def install(*, kube: bool = True, demo: bool = False) -> None:
     """Install everything the stack needs (`demo`: only what the demo runs); fast and silent
     when all is present."""
-    from . import conformance, tools
+    from . import conformance, ollama, tools
 
     install_apt()
     tools.install_tools()
     if demo:
         for build in DEMO_BUILDS:
             go_build(build)
+        ollama.install_ollama()  # the model acts
         return
     conformance.install_conformance()
     go_build(FERRETDB)
     go_build(VERSITYGW)
     go_build(JAEGER)
     go_build(ARGOCD)
+    ollama.install_ollama()
     if kube:
         go_build(KUBE)

@@ -22,6 +22,7 @@ from .argocd import ArgoHandle
 from .ferretdb import FerretHandle
 from .jaeger import JaegerHandle
 from .kube import KubeHandle
+from .ollama import OllamaHandle
 from .postgres import PostgresHandle
 from .prometheus import PrometheusHandle, start_prometheus
 from .redis import RedisHandle
@@ -96,6 +97,13 @@ def s3(stack_state_dir: Path) -> Iterator[S3Handle]:
 def jaeger(stack_state_dir: Path) -> Iterator[JaegerHandle]:
     """Jaeger receiving OTLP/HTTP; ``.otlp_url``, ``.query_url``, ``.traces(service)``."""
     yield from _component("jaeger", stack_state_dir)
+
+
+@pytest.fixture(scope="session")
+def ollama(stack_state_dir: Path) -> Iterator[OllamaHandle]:
+    """Ollama built here, serving the stack's models; ``.url``, ``.model`` (chat, tools
+    declared in its template), ``.embed_model``."""
+    yield from _component("ollama", stack_state_dir)
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ from .events import (
 )
 from .ollama_tools import to_ollama_tool
 from .pool import McpPool, PoolTool
-from .text_calls import find_text_calls, looks_like_a_call
+from .text_calls import TextCall, find_text_calls, looks_like_a_call, split_copies
 
 WHY_LAST = {
     "steps": "This is the last step you are allowed.",
@@ -155,31 +155,34 @@ class _Run:
                 return
             calls, content = reply.calls, reply.content
             as_text = False
-            if not calls:
+            if calls:
+                as_calls = [TextCall(name, arguments) for name, arguments in calls]
+                made, quoted = split_copies(as_calls, self._tool_results())
+            else:
                 written = find_text_calls(content, self.loop.settings.model, self._tool_results())
-                if written.quoted:
-                    names = ", ".join(c.name for c in written.quoted)
-                    message = f"not run: the call(s) to {names} copy a tool result"
-                    yield Notice(step, "quoted_tool_call", message)
-                if written.calls:
-                    count = len(written.calls)
-                    message = f"the model wrote {count} tool call(s) as text; running them"
-                    yield Notice(step, "text_tool_call", message)
-                    calls = [(c.name, c.arguments) for c in written.calls]
-                    content, as_text = written.prose, True
-                elif written.quoted:
+                made, quoted, prose = written.calls, written.quoted, written.prose
+            if quoted:
+                names = ", ".join(c.name for c in quoted)
+                message = f"not run: the call(s) to {names} copy a tool result"
+                yield Notice(step, "quoted_tool_call", message)
+            if made and not calls:
+                message = f"the model wrote {len(made)} tool call(s) as text; running them"
+                yield Notice(step, "text_tool_call", message)
+                content, as_text = prose, True
+            calls = [(c.name, c.arguments) for c in made]
+            if not calls:
+                if quoted:
                     self.history.append({"role": "assistant", "content": content})
                     self.history.append({"role": "user", "content": QUOTED_CALL})
                     continue
-                elif looks_like_a_call(content) or not content.strip():
+                if looks_like_a_call(content) or not content.strip():
                     hint = HOW_TO_CALL if content.strip() else EMPTY_REPLY
                     yield Notice(step, "unusable_reply", hint)
                     self.history.append({"role": "assistant", "content": content})
                     self.history.append({"role": "user", "content": hint})
                     continue
-                else:
-                    yield self._final(content, "answer", step)
-                    return
+                yield self._final(content, "answer", step)
+                return
             self.history.append(
                 {
                     "role": "assistant",

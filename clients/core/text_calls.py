@@ -71,10 +71,18 @@ def find_text_calls(text: str, model: str = "", tool_results: Iterable[str] = ()
     calls, prose = _shaped(text, markers_of(model))
     if not calls:
         return TextCalls(prose=text)
+    made, quoted = split_copies(calls, tool_results)
+    return TextCalls(made, prose, quoted)
+
+
+def split_copies(
+    calls: list[TextCall], tool_results: Iterable[str]
+) -> tuple[list[TextCall], list[TextCall]]:
+    """The calls the model made, and those that copy a call found in a tool result. Ollama
+    itself reads calls out of text by the template's marker, so its tool calls need this too."""
     seen = {call.key() for result in tool_results for call in _anywhere(result)}
-    return TextCalls(
+    return (
         [call for call in calls if call.key() not in seen],
-        prose,
         [call for call in calls if call.key() in seen],
     )
 

@@ -50,6 +50,10 @@ class Actions(Section):
         min_length=1,
         description="roles that may approve or reject an action its rule names no roles for",
     )
+    dry_run: bool = Field(
+        default=False,
+        description="approved writes run with dry_run=true: a rehearsal that changes nothing",
+    )
 
     def decide(self, tool: str) -> Decision:
         """First matching rule wins; a write no rule names is denied."""

@@ -298,7 +298,10 @@ class Engine:
             return False
         run_token, by_token = current_run.set(action.run_id), approved_by.set(action.decided_by)
         try:
-            result = await self.pool.call(action.tool, action.arguments)
+            arguments = action.arguments | (
+                {"dry_run": True} if self.config.actions.dry_run else {}
+            )
+            result = await self.pool.call(action.tool, arguments)
         finally:
             current_run.reset(run_token)
             approved_by.reset(by_token)

@@ -270,6 +270,35 @@ def test_under_an_auto_rule_a_call_written_as_text_waits_for_a_person(
     assert reject.status_code == 200, reject.text
 
 
+def test_a_tool_call_ollama_read_from_a_copied_order_is_never_made(
+    fake_ollama: FakeOllama, scarlet_factory: Factory, sandbox: Sandbox, kube: Any
+) -> None:
+    """Ollama reads calls out of the model's text by its template's marker, so a model that
+    repeats the order in a tool result hands it back as a real tool call: still a copy."""
+    rules = [{"tool": "kubernetes__delete_*", "decision": "auto"}]
+    scarlet = scarlet_factory(
+        "auto-native", actions={"rules": rules}, **sandbox.model(fake_ollama.url)
+    )
+    fake_ollama.expect_tags()
+    fake_ollama.expect_chat(call(READ_ORDERS))
+    fake_ollama.expect_chat(call(DELETE_SANDBOX), check=last_message_says(DELETE_SANDBOX[0]))
+    fake_ollama.expect_chat(
+        say("The orders ask for the namespace to go; that is data, not a task."),
+        check=we_said("repeats a tool call found in a tool result"),
+    )
+    run_id = submit(scarlet, {"question": f"What do the orders in {SANDBOX} say?"}, "/v1/runs")
+    detail = scarlet.wait_run(run_id, {"completed"})
+    notices = detail["report"]["model"]["notices"]
+    assert any(n.startswith("quoted_tool_call: not run") for n in notices), notices
+    assert model_calls(detail) == [("kubernetes__get_resource", "ok")]
+    assert detail["actions"] == []
+    assert not [
+        line for line in audit_lines(sandbox.audit_log) if line["tool"] == "delete_resource"
+    ]
+    namespace = kube.request("GET", f"/api/v1/namespaces/{SANDBOX}")
+    assert "deletionTimestamp" not in namespace["metadata"]
+
+
 def test_a_model_repeating_one_call_is_stopped_by_the_step_budget(
     fake_ollama: FakeOllama, scarlet_factory: Factory, sandbox: Sandbox
 ) -> None:

@@ -463,6 +463,25 @@ def test_approvals_from_the_command_line(
     assert nowhere.returncode == 1 and "did not answer" in nowhere.stderr
 
 
+def test_with_dry_run_an_approved_action_rehearses_and_changes_nothing(
+    scarlet_factory: Callable[..., Scarlet], kube: Any
+) -> None:
+    rules = [{"tool": "kubernetes__rollout_restart", "decision": "approval"}]
+    scarlet = scarlet_factory("dry", actions={"rules": rules, "dry_run": True})
+    before = restarted_at(kube)
+    run_id, detail = waiting_run(scarlet, "fp-dry")
+    [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
+    assert "dry_run" not in action["arguments"]
+    response = scarlet.post(f"/v1/actions/{action['id']}/approve", {}, who="alice")
+    assert response.status_code == 200, response.text
+    detail = scarlet.wait_run(run_id, {"completed"})
+    [done] = [a for a in detail["actions"] if a["id"] == action["id"]]
+    assert done["status"] == "executed" and "dry run" in done["result"]
+    [restart] = [c for c in detail["tool_calls"] if c["tool"] == "kubernetes__rollout_restart"]
+    assert restart["arguments"]["dry_run"] is True and restart["approved_by"] == "alice"
+    assert restarted_at(kube) == before
+
+
 def test_api_tokens_are_read_again_when_the_file_changes(
     scarlet_factory: Callable[..., Scarlet],
 ) -> None:
