@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             redis, _ = components.ensure("redis", stack)
             ferretdb, _ = components.ensure("ferretdb", stack)
             assert isinstance(ollama, OllamaHandle)
-            report = {"model": ollama.model, "alone": _model_alone(ollama)}
+            report: dict[str, Any] = {"model": ollama.model, "alone": _model_alone(ollama)}
             report["embed_ms"] = _embed_ms(ollama)
             report["jamie_turn"] = _jamie_turns(
                 work,

@@ -14,9 +14,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autodevops.clients.backup.cli import add_commands as add_backup_commands
 from autodevops.servers.cli import add_commands as add_server_commands
+
+if TYPE_CHECKING:
+    from autodevops.clients.jamie.config import Model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,13 +70,38 @@ def build_parser(args: Sequence[str] = ()) -> argparse.ArgumentParser:
     jamie.add_argument(
         "action",
         nargs="?",
-        choices=["serve", "hash-password"],
+        choices=["serve", "hash-password", "vector-index"],
         default="serve",
-        help="serve (default), or hash-password: read a password, print its hash for users.yaml",
+        help="serve (default); hash-password: read a password, print its hash for users.yaml; "
+        "vector-index: print the memory's vector index for MongoDB, sized for the embedding model",
     )
     jamie.set_defaults(run=_jamie)
     add_backup_commands(commands)
     return parser
+
+
+def _jamie_vector_index(model: Model) -> int:
+    """The `createSearchIndex` call for Jamie's memory, its dimensions asked of the model."""
+    import json
+
+    from ollama import AsyncClient
+
+    from autodevops.clients.jamie.memory import (
+        VECTOR_INDEX,
+        embedding_dimensions,
+        vector_index_definition,
+    )
+
+    asked = embedding_dimensions(AsyncClient(host=model.host), model.embed_name)
+    try:
+        dimensions = asyncio.run(asyncio.wait_for(asked, model.probe_seconds))
+    except Exception as exc:  # unreachable, slow, no such model, no length stated: all say why
+        why = str(exc) or type(exc).__name__
+        print(f"Ollama at {model.host} did not size {model.embed_name}: {why}", file=sys.stderr)
+        return 1
+    definition = json.dumps(vector_index_definition(dimensions), indent=2)
+    print(f'db.messages.createSearchIndex("{VECTOR_INDEX}", "vectorSearch", {definition});')
+    return 0
 
 
 def _scarlet(options: argparse.Namespace) -> int:
@@ -139,10 +168,17 @@ def _jamie(options: argparse.Namespace) -> int:
         print(hash_password(password))
         return 0
     if options.config is None:
-        print("autodevops jamie: --config FILE is required to serve", file=sys.stderr)
+        print(f"autodevops jamie: --config FILE is required to {options.action}", file=sys.stderr)
         return 2
     from autodevops.clients.core.serving import ServeFailed
     from autodevops.clients.jamie.config import load_config
+
+    if options.action == "vector-index":
+        try:
+            return _jamie_vector_index(load_config(options.config).model)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 1
     from autodevops.clients.jamie.service import serve
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)

@@ -220,6 +220,32 @@ def vector_search_pipeline(
     ]
 
 
+def vector_index_definition(dimensions: int) -> Doc:
+    """The search index `vector_search_pipeline` needs, for vectors of `dimensions` values."""
+    return {
+        "fields": [
+            {
+                "type": "vector",
+                "path": "embedding",
+                "numDimensions": dimensions,
+                "similarity": "cosine",
+            },
+            {"type": "filter", "path": "user"},
+            {"type": "filter", "path": "embedding_model"},
+        ]
+    }
+
+
+async def embedding_dimensions(ollama: AsyncClient, model: str) -> int:
+    """How many values the model's vectors have, from its own metadata
+    (`<architecture>.embedding_length`): never assumed, since every model differs."""
+    shown = await ollama.show(model)
+    for key, value in (shown.modelinfo or {}).items():
+        if key.endswith(".embedding_length"):
+            return int(value)
+    raise ValueError(f"the model {model} does not state its embedding length")
+
+
 def similarity(a: Sequence[float], b: Sequence[float]) -> float:
     """(1 + cosine) / 2, so 1 is the same direction and 0 the opposite; 0 when not comparable."""
     if len(a) != len(b) or not a:

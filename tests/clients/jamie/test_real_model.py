@@ -11,11 +11,12 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+import pymongo
 import pytest
 
 from devstack.jamie import Deployment, Jamie, jamie_policy, jamie_token, write_users
 from devstack.ollama import OllamaHandle
-from devstack.services import audit_lines, start_mcp_server
+from devstack.services import audit_lines, cli, start_mcp_server
 from tests.jamie_harness import CLUSTER, NAMESPACE, replicas, reset_replicas
 
 # A small tool set keeps the prompt short: the model reads every tool's schema each step.
@@ -127,3 +128,24 @@ def test_a_write_waits_for_the_persons_confirmation(real_jamie: Jamie, kube: Any
     assert replicas(kube) == 2
     assert kinds(events, "final")[0]["text"].strip()
     reset_replicas(kube)
+
+
+def test_memory_is_sized_by_the_embedding_model(
+    real_jamie: Jamie, ollama: OllamaHandle, ferretdb: Any
+) -> None:
+    """The vectors stored are the model's, and the vector index is declared with the length
+    the model states (384 for all-MiniLM-L6-v2), never a number assumed here."""
+    printed = subprocess.run(
+        [*cli(), "jamie", "vector-index", "--config", str(real_jamie.log.with_suffix(".yaml"))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.startswith('db.messages.createSearchIndex("jamie_exchanges"')
+    assert '"numDimensions": 384' in printed.stdout
+    with pymongo.MongoClient(ferretdb.url) as client:
+        messages = client[real_jamie.database]["messages"]
+        embedded = messages.find({"embedding_model": ollama.embed_model})
+        stored = [doc["embedding"] for doc in embedded]
+    assert stored and {len(vector) for vector in stored} == {384}
