@@ -183,7 +183,7 @@ class Model:
         return f"{self.family}:{self.size}-{digest[:8]}"
 
 
-CHAT = Model("qwen2.5-coder", "0.5b-instruct-q4_K_M", QWEN_WHEELS, QWEN_TEMPLATE, QWEN_PARAMETERS)
+CHAT = Model("qwen2.5-coder", "0.5b-instruct-q4_k_m", QWEN_WHEELS, QWEN_TEMPLATE, QWEN_PARAMETERS)
 EMBED = Model("all-minilm", "l6-v2", (MINILM_WHEEL,))
 MODELS = (CHAT, EMBED)
 
