@@ -1,4 +1,4 @@
-"""A Jamie turn with the real model: Ollama built by the local stack, Qwen2.5-Coder-0.5B on the
+"""A Jamie turn with the real model: Ollama built by the local stack, Qwen2.5-Coder-1.5B on the
 CPU, all-MiniLM-L6-v2 for memory, a Prometheus MCP server offering two tools.
 
 Measured: the model alone (time to first token, prompt and generation tokens per second, from

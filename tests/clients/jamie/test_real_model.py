@@ -1,4 +1,4 @@
-"""Jamie with the real model: Ollama built by the local stack serving Qwen2.5-Coder-0.5B and
+"""Jamie with the real model: Ollama built by the local stack serving Qwen2.5-Coder-1.5B and
 all-MiniLM-L6-v2, the real Kubernetes MCP server, Redis and FerretDB. A turn takes seconds to
 tens of seconds here, so there are few tests, and they assert what a small model reliably
 does (which tool, with which arguments in scope, what was confirmed), never its wording.

@@ -1,5 +1,5 @@
 """Scarlet's model step with the real model: Ollama built by the local stack serving
-Qwen2.5-Coder-0.5B, the real MCP servers and PostgreSQL. An Alertmanager alert for a
+Qwen2.5-Coder-1.5B, the real MCP servers and PostgreSQL. An Alertmanager alert for a
 crash-looping pod must come out as a run whose analyzer finding the model explained, with the
 proposed restart still waiting for a person. Asserts what a small model reliably does, never
 its wording.
