@@ -151,7 +151,7 @@ def _jamie_turns(
         "embed_name": ollama.embed_model,
         "num_ctx": 8192,
         "max_steps": 4,
-        "max_seconds": 300,
+        "max_seconds": 900,
         "probe_seconds": 5,
     }
     limits = {"chat_per_minute": 1000}

@@ -71,7 +71,7 @@ def model_config(ollama: OllamaHandle, steps: int) -> dict[str, Any]:
         "name": ollama.model,
         "num_ctx": 8192,
         "max_steps": steps,
-        "max_seconds": 300,
+        "max_seconds": 900,
         "probe_seconds": 5,
     }
 
@@ -297,7 +297,7 @@ def _post(url: str, token: str, path: str, body: Any) -> Any:
 
 
 def _wait_run(url: str, token: str, run: int, statuses: set[str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 1200
     while time.monotonic() < deadline:
         response = httpx.get(
             f"{url}/v1/runs/{run}", timeout=10, headers={"Authorization": f"Bearer {token}"}
@@ -306,7 +306,7 @@ def _wait_run(url: str, token: str, run: int, statuses: set[str]) -> dict[str, A
         if detail["status"] in statuses:
             return detail
         time.sleep(0.5)
-    raise RuntimeError(f"Scarlet's run {run} did not reach {statuses} within 600 s")
+    raise RuntimeError(f"Scarlet's run {run} did not reach {statuses} within 1200 s")
 
 
 def _show_report(detail: dict[str, Any]) -> None:

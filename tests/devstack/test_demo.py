@@ -14,7 +14,7 @@ def test_the_demo_runs_every_act_and_shows_the_gate_at_work() -> None:
         [sys.executable, "-m", "devstack", "demo"],
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=2400,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     out = result.stdout

@@ -31,7 +31,7 @@ def real_model_config(ollama: OllamaHandle) -> dict[str, Any]:
         "embed_name": ollama.embed_model,
         "num_ctx": 8192,
         "max_steps": 4,
-        "max_seconds": 300,
+        "max_seconds": 900,
         "probe_seconds": 5,
     }
 

@@ -26,14 +26,14 @@ def test_the_model_explains_the_crash_loop_finding(
             "name": ollama.model,
             "num_ctx": 8192,
             "max_steps": 3,
-            "max_seconds": 300,
+            "max_seconds": 900,
             "probe_seconds": 5,
         },
     )
     response = scarlet.post("/v1/alerts", alert("fp-real-model"))
     assert response.status_code == 202, response.text
     run_id = response.json()["runs"][0]["run"]
-    detail = scarlet.wait_run(run_id, {"waiting_approval", "completed", "partial"}, timeout=420)
+    detail = scarlet.wait_run(run_id, {"waiting_approval", "completed", "partial"}, timeout=1200)
     assert detail["status"] == "waiting_approval", detail
     report = detail["report"]
     [crash] = [f for f in report["findings"] if f["analyzer"] == "crashloop"]
