@@ -144,7 +144,8 @@ def test_memory_is_sized_by_the_embedding_model(
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.startswith('db.messages.createSearchIndex("jamie_exchanges"')
     assert '"numDimensions": 384' in printed.stdout
-    with pymongo.MongoClient(ferretdb.url) as client:
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(ferretdb.url)
+    with client:
         messages = client[real_jamie.database]["messages"]
         embedded = messages.find({"embedding_model": ollama.embed_model})
         stored = [doc["embedding"] for doc in embedded]
