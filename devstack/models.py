@@ -211,7 +211,6 @@ class Model:
 
 CHAT = Model("qwen2.5-coder", "1.5b-instruct-q4_k_m", QWEN_WHEELS, QWEN_TEMPLATE, QWEN_PARAMETERS)
 EMBED = Model("all-minilm", "l6-v2", (MINILM_WHEEL,))
-MODELS = (CHAT, EMBED)
 
 
 # A file to upload, or the digest of a blob Ollama already holds.
@@ -219,7 +218,7 @@ Source = Path | str
 
 
 def _chat_files(work: Path, client: httpx.Client) -> Iterator[tuple[str, Source]]:
-    """The GGUF, joined from its six parts with the checksum checked (unless Ollama has it:
+    """The GGUF, joined from its parts with the checksum checked (unless Ollama has it:
     a new template needs no new download)."""
     if _has_blob(client, digest := f"sha256:{QWEN_GGUF_SHA256}"):
         yield "model.gguf", digest
