@@ -40,7 +40,8 @@ def test_the_model_explains_the_crash_loop_finding(
     assert "CrashLoopBackOff" in str(crash["evidence"])
     model = report["model"]
     assert model["used"] is True, model
-    assert model["stop_reason"] in ("answer", "steps"), model
+    # On a busy CPU the budget may end the loop: its last step still gives the answer.
+    assert model["stop_reason"] in ("answer", "steps", "time"), model
     assert model["answer"].strip() and not model["answer"].startswith("No answer"), model
     for step in detail["steps"]:
         if step["kind"] == "model_tool_call":
