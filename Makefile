@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml setup.py devstack/pyproject.toml
 install: $(VENV)/.installed
 	$(PY) -m devstack install
 
-# The demo builds only what it runs (the control plane), not what only the tests use.
+# The demo builds only what it runs (the control plane, Ollama), not what only the tests use.
 demo: $(VENV)/.installed
 	$(PY) -m devstack install --demo
 	$(PY) -m devstack demo

@@ -244,9 +244,9 @@ def install(*, kube: bool = True, demo: bool = False) -> None:
     install_apt()
     tools.install_tools()
     if demo:
+        ollama.install_ollama()  # the model acts; the longest build, so said first
         for build in DEMO_BUILDS:
             go_build(build)
-        ollama.install_ollama()  # the model acts
         return
     conformance.install_conformance()
     go_build(FERRETDB)
