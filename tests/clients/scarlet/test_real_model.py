@@ -45,7 +45,9 @@ def test_the_model_explains_the_crash_loop_finding(
     assert model["answer"].strip() and not model["answer"].startswith("No answer"), model
     for step in detail["steps"]:
         if step["kind"] == "model_tool_call":
-            assert step["detail"]["outcome"] in ("ok", "refused", "repeated"), step
+            # A call may fail on its own (an object the model guessed); none is out of the
+            # catalogue, and what was sent stays in the run's namespace (below).
+            assert step["detail"]["outcome"] in ("ok", "error", "refused", "repeated"), step
     for call in detail["tool_calls"]:
         namespace = call["arguments"].get("namespace")
         assert namespace in (None, NAMESPACE), call
