@@ -187,8 +187,10 @@ def test_entries_reach_the_clients(docs: list[Doc], tmp_path: Path) -> None:
             server: f"http://{name_of(server)}.autodevops.svc.cluster.local:8080/mcp"
             for server in everyone
         }
+        # Jamie's Secret also holds its own token for Scarlet's API, which is not a server.
         tokens = {key for key in secret_keys(pods[client]) if key.endswith("-token")}
-        assert tokens == {f"{server}-token" for server in everyone}
+        own = {"scarlet-token"} if client == "jamie" else set()
+        assert tokens == {f"{server}-token" for server in everyone} | own
         egress = network_policy(docs, client)["egress"]
         reached = {s for s in everyone for r in egress if any(selects(p, s) for p in r["to"])}
         assert reached == set(everyone)
