@@ -24,7 +24,7 @@ from .kube import KubeHandle
 from .ollama import OllamaHandle
 from .services import audit_lines, cli, start_mcp_server, start_service
 
-QUESTION = "Which pods run in the namespace shop, and are they ready?"
+QUESTION = "List the pods in the namespace shop."
 SCARLET_TOOLS = ["list_resources", "get_resource", "describe", "events", "pod_logs"]
 CART = """
 apiVersion: apps/v1
@@ -135,6 +135,7 @@ def _jamie_act(work: Path, stack: Path, kube: KubeHandle, ollama: OllamaHandle) 
         asked = time.monotonic()
         jamie.ask("ben", conversation, QUESTION, _show_event)
         print(f"\n(turn {_took(asked)})")
+        print("(A 1.5B model on a CPU can misread a table: the tool card is what the server said.)")
         calls = [line for line in audit_lines(server.audit_log) if line["tool"] != "tools/list"]
         if calls:
             print("The server's audit line, as the person with Jamie acting for them:")
@@ -158,6 +159,8 @@ def _show_event(kind: str, data: dict[str, Any]) -> None:
         shown = "\n".join(f"  | {line}" for line in lines[:6])
         more = f"\n  | ... {len(lines) - 6} more lines" if len(lines) > 6 else ""
         print(f"  [{data['outcome']}, {data['seconds']:.2f} s]\n{shown}{more}\nJamie: ", end="")
+    elif kind == "final" and data.get("stop_reason") != "answer":
+        print(f"\n  [the turn ended on its {data.get('stop_reason')} budget]", flush=True)
     elif kind in ("notice", "budget", "error"):
         print(f"\n  [{kind}] {data.get('message') or data.get('detail')}", flush=True)
 

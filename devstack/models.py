@@ -156,7 +156,8 @@ Once a tool's result answers the question, reply in plain text without calling a
 {{ .Content }}<|im_end|>
 {{ else if eq .Role "assistant" }}<|im_start|>assistant
 {{ if .Content }}{{ .Content }}
-{{- else if .ToolCalls }}```json
+{{ end }}
+{{- if .ToolCalls }}```json
 {{ range .ToolCalls }}{"name": "{{ .Function.Name }}", "arguments": {{ json .Function.Arguments }}}
 {{ end }}```
 {{- end }}{{ if not $last }}<|im_end|>
