@@ -156,8 +156,7 @@ Once a tool's result answers the question, reply in plain text without calling a
 {{ .Content }}<|im_end|>
 {{ else if eq .Role "assistant" }}<|im_start|>assistant
 {{ if .Content }}{{ .Content }}
-{{ end }}
-{{- if .ToolCalls }}```json
+{{- else if .ToolCalls }}```json
 {{ range .ToolCalls }}{"name": "{{ .Function.Name }}", "arguments": {{ json .Function.Arguments }}}
 {{ end }}```
 {{- end }}{{ if not $last }}<|im_end|>

@@ -76,13 +76,21 @@ def kinds(events: list[tuple[str, dict[str, Any]]], kind: str) -> list[dict[str,
     return [data for seen, data in events if seen == kind]
 
 
+def told(events: list[tuple[str, dict[str, Any]]]) -> str:
+    """What the model wrote and how the turn ended, for a failure message."""
+    text = "".join(data["text"] for data in kinds(events, "text"))
+    ends = [(kind, data) for kind, data in events if kind in ("final", "error", "notice")]
+    return f"model wrote: {text!r}; ended: {ends}"
+
+
 def test_a_question_is_answered_through_one_read_tool_called_in_scope(
     real_jamie: Jamie,
 ) -> None:
-    conversation = real_jamie.new_conversation("ana")
-    events = real_jamie.ask("ana", conversation, f"List the pods in the namespace {NAMESPACE}.")
+    """A viewer (read tools only) asks; the call is audited as them with Jamie acting."""
+    conversation = real_jamie.new_conversation("ben")
+    events = real_jamie.ask("ben", conversation, f"List the pods in the namespace {NAMESPACE}.")
     calls = kinds(events, "tool_call_finished")
-    assert calls, events
+    assert calls, told(events)
     first = calls[0]
     assert first["tool"] == "kubernetes__list_resources", calls
     assert first["arguments"].get("namespace") == NAMESPACE
@@ -94,7 +102,7 @@ def test_a_question_is_answered_through_one_read_tool_called_in_scope(
         for line in audit_lines(real_jamie.audit_logs["kubernetes"])
         if line["tool"] == "list_resources"
     ]
-    assert audited and audited[-1]["subject"] == "ana" and audited[-1]["actor"] == "jamie"
+    assert audited and audited[-1]["subject"] == "ben" and audited[-1]["actor"] == "jamie"
     [done] = kinds(events, "done")
     assert done["notice"] is None, "the exchange is stored with a real embedding"
 
