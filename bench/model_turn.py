@@ -81,8 +81,8 @@ def _model_alone(ollama: OllamaHandle) -> dict[str, Any]:
             # A new opening each time, so Ollama cannot reuse the last prompt's cache.
             asked = [{"role": "user", "content": f"Question {run + 2}. {PROMPT}"}]
             streamed = body | {"stream": True, "messages": asked}
+            began = time.perf_counter()  # before the request: headers come with the first token
             with client.stream("POST", "/api/chat", json=streamed) as response:
-                began = time.perf_counter()
                 first = None
                 last: dict[str, Any] = {}
                 for line in response.iter_lines():
