@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import statistics
 import tempfile
 import time
@@ -25,10 +24,9 @@ import yaml
 from autodevops.clients.jamie.people import hash_password
 from bench.jamie_turn import _timed_ask
 from devstack import components
-from devstack.jamie import PASSWORDS, ROLES, Deployment, jamie_policy, jamie_token
+from devstack.jamie import PASSWORDS, ROLES, one_server_deployment
 from devstack.ollama import OllamaHandle
 from devstack.prometheus import start_prometheus
-from devstack.services import start_mcp_server
 
 QUESTION = "How many scrape targets are up? Use the query tool with the query up."
 PROMPT = "In three sentences, what does a Kubernetes liveness probe do?"
@@ -132,19 +130,10 @@ def _jamie_turns(
         for user, password in PASSWORDS.items()
     ]
     (work / "users.yaml").write_text(yaml.safe_dump(users))
-    token = secrets.token_urlsafe(24)
-    (work / "prometheus-token").write_text(token)
     roles = {"viewer": {"tools": ["query", "alerts"]}, "operator": {"tools": ["query", "alerts"]}}
-    server = start_mcp_server(
-        work,
-        "prometheus",
-        jamie_policy("prometheus", roles),
-        jamie_token(token),
-        "--prometheus-url",
-        prometheus_url,
+    deployment = one_server_deployment(
+        work, "prometheus", roles, "--prometheus-url", prometheus_url
     )
-    servers = [{"name": "prometheus", "url": server.url, "token_file": "prometheus-token"}]
-    deployment = Deployment(work, servers, {"prometheus": server.audit_log}, [server.process])
     model = {
         "host": ollama.url,
         "name": ollama.model,

@@ -19,7 +19,7 @@ import yaml
 
 from . import components, models
 from .base import free_port
-from .jamie import Deployment, jamie_policy, jamie_token, write_users
+from .jamie import one_server_deployment, write_users
 from .kube import KubeHandle
 from .ollama import OllamaHandle
 from .services import audit_lines, cli, start_mcp_server, start_service
@@ -110,18 +110,9 @@ def _jamie_act(work: Path, stack: Path, kube: KubeHandle, ollama: OllamaHandle) 
     scope = {"namespaces": {"allow": ["shop"]}, "verbs": ["get", "list"]}
     tools = ["list_resources", "describe", "events"]
     roles = {"viewer": {"tools": tools, "scope": scope}, "operator": {"tools": tools}}
-    token = secrets.token_urlsafe(24)
-    (workdir / "kubernetes-token").write_text(token)
-    server = start_mcp_server(
-        workdir,
-        "kubernetes",
-        jamie_policy("kubernetes", roles),
-        jamie_token(token),
-        "--kubeconfig",
-        str(kube.kubeconfig),
+    deployment = one_server_deployment(
+        workdir, "kubernetes", roles, "--kubeconfig", str(kube.kubeconfig)
     )
-    servers = [{"name": "kubernetes", "url": server.url, "token_file": "kubernetes-token"}]
-    deployment = Deployment(workdir, servers, {"kubernetes": server.audit_log}, [server.process])
     try:
         jamie = deployment.start(
             "demo",
@@ -136,7 +127,11 @@ def _jamie_act(work: Path, stack: Path, kube: KubeHandle, ollama: OllamaHandle) 
         jamie.ask("ben", conversation, QUESTION, _show_event)
         print(f"\n(turn {_took(asked)})")
         print("(A 1.5B model on a CPU can misread a table: the tool card is what the server said.)")
-        calls = [line for line in audit_lines(server.audit_log) if line["tool"] != "tools/list"]
+        calls = [
+            line
+            for line in audit_lines(deployment.audit_logs["kubernetes"])
+            if line["tool"] != "tools/list"
+        ]
         if calls:
             print("The server's audit line, as the person with Jamie acting for them:")
             print(json.dumps(calls[-1], separators=(",", ":")))

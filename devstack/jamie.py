@@ -22,7 +22,7 @@ import yaml
 from autodevops.clients.jamie.people import hash_password
 
 from .base import free_port
-from .services import cli, start_service
+from .services import cli, start_mcp_server, start_service
 
 PASSWORDS = {
     "ana": "ana-password-1",
@@ -198,3 +198,16 @@ class Deployment:
             self.audit_logs,
             database,
         )
+
+
+def one_server_deployment(
+    workdir: Path, server: str, roles: dict[str, Any], *extra: str, redis_db: int = 0
+) -> Deployment:
+    """A Deployment with one MCP server started with these roles, that knows Jamie."""
+    token = secrets.token_urlsafe(24)
+    (workdir / f"{server}-token").write_text(token)
+    started = start_mcp_server(
+        workdir, server, jamie_policy(server, roles), jamie_token(token), *extra
+    )
+    entry = {"name": server, "url": started.url, "token_file": f"{server}-token"}
+    return Deployment(workdir, [entry], {server: started.audit_log}, [started.process], redis_db)

@@ -6,7 +6,6 @@ does (which tool, with which arguments in scope, what was confirmed), never its 
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -14,9 +13,9 @@ from typing import Any
 import pymongo
 import pytest
 
-from devstack.jamie import Deployment, Jamie, jamie_policy, jamie_token, write_users
+from devstack.jamie import Jamie, one_server_deployment, write_users
 from devstack.ollama import OllamaHandle
-from devstack.services import audit_lines, cli, start_mcp_server
+from devstack.services import audit_lines, cli
 from tests.jamie_harness import CLUSTER, NAMESPACE, replicas, reset_replicas
 
 # A small tool set keeps the prompt short: the model reads every tool's schema each step.
@@ -49,19 +48,9 @@ def real_jamie(
         "viewer": {"tools": READ_TOOLS, "scope": scope},
         "operator": {"tools": [*READ_TOOLS, "scale"], "scope": scope},
     }
-    token = secrets.token_urlsafe(24)
-    (workdir / "kubernetes-token").write_text(token)
-    server = start_mcp_server(
-        workdir,
-        "kubernetes",
-        jamie_policy("kubernetes", roles),
-        jamie_token(token),
-        "--kubeconfig",
-        str(kube.kubeconfig),
+    deployment = one_server_deployment(
+        workdir, "kubernetes", roles, "--kubeconfig", str(kube.kubeconfig), redis_db=15
     )
-    servers = [{"name": "kubernetes", "url": server.url, "token_file": "kubernetes-token"}]
-    processes: list[subprocess.Popen[bytes]] = [server.process]
-    deployment = Deployment(workdir, servers, {"kubernetes": server.audit_log}, processes, 15)
     jamie = deployment.start(
         "real", ollama, redis.url, ferretdb.url, model=real_model_config(ollama)
     )
