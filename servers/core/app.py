@@ -9,7 +9,6 @@ higher-level framework would import more than the servers use and send each resu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import version
 from typing import Any
 
 import mcp_types as mt
@@ -18,6 +17,7 @@ from mcp.server.lowlevel import Server
 
 from autodevops.common import telemetry
 from autodevops.common.identity import Principal
+from autodevops.common.version import __version__
 
 from .audit import AuditLog
 from .gate import Gate
@@ -91,7 +91,7 @@ def build_server(
 
     server: Server[Any] = Server(
         spec.title,
-        version=version("autodevops"),
+        version=__version__,
         instructions=spec.instructions,
         get_tool_input_schema=lambda name: listed(name).input_schema if name in tools else None,
         on_list_tools=list_tools,
