@@ -66,11 +66,17 @@ class BudgetNotice:
 @dataclass(frozen=True)
 class Notice:
     """Something worth showing that is not a budget: servers down, a tool call written as
-    text, a reply the loop could not use (and the hint the model got), a model that failed."""
+    text, a reply the loop could not use or a call announced but not made (and the hint the
+    model got), a model that failed."""
 
     step: int
     reason: Literal[
-        "servers_down", "text_tool_call", "quoted_tool_call", "unusable_reply", "model_error"
+        "servers_down",
+        "text_tool_call",
+        "quoted_tool_call",
+        "unusable_reply",
+        "announced_call",
+        "model_error",
     ]
     message: str
     kind: Literal["notice"] = "notice"

@@ -2,10 +2,10 @@
 answers or a budget says it must.
 
 Every step streams typed events. The loop survives what models do in practice: answering
-without tools, several calls in one step, a call printed as JSON text, a tool that does not
-exist, the same call again. Results are matched to calls by order (Ollama drops tool-call
-ids), a write runs only with approval, and the last step offers no tools so the model must
-answer.
+without tools, several calls in one step, a call printed as JSON text, a call announced but
+not made, a tool that does not exist, the same call again. Results are matched to calls by
+order (Ollama drops tool-call ids), a write runs only with approval, and the last step offers
+no tools so the model must answer.
 """
 
 from __future__ import annotations
@@ -37,7 +37,13 @@ from .events import (
 )
 from .ollama_tools import to_ollama_tool
 from .pool import McpPool, PoolTool
-from .text_calls import TextCall, find_text_calls, looks_like_a_call, split_copies
+from .text_calls import (
+    TextCall,
+    announced_call,
+    find_text_calls,
+    looks_like_a_call,
+    split_copies,
+)
 
 WHY_LAST = {
     "steps": "This is the last step you are allowed.",
@@ -60,6 +66,10 @@ QUOTED_CALL = (
     "in plain text."
 )
 EMPTY_REPLY = "Your last reply was empty. Call a tool, or answer in plain text."
+ANNOUNCED_CALL = (
+    "Your last reply says you will use {tool} but makes no tool call. Make the tool call now "
+    "(a real tool call, not text), or answer in plain text."
+)
 
 
 class ModelFailure(Exception):
@@ -112,6 +122,7 @@ class _Run:
         self.seen: dict[str, int] = {}
         self.executed = 0
         self.offered: list[dict[str, Any]] = []
+        self.reminded = False  # of a call it announced: once per run, so it cannot loop
 
     def remaining(self) -> float:
         return self.budgets.max_seconds - (time.monotonic() - self.started - self.waited)
@@ -181,6 +192,14 @@ class _Run:
                     self.history.append({"role": "assistant", "content": content})
                     self.history.append({"role": "user", "content": hint})
                     continue
+                announced = None if self.reminded else self._announced(content)
+                if announced:
+                    self.reminded = True
+                    hint = ANNOUNCED_CALL.format(tool=announced)
+                    yield Notice(step, "announced_call", hint)
+                    self.history.append({"role": "assistant", "content": content})
+                    self.history.append({"role": "user", "content": hint})
+                    continue
                 yield self._final(content, "answer", step)
                 return
             self.history.append(
@@ -195,6 +214,9 @@ class _Run:
                 finished = await self._execute(step, index, name, arguments, as_text)
                 yield finished
                 self.history.append({"role": "tool", "content": finished.text, "tool_name": name})
+
+    def _announced(self, content: str) -> str | None:
+        return announced_call(content, (tool["function"]["name"] for tool in self.offered))
 
     def _tool_results(self) -> list[str]:
         return [str(m.get("content", "")) for m in self.history if m.get("role") == "tool"]

@@ -87,6 +87,28 @@ def split_copies(
     )
 
 
+_ANNOUNCING = re.compile(
+    r"\b(?:I will|I'll|I am going to|I'm going to|let me(?! know)|let's)\b[^.\n]*"
+    r"\b(?:use|call|run|invoke)\b",
+    re.IGNORECASE,
+)
+
+
+def announced_call(text: str, tool_names: Iterable[str]) -> str | None:
+    """The tool a reply says it is about to call without calling it ("I will use
+    `kubernetes__list_resources` with the following arguments:"): small models stop there,
+    and one reminder is usually enough for them to make the call."""
+    stripped = text.strip()
+    for name in tool_names:
+        bare = name.rsplit("__", 1)[-1]
+        spelled = name in stripped or (
+            "_" in bare and re.search(rf"\b{re.escape(bare)}\b", stripped)
+        )
+        if spelled and (stripped.endswith(":") or _ANNOUNCING.search(stripped)):
+            return name
+    return None
+
+
 def looks_like_a_call(text: str) -> bool:
     """A reply that opens with broken JSON of a tool-call shape: worth telling the model how
     to call instead (prose that merely quotes JSON is an answer)."""

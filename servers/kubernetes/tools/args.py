@@ -10,12 +10,12 @@ from autodevops.servers.core.errors import InvalidArgument
 
 from ..resource_types import ResourceType
 
-# Names are checked for length here and for their characters before any request; the catalogue
-# shows a non-empty string, as every client already knows a Kubernetes name's rules.
-_NAME_SCHEMA = WithJsonSchema({"type": "string", "minLength": 1})
+# Names are checked for length here and for their characters before any request, each refusal
+# naming the field; the catalogue shows a string, as every client knows a name's rules.
+_NAME_SCHEMA = WithJsonSchema({"type": "string"})
 Kind = Annotated[
     str,
-    Field(min_length=1, max_length=120, description="e.g. Deployment, pods, deploy, kind.group"),
+    Field(min_length=1, max_length=120, description="e.g. pods, deploy, kind.group"),
     _NAME_SCHEMA,
 ]
 Name = Annotated[str, Field(min_length=1, max_length=253), _NAME_SCHEMA]

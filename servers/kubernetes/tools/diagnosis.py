@@ -32,27 +32,26 @@ class DescribeArgs(Args):
 
 class EventsArgs(Args):
     namespace: Namespace | None = Field(None, description="omit for all namespaces")
-    kind: str | None = Field(None, description="involved object's kind")
-    name: str | None = Field(None, description="involved object's name")
+    kind: str | None = Field(None, description="the object's kind")
+    name: str | None = Field(None, description="the object's name")
     type: Literal["Normal", "Warning"] | None = None
     reason: str | None = None
     since: str | None = Field(None, pattern=r"^\d+[smhd]$", description="e.g. 30m, 2h")
 
 
 class LogsArgs(Args):
-    name: Name = Field(description="pod name")
+    name: Name
     namespace: Namespace
     container: str | None = None
     previous: bool = Field(False, description="the previous, crashed container")
     tail_lines: int = Field(200, ge=1, le=5000)
     since: str | None = Field(None, pattern=r"^\d+[smh]$", description="e.g. 10m")
-    grep: str | None = Field(None, max_length=200, description="keep lines matching this RE2 regex")
+    grep: str | None = Field(None, max_length=200, description="RE2 regex a line must match")
 
 
 @tool()
 async def describe(args: DescribeArgs, kube: ScopedKube) -> Output:
-    """One object's status, conditions, recent events and, for workloads, their pods. Start
-    here when something is broken."""
+    """An object's status, conditions, events and pods: start here when something is broken."""
     resource = await kube.resolve_named(args.kind)
     namespace = namespace_for(resource, args.namespace)
     obj = await kube.call(resource, "get", "GET", namespace, args.name)
@@ -185,8 +184,8 @@ def _event_time(event: dict[str, Any]) -> str:
 
 @tool()
 async def events(args: EventsArgs, kube: ScopedKube) -> Output:
-    """Cluster events, newest last, filtered by object, type (Warning), reason or age:
-    why a pod is pending, crashing or failing to pull."""
+    """Events, newest last, by object, type, reason or age: why a pod is pending or
+    crashing."""
     events_type = await kube.resolve("events")
     fields = []
     if args.kind:
@@ -232,8 +231,7 @@ def _involved(event: dict[str, Any]) -> str:
 
 @tool()
 async def pod_logs(args: LogsArgs, kube: ScopedKube) -> Output:
-    """A pod's container logs (tail, since, previous crashed container, grep): what the
-    application itself said."""
+    """A pod's container logs: what the application itself said."""
     pods_type = await kube.resolve("pods")
     query = [("tailLines", str(args.tail_lines))]
     if args.container:

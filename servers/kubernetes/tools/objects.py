@@ -25,7 +25,7 @@ class ListArgs(Args):
     namespace: Namespace | None = Field(None, description="omit for all namespaces")
     label_selector: str | None = Field(None, description="e.g. app=web,tier!=db")
     field_selector: str | None = Field(None, description="e.g. status.phase=Running")
-    limit: int = Field(50, ge=1, le=MAX_PAGE, description="page size")
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
     continue_from: str | None = Field(None, description="from the previous page")
     output: Literal["table", "yaml", "json", "names"] = "table"
 
@@ -39,8 +39,7 @@ class GetArgs(Args):
 
 @tool()
 async def api_resources(args: ApiResourcesArgs, kube: ScopedKube) -> Output:
-    """Kinds this cluster serves (built-in and custom), with API version and scope: the
-    right kind name to list."""
+    """Kinds the cluster serves, built-in and custom, with API version and scope."""
     rows = []
     for t in sorted(await kube.backend.resource_types(), key=lambda t: (t.group, t.kind)):
         if args.filter and args.filter.lower() not in f"{t.kind} {t.group}".lower():
@@ -53,8 +52,7 @@ async def api_resources(args: ApiResourcesArgs, kube: ScopedKube) -> Output:
 
 @tool()
 async def list_resources(args: ListArgs, kube: ScopedKube) -> Output:
-    """List objects of any kind like `kubectl get`, a page at a time (limit, continue_from),
-    with label and field selectors."""
+    """List objects of any kind, like `kubectl get`, a page at a time."""
     resource = await kube.resolve_named(args.kind)
     namespace = args.namespace if resource.namespaced else None
     query = [("limit", str(args.limit))]
@@ -150,8 +148,7 @@ async def list_in_scope(
 
 @tool()
 async def get_resource(args: GetArgs, kube: ScopedKube) -> Output:
-    """One object of any kind as YAML (default), JSON or a table row; managedFields dropped,
-    Secret values hidden."""
+    """One object of any kind as YAML, JSON or a table row; Secret values hidden."""
     resource = await kube.resolve_named(args.kind)
     namespace = namespace_for(resource, args.namespace)
     if args.output == "table":

@@ -22,7 +22,7 @@ class RolloutArgs(Args):
 
 @tool()
 async def namespaces_overview(args: NoArgs, kube: ScopedKube) -> Output:
-    """Namespaces in scope with their status and how many pods run or fail in each."""
+    """Namespaces in scope: status, and how many pods run or fail in each."""
     ns_type, pods_type = await kube.resolve("namespaces"), await kube.resolve("pods")
     kube.check(ns_type, "list", None)
     body = await kube.call(ns_type, "list", "GET", None, query=[("limit", str(MAX_PAGE))])
@@ -79,8 +79,7 @@ async def nodes_overview(args: NoArgs, kube: ScopedKube) -> Output:
 
 @tool()
 async def rollout_status(args: RolloutArgs, kube: ScopedKube) -> Output:
-    """Whether a Deployment, StatefulSet or DaemonSet rollout is complete, progressing or
-    stuck, with its revision history for Deployments."""
+    """Whether a rollout is complete, progressing or stuck; a Deployment's revisions too."""
     resource = await kube.resolve(args.kind)
     obj = await kube.call(resource, "get", "GET", args.namespace, args.name)
     spec, status, meta = obj.get("spec", {}), obj.get("status", {}), obj.get("metadata", {})

@@ -28,7 +28,13 @@ from autodevops.clients.core.events import (
     ToolCallStarted,
     to_dict,
 )
-from autodevops.clients.core.loop import EMPTY_REPLY, HOW_TO_CALL, LoopSettings, ModelLoop
+from autodevops.clients.core.loop import (
+    ANNOUNCED_CALL,
+    EMPTY_REPLY,
+    HOW_TO_CALL,
+    LoopSettings,
+    ModelLoop,
+)
 from autodevops.clients.core.pool import McpPool
 from devstack.base import free_port
 from devstack.services import audit_lines, cli
@@ -289,6 +295,32 @@ async def test_tool_calls_written_as_text_are_run_or_explained(
     assert result["tool_name"] == "prom__query" and result["content"].endswith("10")
     assert [c.outcome for c in finished(events)] == ["ok"]
     assert final(events).text == "Ten items."
+
+
+async def test_a_call_announced_but_not_made_gets_one_reminder(
+    fake_ollama: FakeOllama, pool: McpPool, servers: Servers
+) -> None:
+    announce = "To see the queues I will use prom__query with the following arguments:"
+    fake_ollama.expect_chat(say(announce))
+    fake_ollama.expect_chat(call(("prom__query", QUEUE)))
+    fake_ollama.expect_chat(say("Let me call prom__query once more to be sure."))
+    events = await run(loop_for(fake_ollama, pool))
+
+    reminder = ANNOUNCED_CALL.format(tool="prom__query")
+    assert [(n.step, n.reason) for n in events if isinstance(n, Notice)] == [(1, "announced_call")]
+    assert fake_ollama.chat_bodies()[1]["messages"][-2:] == [
+        {"role": "assistant", "content": announce},
+        {"role": "user", "content": reminder},
+    ]
+    assert [(c.step, c.outcome) for c in finished(events)] == [(2, "ok")]
+    assert servers.prometheus_calls("query") == 1
+    # Reminded once per run: announcing again is taken as the answer, so it cannot loop.
+    answer = final(events)
+    assert (answer.text, answer.stop_reason, answer.steps) == (
+        "Let me call prom__query once more to be sure.",
+        "answer",
+        3,
+    )
 
 
 async def test_an_empty_reply_gets_a_hint_and_an_answer_without_tools_ends_the_run(

@@ -13,7 +13,12 @@ from autodevops.clients.core.budget import REMOVED, Budgets, compact, fit_result
 from autodevops.clients.core.endpoints import HttpEndpoint
 from autodevops.clients.core.ollama_tools import to_ollama_tool
 from autodevops.clients.core.pool import PoolTool, prefixed
-from autodevops.clients.core.text_calls import TextCall, find_text_calls, looks_like_a_call
+from autodevops.clients.core.text_calls import (
+    TextCall,
+    announced_call,
+    find_text_calls,
+    looks_like_a_call,
+)
 
 
 @pytest.mark.parametrize(
@@ -85,6 +90,41 @@ def test_a_call_copied_from_a_tool_result_is_never_made() -> None:
     other = find_text_calls('{"name": "kubernetes__describe", "arguments": {}}', "qwen3", [log])
     assert other.calls == [TextCall("kubernetes__describe", {})] and other.quoted == []
     assert looks_like_a_call('{"name": "a", "arguments": {')
+
+
+TOOLS = ["kubernetes__list_resources", "kubernetes__describe", "prom__query"]
+
+
+@pytest.mark.parametrize(
+    ("text", "tool"),
+    [
+        (
+            "To list the pods in the namespace `shop`, I will use the "
+            "`kubernetes__list_resources` function with the following arguments:\n",
+            "kubernetes__list_resources",
+        ),
+        ("Let me call list_resources for the shop namespace.", "kubernetes__list_resources"),
+        ("I'll run kubernetes__describe on the web Deployment", "kubernetes__describe"),
+        ("Next, prom__query with the error rate:", "prom__query"),
+    ],
+)
+def test_a_call_announced_but_not_made_is_noticed(text: str, tool: str) -> None:
+    assert announced_call(text, TOOLS) == tool
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The pods in `shop` are web-1 and web-2, both Running.",
+        "I listed them with kubernetes__list_resources: web-1 and web-2 are Running.",
+        "Let me know if you want me to run kubernetes__describe on web-1.",
+        "I will check again later; nothing else is failing.",
+        # A bare name is matched only when it cannot be an ordinary word.
+        "I will query the error rate next time you ask.",
+    ],
+)
+def test_an_answer_that_names_a_tool_is_not_an_announced_call(text: str) -> None:
+    assert announced_call(text, TOOLS) is None
 
 
 def test_mcp_schemas_become_ollama_tools_without_losing_what_the_model_needs() -> None:
