@@ -14,6 +14,7 @@ callers and the workloads they watch wrote, and a backtracking engine could stal
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -75,15 +76,21 @@ _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 
 # Most strings hold nothing to redact, and a first look spares them the patterns: short
-# ones by `re` (fast per call; literals only, so linear), long ones by one RE2 search.
-_MAYBE = re.compile(rf"(?i){_SECRET_KEY}|private key|bearer|basic|eyJ|AKIA|ASIA|gh[pousr]_|xox|://")
+# ones by `re` over the lower-cased text (literals only, so linear; three times faster than
+# the same search with `(?i)`), then, as most of those hits are words like `secrets` in a
+# path, one RE2 search of every pattern at once; long ones by that RE2 search alone.
+_MAYBE = re.compile(
+    rf"{_SECRET_KEY}|private key|bearer|basic|eyj|akia|asia|gh[pousr]_|xox|://".lower()
+)
 _ANY = _re2("|".join(f"(?:{pattern.pattern})" for pattern, _ in _PATTERNS))
 _SHORT = 512
+_KEPT_NAME_CHARS = 64
 
 
 def redact_text(text: str) -> str:
-    found = _MAYBE.search(text) if len(text) < _SHORT else _ANY.search(text)
-    if not found:
+    if len(text) < _SHORT and not _MAYBE.search(text.lower()):
+        return text
+    if not _ANY.search(text):
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
@@ -95,9 +102,21 @@ def is_redacted(text: str) -> bool:
     return redact_text(text) != text
 
 
+def _is_secret_field(key: str) -> bool:
+    if len(key) > _KEPT_NAME_CHARS:
+        return _SECRET_FIELD.search(key) is not None
+    return _is_secret_short_field(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_short_field(key: str) -> bool:
+    """Field names repeat in every object of a kind, so their answers are kept."""
+    return _SECRET_FIELD.search(key) is not None
+
+
 def is_secret_name(name: str) -> bool:
     """A field or variable name that says its value is secret: `DB_PASSWORD`, `API_KEY`."""
-    if _SECRET_FIELD.search(name):
+    if _is_secret_field(name):
         return True
     words = _WORDS.findall(name)
     return any(word.lower() in _SECRET_NAME_WORDS for word in words)
@@ -117,7 +136,7 @@ def _redact(value: Any, key: str, depth: int) -> Any:
     if isinstance(value, list):
         return [_redact(v, key, depth + 1) for v in value]
     if isinstance(value, str):
-        if key and _SECRET_FIELD.search(key) and value:
+        if key and value and _is_secret_field(key):
             return REDACTED
         return _redact_embedded(value, depth)
     return value

@@ -6,11 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
-
 from autodevops.common.redact import REDACTED, hide_secret_document, is_secret_name, redact_value
 from autodevops.servers.core.args import parse_timestamp
 from autodevops.servers.core.output import Table
+from autodevops.servers.core.yaml_text import dump_yaml
 
 NOISY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 
@@ -73,15 +72,6 @@ def clean(obj: dict[str, Any], kind: str, secret_values: bool) -> dict[str, Any]
     return redacted
 
 
-# libyaml's emitter when PyYAML was built with it: the same text, about six times faster than
-# the pure-Python one, which was most of the CPU of a `get_resource` call.
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def to_yaml(obj: Any) -> str:
-    return yaml.dump(obj, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, width=120)
-
-
 def age(timestamp: str | None) -> str:
     """`kubectl`'s short ages: 45s, 12m, 5h, 3d."""
     if not timestamp:
@@ -112,4 +102,4 @@ def pod_reason(pod: dict[str, Any]) -> str:
 
 
 def dump(value: Any, output: str) -> str:
-    return json.dumps(value, indent=1) if output == "json" else to_yaml(value)
+    return json.dumps(value, indent=1) if output == "json" else dump_yaml(value)
