@@ -79,9 +79,7 @@ _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # ones by `re` over the lower-cased text (literals only, so linear; three times faster than
 # the same search with `(?i)`), then, as most of those hits are words like `secrets` in a
 # path, one RE2 search of every pattern at once; long ones by that RE2 search alone.
-_MAYBE = re.compile(
-    rf"{_SECRET_KEY}|private key|bearer|basic|eyj|akia|asia|gh[pousr]_|xox|://".lower()
-)
+_MAYBE = re.compile(rf"{_SECRET_KEY}|private key|bearer|basic|eyj|akia|asia|gh[pousr]_|xox|://")
 _ANY = _re2("|".join(f"(?:{pattern.pattern})" for pattern, _ in _PATTERNS))
 _SHORT = 512
 _KEPT_NAME_CHARS = 64

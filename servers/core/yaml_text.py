@@ -65,8 +65,8 @@ class _Dumper(_BASE):  # type: ignore[misc]
 
 
 def dump_yaml(data: Any, *, width: int = 120) -> str:
-    """Block YAML in the data's own key order, as `yaml.safe_dump(..., sort_keys=False,
-    default_flow_style=False)` writes it."""
+    """Block YAML in the data's own key order, as PyYAML's safe dumper on libyaml writes it
+    with `sort_keys=False, default_flow_style=False`."""
     text: str = yaml.dump(
         data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=width
     )
