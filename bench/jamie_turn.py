@@ -35,11 +35,10 @@ from devstack.jamie import (
     ROLES,
     Deployment,
     Jamie,
-    jamie_policy,
-    jamie_token,
+    mcp_deployment,
 )
 from devstack.prometheus import start_prometheus
-from devstack.services import audit_lines, cli, start_mcp_server
+from devstack.services import audit_lines, cli
 from tests.fakes.fake_ollama import FakeOllama, call, say
 
 DIM = 768  # nomic-embed-text, the default embedding model
@@ -91,19 +90,10 @@ def measure(
         for user, password in PASSWORDS.items()
     ]
     (workdir / "users.yaml").write_text(yaml.safe_dump(users))
-    token = secrets.token_urlsafe(24)
-    (workdir / "prometheus-token").write_text(token)
     roles = {"viewer": {"tools": ["*"]}, "operator": {"tools": ["*"]}}
-    started = start_mcp_server(
-        workdir,
-        "prometheus",
-        jamie_policy("prometheus", roles),
-        jamie_token(token),
-        "--prometheus-url",
-        prometheus_url,
+    deployment = mcp_deployment(
+        workdir, {"prometheus": (roles, ["--prometheus-url", prometheus_url])}
     )
-    servers = [{"name": "prometheus", "url": started.url, "token_file": "prometheus-token"}]
-    deployment = Deployment(workdir, servers, {"prometheus": started.audit_log}, [started.process])
     try:
         with FakeOllama() as fake:
             fake.always_answer_tags()

@@ -24,7 +24,7 @@ import yaml
 from autodevops.clients.jamie.people import hash_password
 from bench.jamie_turn import _timed_ask
 from devstack import components
-from devstack.jamie import PASSWORDS, ROLES, one_server_deployment
+from devstack.jamie import PASSWORDS, ROLES, mcp_deployment
 from devstack.ollama import OllamaHandle
 from devstack.prometheus import start_prometheus
 
@@ -131,9 +131,7 @@ def _jamie_turns(
     ]
     (work / "users.yaml").write_text(yaml.safe_dump(users))
     roles = {"viewer": {"tools": ["query", "alerts"]}, "operator": {"tools": ["query", "alerts"]}}
-    deployment = one_server_deployment(
-        work, "prometheus", roles, "--prometheus-url", prometheus_url
-    )
+    deployment = mcp_deployment(work, {"prometheus": (roles, ["--prometheus-url", prometheus_url])})
     model = {
         "host": ollama.url,
         "name": ollama.model,

@@ -19,7 +19,7 @@ import yaml
 
 from . import components, models
 from .base import free_port
-from .jamie import one_server_deployment, write_users
+from .jamie import mcp_deployment, write_users
 from .kube import KubeHandle
 from .ollama import OllamaHandle
 from .services import audit_lines, cli, start_mcp_server, start_service
@@ -110,8 +110,8 @@ def _jamie_act(work: Path, stack: Path, kube: KubeHandle, ollama: OllamaHandle) 
     scope = {"namespaces": {"allow": ["shop"]}, "verbs": ["get", "list"]}
     tools = ["list_resources", "describe", "events"]
     roles = {"viewer": {"tools": tools, "scope": scope}, "operator": {"tools": tools}}
-    deployment = one_server_deployment(
-        workdir, "kubernetes", roles, "--kubeconfig", str(kube.kubeconfig)
+    deployment = mcp_deployment(
+        workdir, {"kubernetes": (roles, ["--kubeconfig", str(kube.kubeconfig)])}
     )
     try:
         jamie = deployment.start(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -200,14 +200,26 @@ class Deployment:
         )
 
 
-def one_server_deployment(
-    workdir: Path, server: str, roles: dict[str, Any], *extra: str, redis_db: int = 0
+def mcp_deployment(
+    workdir: Path,
+    servers: Mapping[str, tuple[dict[str, Any], Sequence[str]]],
+    redis_db: int = 0,
 ) -> Deployment:
-    """A Deployment with one MCP server started with these roles, that knows Jamie."""
-    token = secrets.token_urlsafe(24)
-    (workdir / f"{server}-token").write_text(token)
-    started = start_mcp_server(
-        workdir, server, jamie_policy(server, roles), jamie_token(token), *extra
-    )
-    entry = {"name": server, "url": started.url, "token_file": f"{server}-token"}
-    return Deployment(workdir, [entry], {server: started.audit_log}, [started.process], redis_db)
+    """A Deployment with these MCP servers started, each with its roles and command-line
+    options and a token of its own for Jamie."""
+    entries, audits, processes = [], {}, []
+    try:
+        for server, (roles, extra) in servers.items():
+            token = secrets.token_urlsafe(24)
+            (workdir / f"{server}-token").write_text(token)
+            started = start_mcp_server(
+                workdir, server, jamie_policy(server, roles), jamie_token(token), *extra
+            )
+            processes.append(started.process)
+            audits[server] = started.audit_log
+            entries.append({"name": server, "url": started.url, "token_file": f"{server}-token"})
+    except BaseException:
+        for process in processes:
+            process.terminate()
+        raise
+    return Deployment(workdir, entries, audits, processes, redis_db)

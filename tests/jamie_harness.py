@@ -5,7 +5,6 @@ MCP servers from the local stack, and the fake model; `ana` may scale in the sho
 from __future__ import annotations
 
 import itertools
-import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,8 +13,7 @@ from typing import Any
 import pytest
 
 from autodevops.servers.registry import load_spec
-from devstack.jamie import Deployment, Jamie, jamie_policy, jamie_token, write_users
-from devstack.services import start_mcp_server
+from devstack.jamie import Deployment, Jamie, mcp_deployment, write_users
 from tests.fakes.fake_ollama import FakeOllama
 
 NAMESPACE = "jamie-shop"
@@ -60,21 +58,11 @@ def jamie_deployment(
         "operator": {"tools": [*KUBE_READ, "scale"], "scope": scope},
     }
     prom_roles = {"viewer": {"tools": ["*"]}, "operator": {"tools": ["*"]}}
-    processes: list[subprocess.Popen[bytes]] = []
-    servers, audits = [], {}
-    for server, roles, extra in (
-        ("kubernetes", kube_roles, ("--kubeconfig", str(kube.kubeconfig))),
-        ("prometheus", prom_roles, ("--prometheus-url", prometheus.url)),
-    ):
-        token = secrets.token_urlsafe(24)
-        (workdir / f"{server}-token").write_text(token)
-        started = start_mcp_server(
-            workdir, server, jamie_policy(server, roles), jamie_token(token), *extra
-        )
-        processes.append(started.process)
-        audits[server] = started.audit_log
-        servers.append({"name": server, "url": started.url, "token_file": f"{server}-token"})
-    deployment = Deployment(workdir, servers, audits, processes, next(_REDIS_DBS))
+    servers: dict[str, tuple[dict[str, Any], list[str]]] = {
+        "kubernetes": (kube_roles, ["--kubeconfig", str(kube.kubeconfig)]),
+        "prometheus": (prom_roles, ["--prometheus-url", prometheus.url]),
+    }
+    deployment = mcp_deployment(workdir, servers, next(_REDIS_DBS))
     yield deployment
     for process in deployment.processes:
         process.terminate()

@@ -33,7 +33,8 @@ from tests.clients.jamie.test_browser import (
     _require_chromium,
     _signed_in_page,
 )
-from tests.clients.scarlet.test_service import (
+from tests.fakes.fake_ollama import FakeOllama
+from tests.scarlet_harness import (
     JAMIE_DELEGATES,
     Scarlet,
     alert,
@@ -41,7 +42,6 @@ from tests.clients.scarlet.test_service import (
     scarlet_factory,
     waiting_run,
 )
-from tests.fakes.fake_ollama import FakeOllama
 
 __all__ = ["scarlet_factory"]  # the shared fixture, used here under its own name
 

@@ -13,7 +13,7 @@ from typing import Any
 import pymongo
 import pytest
 
-from devstack.jamie import Jamie, one_server_deployment, write_users
+from devstack.jamie import Jamie, mcp_deployment, write_users
 from devstack.ollama import OllamaHandle
 from devstack.services import audit_lines, cli
 from tests.jamie_harness import CLUSTER, NAMESPACE, replicas, reset_replicas
@@ -48,8 +48,8 @@ def real_jamie(
         "viewer": {"tools": READ_TOOLS, "scope": scope},
         "operator": {"tools": [*READ_TOOLS, "scale"], "scope": scope},
     }
-    deployment = one_server_deployment(
-        workdir, "kubernetes", roles, "--kubeconfig", str(kube.kubeconfig), redis_db=15
+    deployment = mcp_deployment(
+        workdir, {"kubernetes": (roles, ["--kubeconfig", str(kube.kubeconfig)])}, redis_db=15
     )
     jamie = deployment.start(
         "real", ollama, redis.url, ferretdb.url, model=real_model_config(ollama)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from autodevops.common.headers import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_ROLES_HEADER
-from tests.clients.scarlet.test_service import (
+from tests.scarlet_harness import (
     JAMIE_DELEGATES,
     Scarlet,
     scarlet_factory,

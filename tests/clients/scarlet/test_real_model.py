@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from devstack.ollama import OllamaHandle
-from tests.clients.scarlet import test_service as test_scarlet_service
-from tests.clients.scarlet.test_service import NAMESPACE, Scarlet, alert
+from tests.scarlet_harness import NAMESPACE, Scarlet, alert, scarlet_factory
 
-scarlet_factory = test_scarlet_service.scarlet_factory  # the fixture, for this module too
+__all__ = ["scarlet_factory"]  # the shared fixture, used here under its own name
 
 
 def test_the_model_explains_the_crash_loop_finding(

@@ -23,15 +23,6 @@ import psycopg
 import pytest
 
 from devstack.services import audit_lines
-from tests.clients.scarlet import test_service as test_scarlet_service
-from tests.clients.scarlet.test_service import (
-    READ_TOOLS,
-    Scarlet,
-    _mcp_server,
-    alert,
-    fresh_database,
-    waiting_run,
-)
 from tests.fakes.fake_ollama import (
     MODEL,
     FakeOllama,
@@ -39,6 +30,15 @@ from tests.fakes.fake_ollama import (
     call,
     fake_ollama_server,  # noqa: F401 (registers the fake_ollama fixture)
     say,
+)
+from tests.scarlet_harness import (
+    READ_TOOLS,
+    Scarlet,
+    alert,
+    fresh_database,
+    mcp_server,
+    scarlet_factory,
+    waiting_run,
 )
 
 SANDBOX = "sc-resilience"
@@ -79,7 +79,7 @@ READ_ORDERS = (
 GHOST = f"Service {SANDBOX}/ghost"  # a Service no pod backs: the sandbox's one finding
 DELETE_SANDBOX = ("kubernetes__delete_resource", {"kind": "Namespace", "name": SANDBOX})
 Factory = Callable[..., Scarlet]
-scarlet_factory = test_scarlet_service.scarlet_factory  # the fixture, for this module too
+__all__ = ["scarlet_factory"]  # the shared fixture, used here under its own name
 
 
 @dataclass
@@ -115,7 +115,7 @@ def sandbox(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[San
             }
         },
     }
-    url, process = _mcp_server(
+    url, process = mcp_server(
         workdir, "kubernetes", policy, token, "--kubeconfig", str(kube.kubeconfig)
     )
     (workdir / "token").write_text(token)

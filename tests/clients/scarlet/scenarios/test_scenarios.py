@@ -19,12 +19,11 @@ import pytest
 import yaml
 
 from devstack.services import McpServer, start_mcp_server
-from tests.clients.scarlet import test_service as test_scarlet_service
 from tests.clients.scarlet.scenarios.cases import CASES, NAMESPACES, NODE, RESERVED, Case
-from tests.clients.scarlet.test_service import READ_TOOLS, Scarlet
 from tests.kube_helpers import wait_for
+from tests.scarlet_harness import READ_TOOLS, Scarlet, scarlet_factory
 
-scarlet_factory = test_scarlet_service.scarlet_factory  # the fixture, for this module too
+__all__ = ["scarlet_factory"]  # the shared fixture, used here under its own name
 FINAL = {"completed", "partial", "waiting_approval", "failed", "closed"}
 BURST_CALLS_PER_MINUTE = 40
 NODES = [
