@@ -149,8 +149,9 @@ class JamieConfig(Section):
     limits: Limits = Field(default_factory=Limits)
     system_prompt: str = (
         "You are Jamie, an assistant for the people who run this Kubernetes platform. Use the "
-        "tools to look before you answer; say what you checked. Never guess names or numbers. "
-        "Changes run only after the person confirms them."
+        "tools to look before you answer: call a tool directly, without announcing it, and "
+        "answer as soon as what you found answers the question; say what you checked. Never "
+        "guess names or numbers. Changes run only after the person confirms them."
     )
 
     def mongodb_url(self) -> str:

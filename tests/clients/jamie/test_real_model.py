@@ -66,10 +66,14 @@ def kinds(events: list[tuple[str, dict[str, Any]]], kind: str) -> list[dict[str,
 
 
 def told(events: list[tuple[str, dict[str, Any]]]) -> str:
-    """What the model wrote and how the turn ended, for a failure message."""
+    """What the model wrote, the calls it made and how the turn ended, for a failure message."""
     text = "".join(data["text"] for data in kinds(events, "text"))
+    calls = [
+        (data["tool"], data["arguments"], data["outcome"], data["text"][:200])
+        for data in kinds(events, "tool_call_finished")
+    ]
     ends = [(kind, data) for kind, data in events if kind in ("final", "error", "notice")]
-    return f"model wrote: {text!r}; ended: {ends}"
+    return f"model wrote: {text!r}; calls: {calls}; ended: {ends}"
 
 
 def test_a_question_is_answered_through_one_read_tool_called_in_scope(
@@ -85,7 +89,7 @@ def test_a_question_is_answered_through_one_read_tool_called_in_scope(
     assert first["arguments"].get("namespace") == NAMESPACE
     assert first["outcome"] == "ok" and "web-" in first["text"]
     [final] = kinds(events, "final")
-    assert final["stop_reason"] == "answer" and final["text"].strip(), final
+    assert final["stop_reason"] == "answer" and final["text"].strip(), told(events)
     audited = [
         line
         for line in audit_lines(real_jamie.audit_logs["kubernetes"])
