@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 STATE_ENV = "AUTODEVOPS_STATE_DIR"
 _PR_SET_PDEATHSIG = 1
@@ -308,6 +308,28 @@ def wait_until(
                 f"{proc.name} not {what} after {timeout:.0f}s; log {proc.log}:\n{proc.log_tail()}"
             )
         time.sleep(interval)
+
+
+class _Started(Protocol):
+    def env(self) -> dict[str, str]: ...
+
+    def stop(self) -> None: ...
+
+
+_Handle = TypeVar("_Handle", bound=_Started)
+
+
+def serving(handle: _Handle, proc: Proc, state_dir: Path, ready: Callable[[], None]) -> _Handle:
+    """A component just spawned, once `ready` returns: its environment saved with its state so
+    `attach` can give it to the next command; stopped if `ready` raises."""
+    try:
+        ready()
+    except BaseException:
+        handle.stop()
+        raise
+    proc.env = handle.env()
+    save(state_dir, proc)
+    return handle
 
 
 def progress(message: str) -> None:

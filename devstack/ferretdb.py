@@ -49,14 +49,12 @@ def start(state_dir: Path) -> FerretHandle:
         ports={"tcp": port},
     )
     handle = FerretHandle(_url(port), port, proc, state_dir)
-    try:
-        base.wait_until(proc, lambda: base.port_open(port), timeout=30, what="listening")
-    except BaseException:
-        handle.stop()
-        raise
-    proc.env = handle.env()
-    base.save(state_dir, proc)
-    return handle
+    return base.serving(
+        handle,
+        proc,
+        state_dir,
+        lambda: base.wait_until(proc, lambda: base.port_open(port), timeout=30, what="listening"),
+    )
 
 
 def attach(state_dir: Path) -> FerretHandle | None:

@@ -96,19 +96,17 @@ def start(state_dir: Path) -> JaegerHandle:
         proc,
         state_dir,
     )
-    try:
-        base.wait_until(
+    return base.serving(
+        handle,
+        proc,
+        state_dir,
+        lambda: base.wait_until(
             proc,
             lambda: base.port_open(ports["otlp"]) and _ready(ports["query"]),
             timeout=60,
             what="serving OTLP and its query API",
-        )
-    except BaseException:
-        handle.stop()
-        raise
-    proc.env = handle.env()
-    base.save(state_dir, proc)
-    return handle
+        ),
+    )
 
 
 def attach(state_dir: Path) -> JaegerHandle | None:

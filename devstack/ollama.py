@@ -139,17 +139,14 @@ def start(state_dir: Path) -> OllamaHandle:
         ports={"http": port},
     )
     handle = OllamaHandle(_url(port), port, proc, state_dir)
-    try:
+
+    def answering_with_models() -> None:
         base.wait_until(proc, lambda: _answers(handle.url), timeout=30, what="answering")
         with (store / ".create.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one creator at a time per store
             models.ensure_models(handle.url)
-    except BaseException:
-        handle.stop()
-        raise
-    proc.env = handle.env()
-    base.save(state_dir, proc)
-    return handle
+
+    return base.serving(handle, proc, state_dir, answering_with_models)
 
 
 def attach(state_dir: Path) -> OllamaHandle | None:

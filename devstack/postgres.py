@@ -148,16 +148,14 @@ def start(state_dir: Path) -> PostgresHandle:
         ports={"tcp": port},
     )
     handle = PostgresHandle(_url(port), port, proc, state_dir)
-    try:
-        base.wait_until(
+    return base.serving(
+        handle,
+        proc,
+        state_dir,
+        lambda: base.wait_until(
             proc, lambda: _ready(bins / "pg_isready", port), timeout=60, what="accepting"
-        )
-    except BaseException:
-        handle.stop()
-        raise
-    proc.env = handle.env()
-    base.save(state_dir, proc)
-    return handle
+        ),
+    )
 
 
 def attach(state_dir: Path) -> PostgresHandle | None:

@@ -66,14 +66,12 @@ def start(state_dir: Path) -> RedisHandle:
         ports={"tcp": port},
     )
     handle = RedisHandle(f"redis://{base.LOOPBACK}:{port}/0", port, proc, state_dir)
-    try:
-        base.wait_until(proc, lambda: _ping(port), timeout=30, what="answering PING")
-    except BaseException:
-        handle.stop()
-        raise
-    proc.env = handle.env()
-    base.save(state_dir, proc)
-    return handle
+    return base.serving(
+        handle,
+        proc,
+        state_dir,
+        lambda: base.wait_until(proc, lambda: _ping(port), timeout=30, what="answering PING"),
+    )
 
 
 def attach(state_dir: Path) -> RedisHandle | None:

@@ -47,14 +47,12 @@ def start(state_dir: Path) -> S3Handle:
         ports={"tcp": port},
     )
     handle = S3Handle(f"http://{base.LOOPBACK}:{port}", access, secret, proc, state_dir)
-    try:
-        base.wait_until(proc, lambda: base.port_open(port), timeout=30, what="listening")
-    except BaseException:
-        handle.stop()
-        raise
-    proc.env = handle.env()
-    base.save(state_dir, proc)
-    return handle
+    return base.serving(
+        handle,
+        proc,
+        state_dir,
+        lambda: base.wait_until(proc, lambda: base.port_open(port), timeout=30, what="listening"),
+    )
 
 
 def attach(state_dir: Path) -> S3Handle | None:
