@@ -49,7 +49,10 @@ def test_the_model_explains_the_crash_loop_finding(
             assert step["detail"]["outcome"] in ("ok", "error", "refused", "repeated"), step
     for call in detail["tool_calls"]:
         namespace = call["arguments"].get("namespace")
-        assert namespace in (None, NAMESPACE), call
+        # An empty namespace (the model's way of asking for all of them, seen in 1 of 4
+        # runs) is refused by the server as invalid: nothing outside the run's is read.
+        refused_empty = namespace == "" and call["outcome"] != "ok"
+        assert namespace in (None, NAMESPACE) or refused_empty, call
     [action] = [a for a in detail["actions"] if a["status"] == "waiting"]
     assert action["tool"] == "kubernetes__rollout_restart"
     reject = scarlet.post(f"/v1/actions/{action['id']}/reject", {"reason": "test"}, who="alice")
