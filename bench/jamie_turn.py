@@ -104,8 +104,7 @@ def measure(
             report["parts"] = _parts(fake, mongodb_url, workdir / "bench.yaml")
         fake.verify()
     finally:
-        for process in deployment.processes:
-            _stop(process)
+        deployment.stop()
     return report
 
 

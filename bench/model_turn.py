@@ -152,9 +152,7 @@ def _jamie_turns(
                 seen.append(marks)
     finally:
         jamie.close()
-        for process in [*deployment.processes, jamie.process]:
-            process.terminate()
-            process.wait(timeout=15)
+        deployment.stop()
 
     def median_s(kind: str) -> float | None:
         values = [marks[kind] for marks in seen if kind in marks]

@@ -137,9 +137,7 @@ def _jamie_act(work: Path, stack: Path, kube: KubeHandle, ollama: OllamaHandle) 
             print(json.dumps(calls[-1], separators=(",", ":")))
         jamie.close()
     finally:
-        for process in deployment.processes:
-            process.terminate()
-            process.wait(timeout=15)
+        deployment.stop()
     print(f"(Jamie act: {_took(started)})\n", flush=True)
 
 

@@ -139,6 +139,18 @@ class Deployment:
     # Redis, and one module's sign-ins must not count against another's rate limits.
     redis_db: int = 0
 
+    def stop(self) -> None:
+        """Stop its MCP servers and every Jamie started on it; a process that ignores SIGTERM
+        for 15 s is killed."""
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
     def start(
         self,
         name: str,
@@ -207,7 +219,7 @@ def mcp_deployment(
 ) -> Deployment:
     """A Deployment with these MCP servers started, each with its roles and command-line
     options and a token of its own for Jamie."""
-    entries, audits, processes = [], {}, []
+    deployment = Deployment(workdir, [], {}, [], redis_db)
     try:
         for server, (roles, extra) in servers.items():
             token = secrets.token_urlsafe(24)
@@ -215,11 +227,12 @@ def mcp_deployment(
             started = start_mcp_server(
                 workdir, server, jamie_policy(server, roles), jamie_token(token), *extra
             )
-            processes.append(started.process)
-            audits[server] = started.audit_log
-            entries.append({"name": server, "url": started.url, "token_file": f"{server}-token"})
+            deployment.processes.append(started.process)
+            deployment.audit_logs[server] = started.audit_log
+            deployment.servers.append(
+                {"name": server, "url": started.url, "token_file": f"{server}-token"}
+            )
     except BaseException:
-        for process in processes:
-            process.terminate()
+        deployment.stop()
         raise
-    return Deployment(workdir, entries, audits, processes, redis_db)
+    return deployment

@@ -5,7 +5,6 @@ MCP servers from the local stack, and the fake model; `ana` may scale in the sho
 from __future__ import annotations
 
 import itertools
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -64,12 +63,7 @@ def jamie_deployment(
     }
     deployment = mcp_deployment(workdir, servers, next(_REDIS_DBS))
     yield deployment
-    for process in deployment.processes:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    deployment.stop()
 
 
 @pytest.fixture(scope="module")

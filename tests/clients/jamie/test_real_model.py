@@ -56,9 +56,7 @@ def real_jamie(
     )
     yield jamie
     jamie.close()
-    for process in deployment.processes:
-        process.terminate()
-        process.wait(timeout=15)
+    deployment.stop()
 
 
 def kinds(events: list[tuple[str, dict[str, Any]]], kind: str) -> list[dict[str, Any]]:
